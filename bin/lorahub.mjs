@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Runs the CLI from TypeScript source through tsx, so a fresh clone needs no build step.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../src/cli/main.ts');
