@@ -1,0 +1,62 @@
+/**
+ * Greedy generation, as transformers' `generate(num_beams=1, do_sample=False)` for T5: the
+ * encoder runs once, cross-attention keys/values are computed once per block, and the decoder's
+ * self-attention keys/values are cached step to step. Rows that have emitted eos are padded
+ * with pad afterwards; generation stops when every row has finished or after maxNewTokens.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { EncoderInput, KV, LoraDeltas, T5Model } from './model.ts';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  lora?: LoraDeltas;
+}
+
+/**
+ * Returns, per example, the ids HF's generate returns (decoder start token first, eos-padded
+ * rows filled with pad), all rows of equal length.
+ */
+export function generateGreedy(model: T5Model, input: EncoderInput, opts: GenerateOptions): number[][] {
+  const cfg = model.config;
+  const batch = input.inputIds.length;
+  const enc = model.encode(input, opts.lora, 1);
+  const cross = tf.tidy(() => model.crossKV(enc, opts.lora, 1, batch));
+  const out: number[][] = input.inputIds.map(() => [cfg.decoderStartTokenId]);
+  const done = new Array<boolean>(batch).fill(false);
+  let cache: KV[] = [];
+  try {
+    for (let step = 0; step < opts.maxNewTokens && done.includes(false); step++) {
+      const tokens = out.map((r) => r[r.length - 1]);
+      const res = model.decodeStep(tokens, step, cache, cross, enc, opts.lora);
+      for (const kv of cache) {
+        kv.kT.dispose();
+        kv.v.dispose();
+      }
+      cache = res.cache;
+      const next = tf.tidy(() => tf.argMax(res.logits, -1));
+      const ids = next.dataSync();
+      next.dispose();
+      res.logits.dispose();
+      for (let b = 0; b < batch; b++) {
+        const id = done[b] ? cfg.padTokenId : ids[b];
+        out[b].push(id);
+        if (id === cfg.eosTokenId) done[b] = true;
+      }
+    }
+  } finally {
+    for (const kv of [...cache, ...cross]) {
+      kv.kT.dispose();
+      kv.v.dispose();
+    }
+    enc.hidden.x.dispose();
+    enc.maskBias.dispose();
+  }
+  return out;
+}
+
+/** The generated ids after the start token, up to and including eos (or all, if none). */
+export function stripGenerated(ids: number[], eosTokenId: number): number[] {
+  const body = ids.slice(1);
+  const eos = body.indexOf(eosTokenId);
+  return eos >= 0 ? body.slice(0, eos + 1) : body;
+}

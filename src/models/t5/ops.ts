@@ -1,0 +1,130 @@
+/**
+ * Tensor building blocks shared by the T5 encoder, decoder and generation.
+ *
+ * Performance notes (tfjs wasm backend, measured here): only batch-1, untransposed 2D matMul
+ * reaches XNNPACK's fast path (~29 GFLOP/s a thread); batched or transposed products fall to a
+ * naive loop (~2 GFLOP/s). So linear layers take 2D [rows, dIn] inputs against weights stored
+ * pre-transposed as [dIn, dOut], and attention splits its batched products into 2D ones when they
+ * are big enough for that to pay (see `bmm`).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** T5's RMS layer norm (no mean subtraction, no bias): x · rsqrt(mean(x²) + eps) · weight. */
+export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const variance = tf.mean(tf.square(x), -1, true); // [rows, 1]
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight) as tf.Tensor2D;
+  });
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/**
+ * transformers' NewGELUActivation ("gelu_new", the tanh approximation):
+ *   0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).
+ * Computed as x·sigmoid(2u), the same function (½(1 + tanh u) = σ(2u)), because the wasm
+ * backend's tanh is ~3× slower than its sigmoid. The difference is float32 round-off.
+ */
+export function geluNew(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const inner = tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715 * 2 * SQRT_2_OVER_PI), 2 * SQRT_2_OVER_PI));
+    return tf.mul(x, tf.sigmoid(inner));
+  });
+}
+
+/** Below this many multiply-adds a batched product runs as one op (op overhead dominates). */
+const BMM_SPLIT_MIN_MACS = 1 << 15;
+
+/**
+ * Batched product a [G, m, k] · b [G, k, n] → [G, m, n], split into G plain 2D products when
+ * each is large enough for the 2D fast path to beat one slow batched call.
+ */
+export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  const [g, m, k] = a.shape;
+  const n = b.shape[2];
+  if (g === 1) return tf.reshape(tf.matMul(tf.reshape(a, [m, k]), tf.reshape(b, [k, n])), [1, m, n]);
+  if (m * k * n < BMM_SPLIT_MIN_MACS) return tf.matMul(a, b);
+  return tf.tidy(() => {
+    // Row slices of a contiguous [G·m, k] tensor are cheap; each product is batch-1 2D.
+    const a2 = tf.reshape(a, [g * m, k]);
+    const b2 = tf.reshape(b, [g * k, n]);
+    const parts: tf.Tensor2D[] = [];
+    for (let i = 0; i < g; i++) {
+      parts.push(tf.matMul(tf.slice(a2, [i * m, 0], [m, k]), tf.slice(b2, [i * k, 0], [k, n])));
+    }
+    return tf.reshape(tf.concat(parts, 0), [g, m, n]);
+  });
+}
+
+/**
+ * A LoRA delta for one Linear, prepared for the forward pass: y += (x·aT)·bT.
+ * aT = Aᵀ [dIn, r]; bT = scaling·Bᵀ [r, dOut] (scaling folded in once).
+ */
+export interface LoraDelta {
+  aT: tf.Tensor2D;
+  bT: tf.Tensor2D;
+}
+
+/**
+ * Hidden rows [rows, width]. In population scoring (G candidate modules scored in one pass)
+ * the rows are G groups of the same R example rows, group-major. While no group-specific delta
+ * has touched them yet, the R rows are shared by all groups and stored once (`shared`), so work
+ * that does not depend on the candidate (embeddings, the first norm, the first base projections)
+ * is done once.
+ */
+export type Rows = {
+  x: tf.Tensor2D;
+  shared: boolean;
+};
+
+/** Materialises shared rows for `groups` groups (a no-op for unshared rows or one group). */
+export function expand(r: Rows, groups: number): tf.Tensor2D {
+  if (!r.shared || groups === 1) return r.x;
+  return tf.tile(r.x, [groups, 1]);
+}
+
+/**
+ * y = x·W (+ LoRA). `w` is the pre-transposed weight [dIn, dOut]. `delta` is one delta for all
+ * rows, or one per group (rows are group-major). With per-group deltas on shared rows the base
+ * product is computed once and tiled, and x·Aᵀ runs for all groups as one product.
+ */
+export function linear(r: Rows, w: tf.Tensor2D, delta: LoraDelta | LoraDelta[] | undefined, groups: number): Rows {
+  return tf.tidy<Rows>(() => {
+    const base = tf.matMul(r.x, w) as tf.Tensor2D;
+    if (delta === undefined) return { x: base, shared: r.shared };
+    if (!Array.isArray(delta)) {
+      return { x: tf.add(base, tf.matMul(tf.matMul(r.x, delta.aT), delta.bT)) as tf.Tensor2D, shared: r.shared };
+    }
+    if (delta.length !== groups) throw new Error(`linear: ${delta.length} deltas for ${groups} groups`);
+    const rowsPer = r.shared ? r.x.shape[0] : r.x.shape[0] / groups;
+    const dOut = w.shape[1];
+    const parts: tf.Tensor2D[] = [];
+    if (r.shared) {
+      const rank = delta[0].aT.shape[1];
+      // One product x·[A₁ᵀ … A_Gᵀ] for every group (x is the same), then per-group ·Bᵀ.
+      const xa = tf.matMul(r.x, tf.concat(delta.map((d) => d.aT), 1)); // [R, G·r]
+      for (let g = 0; g < groups; g++) {
+        parts.push(tf.matMul(tf.slice(xa, [0, g * rank], [rowsPer, rank]), delta[g].bT));
+      }
+      const deltaRows = tf.concat(parts, 0); // [G·R, dOut]
+      const sum = tf.add(tf.reshape(deltaRows, [groups, rowsPer, dOut]), base);
+      return { x: tf.reshape(sum, [groups * rowsPer, dOut]) as tf.Tensor2D, shared: false };
+    }
+    for (let g = 0; g < groups; g++) {
+      const xg = tf.slice(r.x, [g * rowsPer, 0], [rowsPer, r.x.shape[1]]);
+      parts.push(tf.matMul(tf.matMul(xg, delta[g].aT), delta[g].bT));
+    }
+    return { x: tf.add(base, tf.concat(parts, 0)) as tf.Tensor2D, shared: false };
+  });
+}
+
+/** Elementwise a + b on rows, broadcasting shared rows over groups. */
+export function addRows(a: Rows, b: Rows, groups: number): Rows {
+  return tf.tidy<Rows>(() => {
+    if (a.shared === b.shared || groups === 1) return { x: tf.add(a.x, b.x) as tf.Tensor2D, shared: a.shared && b.shared };
+    const [s, u] = a.shared ? [a, b] : [b, a];
+    const [rows, width] = s.x.shape;
+    const sum = tf.add(tf.reshape(u.x, [groups, rows, width]), s.x);
+    return { x: tf.reshape(sum, [groups * rows, width]) as tf.Tensor2D, shared: false };
+  });
+}
