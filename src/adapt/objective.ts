@@ -1,0 +1,150 @@
+/**
+ * The LoRAHub objective: few-shot cross-entropy of base model + composed module, plus
+ * α·mean|w| (sail-sg/lorahub algorithm.py: `default_get_loss` + `default_l1_regularization`).
+ *
+ * `scorePopulation` is a pure function of the weights: it composes each candidate's module
+ * (pure), applies it as a low-rank delta inside one forward pass for the whole population
+ * (groups), and never mutates the shared model — unlike the reference, which loads each
+ * candidate's weights into one model — so candidates can be scored together or in workers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { LorahubError } from '../errors.ts';
+import { groupDeltas, disposeDeltas } from '../lora/apply.ts';
+import { compose, type Harmonize } from '../lora/compose.ts';
+import type { LoraModule } from '../lora/module.ts';
+import type { T5Model } from '../models/t5/model.ts';
+import { checkLabels, exampleLosses, IGNORE_INDEX, shiftRight, tokenCrossEntropy } from '../models/t5/loss.ts';
+import type { Tokenizer } from '../tokenizers/types.ts';
+
+/** A tokenised few-shot set, padded to a common length (labels padded with -100). */
+export interface FewShotBatch {
+  inputIds: number[][];
+  attentionMask: number[][];
+  labels: number[][];
+}
+
+/**
+ * - 'mean-token' (default): mean token cross-entropy over the whole few-shot set.
+ * - 'reference': exactly the reference — sum over batches of HF's batch-mean loss, divided by
+ *   the number of examples (so with one batch of 5: batch-mean / 5).
+ */
+export type LossNormalization = 'mean-token' | 'reference';
+
+export interface ObjectiveOptions {
+  /** L1 weight (reference: 0.05). */
+  alpha: number;
+  normalization: LossNormalization;
+  /** Examples per batch for 'reference' normalisation (reference default: all in one batch). */
+  batchSize?: number;
+  harmonize?: Harmonize;
+}
+
+export const DEFAULT_OBJECTIVE: ObjectiveOptions = Object.freeze({ alpha: 0.05, normalization: 'mean-token' as const });
+
+/** α·Σ|wᵢ|/n (reference `default_l1_regularization`). */
+export function l1Regularization(weights: number[], alpha: number): number {
+  if (weights.length === 0) return 0;
+  return (alpha * weights.reduce((s, w) => s + Math.abs(w), 0)) / weights.length;
+}
+
+/** Tokenises (input, target) pairs and pads them over the whole set, as lorahub's `load_dataset` does. */
+export function buildFewShotBatch(tokenizer: Tokenizer, examples: { input: string; target: string }[]): FewShotBatch {
+  if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', 'few-shot set is empty');
+  const inputs = examples.map((e) => tokenizer.encode(e.input));
+  const targets = examples.map((e) => tokenizer.encode(e.target));
+  return padBatch(inputs, targets, tokenizer.padId);
+}
+
+/** Pads token id lists into a FewShotBatch. */
+export function padBatch(inputs: number[][], targets: number[][], padId: number): FewShotBatch {
+  const s = Math.max(...inputs.map((x) => x.length));
+  const t = Math.max(...targets.map((x) => x.length));
+  return {
+    inputIds: inputs.map((x) => [...x, ...new Array<number>(s - x.length).fill(padId)]),
+    attentionMask: inputs.map((x) => [...x.map(() => 1), ...new Array<number>(s - x.length).fill(0)]),
+    labels: targets.map((y) => [...y, ...new Array<number>(t - y.length).fill(IGNORE_INDEX)]),
+  };
+}
+
+export interface LossBreakdown {
+  /** The few-shot loss under the chosen normalisation. */
+  loss: number;
+  /** α·mean|w|. */
+  regularization: number;
+  /** loss + regularization; +∞ when the loss is not finite. */
+  objective: number;
+}
+
+/** Per-example losses → the normalised few-shot loss. */
+export function normalizedLoss(sum: number[], tokens: number[], opts: ObjectiveOptions): number {
+  const n = sum.length;
+  if (opts.normalization === 'mean-token') {
+    return sum.reduce((a, b) => a + b, 0) / tokens.reduce((a, b) => a + b, 0);
+  }
+  const bs = Math.min(opts.batchSize ?? n, n);
+  let total = 0;
+  for (let i = 0; i < n; i += bs) {
+    const s = sum.slice(i, i + bs).reduce((a, b) => a + b, 0);
+    const k = tokens.slice(i, i + bs).reduce((a, b) => a + b, 0);
+    // HF's batch loss is a float32 tensor; the reference accumulates it in float32 too.
+    total = Math.fround(total + Math.fround(s / k));
+  }
+  return total / n;
+}
+
+/** Scores LoRAHub candidates for one few-shot set against one model and module list. */
+export class FewShotObjective {
+  readonly model: T5Model;
+  readonly modules: LoraModule[];
+  readonly batch: FewShotBatch;
+  readonly options: ObjectiveOptions;
+  private readonly decoderInputIds: number[][];
+
+  constructor(model: T5Model, modules: LoraModule[], batch: FewShotBatch, options: Partial<ObjectiveOptions> = {}) {
+    this.model = model;
+    this.modules = modules;
+    this.batch = batch;
+    this.options = { ...DEFAULT_OBJECTIVE, ...options };
+    const cfg = model.config;
+    try {
+      checkLabels(batch.labels, cfg.vocabSize);
+    } catch (err) {
+      throw new LorahubError('BAD_TOKEN', (err as Error).message, { cause: err });
+    }
+    this.decoderInputIds = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
+  }
+
+  /** Per-example token-loss sums and counts for each candidate (one forward pass for all). */
+  exampleLosses(population: number[][]): { sum: number[]; tokens: number[] }[] {
+    const g = population.length;
+    if (g === 0) return [];
+    const composed = population.map((w, i) => compose(this.modules, w, { harmonize: this.options.harmonize, name: `candidate-${i}` }));
+    const deltas = groupDeltas(composed);
+    try {
+      const perToken = tf.tidy(() => {
+        const out = this.model.forward({ inputIds: this.batch.inputIds, attentionMask: this.batch.attentionMask }, this.decoderInputIds, deltas, g);
+        return tokenCrossEntropy(out.logits, this.batch.labels.flat(), out.shared ? 1 : g);
+      });
+      const values = perToken.dataSync();
+      const shared = values.length === this.batch.labels.flat().length;
+      perToken.dispose();
+      const perGroup = this.batch.labels.flat().length;
+      return population.map((_, i) => exampleLosses(values, this.batch.labels, shared ? 0 : i * perGroup));
+    } finally {
+      disposeDeltas(deltas);
+    }
+  }
+
+  /** Objective values (lower is better) for each weight vector; a NaN/∞ loss scores +∞. */
+  scorePopulation(population: number[][]): LossBreakdown[] {
+    return this.exampleLosses(population).map(({ sum, tokens }, i) => {
+      const loss = normalizedLoss(sum, tokens, this.options);
+      const regularization = l1Regularization(population[i], this.options.alpha);
+      return { loss, regularization, objective: Number.isFinite(loss) ? loss + regularization : Number.POSITIVE_INFINITY };
+    });
+  }
+
+  score(weights: number[]): LossBreakdown {
+    return this.scorePopulation([weights])[0];
+  }
+}

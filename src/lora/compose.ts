@@ -1,0 +1,171 @@
+/**
+ * COMPOSE: one LoRA module from N, LoRAHub's rule (Huang et al. 2024, §3; sail-sg/lorahub
+ * algorithm.py `get_final_weights`):  A = Σ wᵢAᵢ,  B = Σ wᵢBᵢ  for every target, so
+ * ΔW = s·(Σ wᵢBᵢ)(Σ wᵢAᵢ). This is NOT PEFT's `add_weighted_adapter(combination_type="cat")`,
+ * whose ΔW is Σ wᵢBᵢAᵢ.
+ *
+ * Pure: validate → plan → compute over plain Float32Arrays; never touches a model.
+ * Arithmetic is float32 in the reference's order (acc = w₀T₀; acc = acc + wᵢTᵢ), which is
+ * bit-identical to torch (products of two float32 are exact in float64, so Math.fround after
+ * each op rounds exactly once).
+ */
+import { LorahubError } from '../errors.ts';
+import type { LoraModule, LoraTarget } from './module.ts';
+
+/**
+ * How to compose modules of different ranks:
+ * - 'none': ranks must be equal (the default; an error names the module and key).
+ * - 'truncate': keep the first r_min rank components of each module (right for DyLoRA-trained
+ *   modules, whose leading components form a valid lower-rank module, Valipour et al. 2023).
+ * - 'pad': zero-pad every module to r_max (ΔW of each module unchanged).
+ * With either harmonisation, differing scalings are folded into B (exact, since ΔW is linear in B).
+ */
+export type Harmonize = 'none' | 'truncate' | 'pad';
+
+export interface ComposeOptions {
+  harmonize?: Harmonize;
+  name?: string;
+}
+
+interface TargetPlan {
+  path: string;
+  rank: number;
+  scaling: number;
+  dIn: number;
+  dOut: number;
+}
+
+/** Validates the modules and plans the composed shapes. Errors name module, key, expected and actual. */
+export function planComposition(modules: LoraModule[], weights: number[], harmonize: Harmonize = 'none'): TargetPlan[] {
+  if (modules.length === 0) throw new LorahubError('BAD_ARGUMENT', 'compose: no modules');
+  if (weights.length !== modules.length) {
+    throw new LorahubError('BAD_ARGUMENT', `compose: ${weights.length} weights for ${modules.length} modules`);
+  }
+  weights.forEach((w, i) => {
+    if (!Number.isFinite(w)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${modules[i].name}") is ${w}`);
+  });
+  const first = modules[0];
+  const base = first.config.base_model_name_or_path;
+  const plan: TargetPlan[] = [];
+  for (const m of modules) {
+    const b = m.config.base_model_name_or_path;
+    if (base !== null && b !== null && b !== base) {
+      throw new LorahubError('INCOMPATIBLE', `module "${m.name}": base model "${b}", expected "${base}" (as module "${first.name}")`);
+    }
+    for (const p of first.targets.keys()) {
+      if (!m.targets.has(p)) throw new LorahubError('INCOMPATIBLE', `module "${m.name}", key "${p}": missing (present in "${first.name}")`);
+    }
+    for (const p of m.targets.keys()) {
+      if (!first.targets.has(p)) throw new LorahubError('INCOMPATIBLE', `module "${m.name}", key "${p}": not a target of "${first.name}"`);
+    }
+  }
+  for (const [path, t0] of first.targets) {
+    const ts = modules.map((m) => m.targets.get(path) as LoraTarget);
+    ts.forEach((t, i) => {
+      if (t.dIn !== t0.dIn || t.dOut !== t0.dOut) {
+        throw new LorahubError('SHAPE_MISMATCH', `module "${modules[i].name}", key "${path}": shape [${t.dOut}, ${t.dIn}], expected [${t0.dOut}, ${t0.dIn}]`);
+      }
+    });
+    let rank = t0.r;
+    if (harmonize === 'none') {
+      ts.forEach((t, i) => {
+        if (t.r !== t0.r) {
+          throw new LorahubError(
+            'INCOMPATIBLE',
+            `module "${modules[i].name}", key "${path}": rank ${t.r}, expected ${t0.r} (as "${first.name}"); pass a rank harmonisation (truncate or pad)`,
+          );
+        }
+        if (t.scaling !== t0.scaling) {
+          throw new LorahubError('INCOMPATIBLE', `module "${modules[i].name}", key "${path}": scaling ${t.scaling}, expected ${t0.scaling} (as "${first.name}")`);
+        }
+      });
+    } else {
+      rank = harmonize === 'truncate' ? Math.min(...ts.map((t) => t.r)) : Math.max(...ts.map((t) => t.r));
+    }
+    plan.push({ path, rank, scaling: harmonize === 'none' ? t0.scaling : composedScaling(first, rank, t0), dIn: t0.dIn, dOut: t0.dOut });
+  }
+  return plan;
+}
+
+/** Scaling of a harmonised target: lora_alpha / rank (or /√rank with rslora), from the first module. */
+function composedScaling(first: LoraModule, rank: number, t0: LoraTarget): number {
+  const alpha = t0.scaling * (first.config.use_rslora ? Math.sqrt(t0.r) : t0.r);
+  return first.config.use_rslora ? alpha / Math.sqrt(rank) : alpha / rank;
+}
+
+/** acc[i] = fround(acc[i] + fround(w·x[i])) over the leading `rows×cols` block of a [rows×srcCols] source. */
+function accumulate(acc: Float32Array, src: Float32Array, w: number, rows: number, cols: number, srcCols: number, first: boolean): void {
+  for (let i = 0; i < rows; i++) {
+    const so = i * srcCols;
+    const ao = i * cols;
+    for (let j = 0; j < cols; j++) {
+      const prod = Math.fround(w * src[so + j]);
+      acc[ao + j] = first ? prod : Math.fround(acc[ao + j] + prod);
+    }
+  }
+}
+
+/** Copies the leading block of a [rows × srcCols] matrix into [rows × cols] (cols ≤ srcCols) or zero-pads it. */
+function resizeCols(src: Float32Array, rows: number, srcCols: number, cols: number, scale = 1): Float32Array {
+  const out = new Float32Array(rows * cols);
+  const n = Math.min(cols, srcCols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < n; j++) out[i * cols + j] = scale === 1 ? src[i * srcCols + j] : Math.fround(src[i * srcCols + j] * scale);
+  }
+  return out;
+}
+
+/**
+ * Composes `modules` with `weights` (LoRAHub rule). Returns a new module; inputs are untouched.
+ */
+export function compose(modules: LoraModule[], weights: number[], opts: ComposeOptions = {}): LoraModule {
+  const harmonize = opts.harmonize ?? 'none';
+  const plan = planComposition(modules, weights, harmonize);
+  // The reference multiplies float32 tensors by Python floats: torch casts the scalar to float32.
+  const w32 = weights.map((w) => Math.fround(w));
+  const targets = new Map<string, LoraTarget>();
+  for (const p of plan) {
+    const a = new Float32Array(p.rank * p.dIn);
+    const b = new Float32Array(p.dOut * p.rank);
+    modules.forEach((m, i) => {
+      const t = m.targets.get(p.path) as LoraTarget;
+      // A [r, dIn]: rows are rank components; B [dOut, r]: columns are. Harmonise, then accumulate.
+      const srcA = t.r === p.rank ? t.a : resizeCols(t.a, 1, t.r * t.dIn, p.rank * t.dIn);
+      const fold = harmonize === 'none' ? 1 : t.scaling / p.scaling;
+      const srcB = t.r === p.rank && fold === 1 ? t.b : resizeCols(t.b, t.dOut, t.r, p.rank, fold);
+      accumulate(a, srcA, w32[i], 1, p.rank * p.dIn, p.rank * p.dIn, i === 0);
+      accumulate(b, srcB, w32[i], p.dOut, p.rank, p.rank, i === 0);
+    });
+    targets.set(p.path, { path: p.path, r: p.rank, dIn: p.dIn, dOut: p.dOut, a, b, scaling: p.scaling });
+  }
+  const first = modules[0];
+  let config = first.config;
+  if (harmonize !== 'none' && plan.length > 0) {
+    // Express the harmonised ranks and scalings in PEFT's terms: r / lora_alpha from the first
+    // target, rank_pattern / alpha_pattern (keyed by full module path) where a target differs.
+    const alphaOf = (p: TargetPlan) => p.scaling * (first.config.use_rslora ? Math.sqrt(p.rank) : p.rank);
+    const r0 = plan[0].rank;
+    const a0 = alphaOf(plan[0]);
+    config = {
+      ...first.config,
+      r: r0,
+      lora_alpha: a0,
+      rank_pattern: Object.fromEntries(plan.filter((p) => p.rank !== r0).map((p) => [p.path, p.rank])),
+      alpha_pattern: Object.fromEntries(plan.filter((p) => alphaOf(p) !== a0).map((p) => [p.path, alphaOf(p)])),
+    };
+  }
+  return {
+    name: opts.name ?? 'composed',
+    config,
+    targets,
+    metadata: {
+      ...first.metadata,
+      lorahub_composition: JSON.stringify({
+        rule: 'lorahub: A=sum(w_i A_i), B=sum(w_i B_i)',
+        modules: modules.map((m) => m.name),
+        weights,
+        harmonize,
+      }),
+    },
+  };
+}
