@@ -1,4 +1,9 @@
 import type { Command } from 'commander';
+import { register as registerScore } from './score.ts';
+import { register as registerGenerate } from './generate.ts';
+import { register as registerMerge } from './merge.ts';
+import { register as registerComposeWeights } from './compose-weights.ts';
 
 /** Every CLI verb. Each module exports `register(program)`; add one line per verb. */
-export const COMMANDS: Array<(program: Command) => void> = [];
+export const COMMANDS: Array<(program: Command) => void> = [registerScore, registerGenerate, registerMerge, registerComposeWeights];
+import { register as registerModules } from './modules.ts'; COMMANDS.push(registerModules);

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { LorahubError } from '../../errors.ts';
+import { writeAdapter } from '../../io/peft.ts';
+import { loadBaseModel, resolveModules } from '../../library/index.ts';
+import { compose, type Harmonize } from '../../lora/compose.ts';
+import { maybeLibrary, out, resolveModelDir } from '../common.ts';
+
+interface Opts {
+  model?: string;
+  modules: string;
+  weights: string;
+  out: string;
+  harmonize?: string;
+  library?: string;
+  json?: boolean;
+}
+
+export function parseList(flag: string, v: string): string[] {
+  const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new LorahubError('BAD_ARGUMENT', `${flag} is empty`);
+  return items;
+}
+
+export function parseWeights(v: string): number[] {
+  return parseList('--weights', v).map((s) => {
+    const w = Number(s);
+    if (!Number.isFinite(w)) throw new LorahubError('BAD_ARGUMENT', `--weights: "${s}" is not a finite number`);
+    return w;
+  });
+}
+
+export function parseHarmonize(v: string | undefined): Harmonize {
+  if (v === undefined) return 'none';
+  if (v === 'truncate' || v === 'pad' || v === 'none') return v;
+  throw new LorahubError('BAD_ARGUMENT', `--harmonize must be truncate, pad or none, got "${v}"`);
+}
+
+export function register(program: Command): void {
+  program
+    .command('compose-weights')
+    .description('compose modules with given weights (LoRAHub rule: A=Σw·A, B=Σw·B) into a PEFT adapter')
+    .option('--model <dir>', 'base model the modules must fit; default: the library base model')
+    .requiredOption('--modules <a,b,c>', 'library names or adapter folders')
+    .requiredOption('--weights <w1,w2,w3>', 'one weight per module')
+    .requiredOption('--out <dir>', 'output adapter folder')
+    .option('--harmonize <how>', 'modules of different ranks: truncate (to the smallest; DyLoRA) or pad (zeros to the largest)')
+    .option('--library <dir>', 'module library (default ./modules)')
+    .option('--json', 'print {"out","modules","weights","rank","targets"} as JSON')
+    .action(async (opts: Opts) => {
+      const names = parseList('--modules', opts.modules);
+      const weights = parseWeights(opts.weights);
+      if (weights.length !== names.length) {
+        throw new LorahubError('BAD_ARGUMENT', `${weights.length} weights for ${names.length} modules`);
+      }
+      const lib = await maybeLibrary(opts.library);
+      const modelDir = opts.model ?? lib?.defaultBaseDir();
+      const base = modelDir ? await loadBaseModel(resolveModelDir(modelDir, lib)) : undefined;
+      const modules = await resolveModules(names, { library: lib, base });
+      const composed = compose(modules, weights, { harmonize: parseHarmonize(opts.harmonize), name: opts.out });
+      await writeAdapter(opts.out, composed);
+      const rank = composed.config.r;
+      if (opts.json) {
+        out(JSON.stringify({ out: opts.out, modules: modules.map((m) => m.name), weights, rank, targets: composed.targets.size }));
+      } else {
+        out(`wrote ${opts.out}: ${composed.targets.size} targets, rank ${rank}, weights ${modules.map((m, i) => `${m.name}=${weights[i]}`).join(' ')}`);
+      }
+    });
+}

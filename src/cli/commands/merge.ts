@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { mergeIntoCheckpoint } from '../../lora/merge.ts';
+import { loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../common.ts';
+import { setupBackend } from '../options.ts';
+
+interface Opts {
+  model?: string;
+  adapter: string;
+  out: string;
+  library?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('merge')
+    .description('write an HF checkpoint with the adapter folded in (W + scaling·BA)')
+    .option('--model <dir>', 'HF T5 folder; default: the library base model')
+    .requiredOption('--adapter <dir|name>', 'PEFT LoRA adapter folder or library module name')
+    .requiredOption('--out <dir>', 'output folder (must not exist)')
+    .option('--library <dir>', 'module library (default ./modules)')
+    .option('--json', 'print {"out","merged"} as JSON')
+    .action(async (opts: Opts, cmd: Command) => {
+      await setupBackend(cmd);
+      const lib = await maybeLibrary(opts.library);
+      const m = loadModel(resolveModelDir(opts.model, lib));
+      const adapter = await loadAdapterArg(opts.adapter, lib, m);
+      const { merged } = mergeIntoCheckpoint(m.dir, adapter, opts.out);
+      out(opts.json ? JSON.stringify({ out: opts.out, merged }) : `merged ${merged.length} weights into ${opts.out}`);
+    });
+}

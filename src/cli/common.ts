@@ -1,0 +1,106 @@
+/**
+ * Argument helpers shared by the CLI verbs: models, adapters (folders or library names),
+ * and jsonl data files. Library code throws LorahubError; nothing here prints.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { LorahubError } from '../errors.ts';
+import { DEFAULT_LIBRARY_DIR, openLibrary, type Library } from '../library/index.ts';
+import type { LoraModule } from '../lora/module.ts';
+import { T5Model } from '../models/t5/model.ts';
+import { loadTokenizer } from '../tokenizers/index.ts';
+import type { Tokenizer } from '../tokenizers/types.ts';
+
+/** Opens the library if its folder exists (commands that only optionally use it). */
+export async function maybeLibrary(dir: string | undefined): Promise<Library | undefined> {
+  const d = dir ?? DEFAULT_LIBRARY_DIR;
+  if (!existsSync(d)) {
+    if (dir) throw new LorahubError('NOT_FOUND', `library ${dir} does not exist`);
+    return undefined;
+  }
+  return openLibrary(d);
+}
+
+/** `--model DIR`, or the library's default base model. */
+export function resolveModelDir(model: string | undefined, lib: Library | undefined): string {
+  if (model) return model;
+  const base = lib?.defaultBaseDir();
+  if (base) return base;
+  throw new LorahubError('BAD_ARGUMENT', `no --model given and no default base model in ${lib?.dir ?? DEFAULT_LIBRARY_DIR}`);
+}
+
+export interface LoadedModel {
+  dir: string;
+  model: T5Model;
+  tokenizer: Tokenizer;
+}
+
+export function loadModel(dir: string): LoadedModel {
+  const model = T5Model.load(dir);
+  return { dir, model, tokenizer: loadTokenizer(dir) };
+}
+
+/** One adapter: a folder, or a library module name; checked against the model's shapes. */
+export async function loadAdapterArg(arg: string, lib: Library | undefined, model: LoadedModel): Promise<LoraModule> {
+  const { loadBaseModel, resolveModules } = await import('../library/index.ts');
+  const base = await loadBaseModel(model.dir);
+  const [module] = await resolveModules([arg], { library: lib, base });
+  return module;
+}
+
+/** A scoring/generation example: text, or pre-tokenised ids. */
+export interface DataLine {
+  input?: string;
+  target?: string;
+  inputIds?: number[];
+  labels?: number[];
+}
+
+function intArray(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((x) => Number.isInteger(x));
+}
+
+/** Reads a jsonl file of `{"input","target"}` or `{"input_ids","labels"}` lines. */
+export function readDataJsonl(file: string, needTarget: boolean): DataLine[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new LorahubError('NOT_FOUND', `${file}: cannot read data file`, { cause });
+  }
+  const out: DataLine[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (cause) {
+      throw new LorahubError('BAD_FILE', `${file}:${i + 1}: invalid JSON (${(cause as Error).message})`, { cause });
+    }
+    if (typeof v !== 'object' || v === null) throw new LorahubError('BAD_FILE', `${file}:${i + 1}: expected a JSON object`);
+    const o = v as Record<string, unknown>;
+    if (intArray(o.input_ids)) {
+      if (needTarget && !intArray(o.labels)) throw new LorahubError('BAD_FILE', `${file}:${i + 1}: "input_ids" without integer "labels"`);
+      out.push({ inputIds: o.input_ids, labels: intArray(o.labels) ? o.labels : undefined });
+    } else if (typeof o.input === 'string') {
+      if (needTarget && typeof o.target !== 'string') throw new LorahubError('BAD_FILE', `${file}:${i + 1}: "input" without a string "target"`);
+      out.push({ input: o.input, target: typeof o.target === 'string' ? o.target : undefined });
+    } else {
+      throw new LorahubError('BAD_FILE', `${file}:${i + 1}: expected {"input", "target"} or {"input_ids", "labels"}`);
+    }
+  });
+  if (out.length === 0) throw new LorahubError('BAD_FILE', `${file}: no examples`);
+  return out;
+}
+
+/** Parses a positive integer option. */
+export function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new LorahubError('BAD_ARGUMENT', `${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+/** Writes one line to stdout. */
+export function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}

@@ -1,0 +1,102 @@
+/**
+ * Scoring and generation over lists of examples, in padded mini-batches.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { LorahubError } from '../errors.ts';
+import { generateGreedy, stripGenerated } from '../models/t5/generate.ts';
+import { checkLabels, exampleLosses, IGNORE_INDEX, shiftRight, tokenCrossEntropy } from '../models/t5/loss.ts';
+import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
+import type { Tokenizer } from '../tokenizers/types.ts';
+
+export interface ExampleIn {
+  input?: string;
+  target?: string;
+  inputIds?: number[];
+  labels?: number[];
+}
+
+/** Examples per forward pass: large enough to use the matmul fast path, small enough for memory. */
+export const DEFAULT_BATCH = 16;
+
+function inputIdsOf(e: ExampleIn, tok: Tokenizer, i: number): number[] {
+  if (e.inputIds) {
+    if (e.inputIds.length === 0) throw new LorahubError('BAD_ARGUMENT', `example ${i + 1}: empty input_ids`);
+    return e.inputIds;
+  }
+  if (e.input === undefined) throw new LorahubError('BAD_ARGUMENT', `example ${i + 1}: no input`);
+  return tok.encode(e.input);
+}
+
+function labelsOf(e: ExampleIn, tok: Tokenizer, i: number): number[] {
+  if (e.labels) return e.labels;
+  if (e.target === undefined) throw new LorahubError('BAD_ARGUMENT', `example ${i + 1}: no target`);
+  return tok.encode(e.target);
+}
+
+function pad(rows: number[][], value: number): number[][] {
+  const n = Math.max(...rows.map((r) => r.length));
+  return rows.map((r) => [...r, ...new Array<number>(n - r.length).fill(value)]);
+}
+
+export interface ScoreResult {
+  /** Mean token cross-entropy (NaN when the example has no label tokens). */
+  loss: number;
+  tokens: number;
+  sum: number;
+}
+
+/** Teacher-forced mean token cross-entropy per example (label -100 ignored). */
+export function scoreExamples(model: T5Model, tok: Tokenizer, examples: ExampleIn[], lora?: LoraDeltas, batchSize = DEFAULT_BATCH): ScoreResult[] {
+  const cfg = model.config;
+  const out: ScoreResult[] = [];
+  for (let s = 0; s < examples.length; s += batchSize) {
+    const chunk = examples.slice(s, s + batchSize);
+    const inputs = chunk.map((e, i) => inputIdsOf(e, tok, s + i));
+    const labels = pad(chunk.map((e, i) => labelsOf(e, tok, s + i)), IGNORE_INDEX);
+    try {
+      checkLabels(labels, cfg.vocabSize);
+    } catch (err) {
+      throw new LorahubError('BAD_TOKEN', `examples ${s + 1}–${s + chunk.length}: ${(err as Error).message}`, { cause: err });
+    }
+    const ids = pad(inputs, cfg.padTokenId);
+    const mask = inputs.map((r) => [...r.map(() => 1), ...new Array<number>(ids[0].length - r.length).fill(0)]);
+    const dec = shiftRight(labels, cfg.decoderStartTokenId, cfg.padTokenId);
+    const perToken = tf.tidy(() => {
+      const r = model.forward({ inputIds: ids, attentionMask: mask }, dec, lora);
+      return tokenCrossEntropy(r.logits, labels.flat());
+    });
+    const l = exampleLosses(perToken.dataSync(), labels);
+    perToken.dispose();
+    l.sum.forEach((sum, i) => out.push({ loss: l.mean[i], tokens: l.tokens[i], sum }));
+  }
+  return out;
+}
+
+export interface GenerateResult {
+  /** Generated ids after the decoder start token, up to and including eos. */
+  outputIds: number[];
+  text: string;
+}
+
+/** Greedy generation per example. */
+export function generateExamples(
+  model: T5Model,
+  tok: Tokenizer,
+  examples: ExampleIn[],
+  opts: { maxNewTokens: number; lora?: LoraDeltas; batchSize?: number },
+): GenerateResult[] {
+  const cfg = model.config;
+  const bs = opts.batchSize ?? DEFAULT_BATCH;
+  const out: GenerateResult[] = [];
+  for (let s = 0; s < examples.length; s += bs) {
+    const inputs = examples.slice(s, s + bs).map((e, i) => inputIdsOf(e, tok, s + i));
+    const ids = pad(inputs, cfg.padTokenId);
+    const mask = inputs.map((r) => [...r.map(() => 1), ...new Array<number>(ids[0].length - r.length).fill(0)]);
+    const gen = generateGreedy(model, { inputIds: ids, attentionMask: mask }, { maxNewTokens: opts.maxNewTokens, lora: opts.lora });
+    for (const row of gen) {
+      const outputIds = stripGenerated(row, cfg.eosTokenId);
+      out.push({ outputIds, text: tok.decode(outputIds) });
+    }
+  }
+  return out;
+}
