@@ -1,0 +1,47 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LorahubError } from '../../src/errors.ts';
+import { writeFileAtomic, writeFilesAtomic } from '../../src/io/atomic.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lorahub-atomic-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('atomic writes', () => {
+  it('writeFileAtomic replaces content and leaves no temporary file', () => {
+    const p = path.join(tmp, 'a.txt');
+    writeFileAtomic(p, 'one');
+    writeFileAtomic(p, [Buffer.from('tw'), Buffer.from('o')]);
+    expect(fs.readFileSync(p, 'utf8')).toBe('two');
+    expect(fs.readdirSync(tmp)).toEqual(['a.txt']);
+  });
+
+  it('writeFileAtomic into a missing folder → NOT_FOUND, nothing left behind', () => {
+    const p = path.join(tmp, 'missing', 'a.txt');
+    let err: unknown;
+    try {
+      writeFileAtomic(p, 'x');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(LorahubError);
+    expect((err as LorahubError).code).toBe('NOT_FOUND');
+    expect((err as LorahubError).message).toContain(p);
+  });
+
+  it('writeFilesAtomic creates a new folder in one rename, or replaces files in an existing one', () => {
+    const dir = path.join(tmp, 'nested', 'out');
+    writeFilesAtomic(dir, [
+      { name: 'x', data: 'x1' },
+      { name: 'y', data: new Uint8Array([1, 2]) },
+    ]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['x', 'y']);
+    expect(fs.readdirSync(path.dirname(dir))).toEqual(['out']);
+    fs.writeFileSync(path.join(dir, 'keep'), 'k');
+    writeFilesAtomic(dir, [{ name: 'x', data: 'x2' }]);
+    expect(fs.readFileSync(path.join(dir, 'x'), 'utf8')).toBe('x2');
+    expect(fs.readdirSync(dir).sort()).toEqual(['keep', 'x', 'y']);
+    expect(() => writeFilesAtomic(dir, [{ name: '../escape', data: '' }])).toThrow(LorahubError);
+  });
+});
