@@ -1,0 +1,23 @@
+/** The module library: manifest, integrity, locking, base fingerprints, module resolution. */
+export {
+  BASE_FOLDER,
+  DEFAULT_LIBRARY_DIR,
+  Library,
+  openLibrary,
+  TEST_PAUSE_ENV,
+  validateModuleName,
+  type AddOptions,
+  type AddResult,
+} from './library.ts';
+export {
+  BASE_FINGERPRINT_METADATA_KEY,
+  compatibilityProblems,
+  loadBaseModel,
+  modelFingerprint,
+  shapeProblems,
+  shortFingerprint,
+  type BaseModel,
+} from './fingerprint.ts';
+export type { DefaultBase, FileRecord, Manifest, MetricValue, ModuleEntry } from './manifest.ts';
+export { resolveModules, sampleCompatible, type ResolveOptions } from './resolve.ts';
+export { verifyLibrary, type ModuleReport, type VerifyReport } from './verify.ts';

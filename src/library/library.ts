@@ -1,0 +1,440 @@
+/**
+ * The module library: a folder with `manifest.json`, one PEFT adapter folder per module and,
+ * optionally, the default base model (`base/`, recorded in the manifest).
+ *
+ * Mutations follow one protocol, so a killed process never leaves a half-registered module:
+ *   1. take the library lock (lock.ts), re-read the manifest under it (a broken manifest aborts),
+ *      delete temporary entries left by killed runs;
+ *   2. build the new module folder under a `.tmp-*` name inside the library (same file system),
+ *      fsync every file, hash what is on disk, check it loads;
+ *   3. rename it into place, then replace the manifest atomically (the commit point).
+ * Readers (list, info, verify, resolve) never lock: they read the manifest, which is only ever
+ * replaced whole, and ignore `.tmp-*` entries.
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LorahubError } from '../errors.ts';
+import { readAdapter, writeAdapter } from '../io/peft.ts';
+import type { LoraModule } from '../lora/module.ts';
+import { loadT5Config } from '../models/t5/config.ts';
+import { compareFiles, copyFileDurable, fsyncPath, hashFolder, isTempEntry, listFiles, tempName } from './files.ts';
+import { compatibilityProblems, modelFingerprint, shapeProblems, shortFingerprint, weightsStat, type BaseModel } from './fingerprint.ts';
+import { acquireLibraryLock, LOCK_DIR, LOCK_OWNER_FILE, type LibraryLock } from './lock.ts';
+import { resolveModules, sampleCompatible, type ResolveOptions } from './resolve.ts';
+import { verifyLibrary, type VerifyReport } from './verify.ts';
+import { exportModule } from './export.ts';
+import {
+  emptyManifest,
+  MANIFEST_FILE,
+  readManifest,
+  writeManifest,
+  type DefaultBase,
+  type Manifest,
+  type MetricValue,
+  type ModuleEntry,
+} from './manifest.ts';
+
+export const DEFAULT_LIBRARY_DIR = './modules';
+/** The conventional folder of the default base inside a library. */
+export const BASE_FOLDER = 'base';
+
+/**
+ * TEST-ONLY hook: milliseconds `add` sleeps after the module folder is fully copied and before it
+ * is renamed into place, so a test can SIGKILL the process at exactly that point
+ * (test/library/kill.test.ts). Never set it in normal use.
+ */
+export const TEST_PAUSE_ENV = 'LORAHUB_TEST_PAUSE_AFTER_COPY_MS';
+
+/** Library names are folder names: portable, no separators, no leading dot (temp entries). */
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
+/** tempName('old', name): the replaced version of a module during `add --force`. */
+const OLD_TEMP_RE = /^\.tmp-old-(.+)-\d+-[0-9a-f]{8}$/;
+const RESERVED = new Set([BASE_FOLDER, MANIFEST_FILE, LOCK_DIR, LOCK_OWNER_FILE]);
+
+export function validateModuleName(name: string): void {
+  if (!NAME_RE.test(name) || RESERVED.has(name)) {
+    throw new LorahubError(
+      'BAD_ARGUMENT',
+      `invalid module name ${JSON.stringify(name)}: use letters, digits, ".", "_", "-", "+" (not starting with "." ; "${BASE_FOLDER}" is reserved); pass --name`,
+    );
+  }
+}
+
+/** Files of a PEFT adapter folder that the library stores. */
+const ADAPTER_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'README.md'];
+
+export interface AddOptions {
+  /** Library name; default: the source folder's name. */
+  name?: string;
+  task?: string | null;
+  /** Replace an existing module, and accept a module that does not fit the base. */
+  force?: boolean;
+  metrics?: Record<string, MetricValue>;
+  /** Base model folder to check against; default: the library's default base. */
+  base?: string;
+}
+
+export interface AddResult {
+  entry: ModuleEntry;
+  /** Things the user should know (no base known, problems accepted with --force, files skipped). */
+  warnings: string[];
+  replaced: boolean;
+}
+
+export class Library {
+  /** Absolute path of the library folder. */
+  readonly dir: string;
+  private manifest: Manifest;
+
+  constructor(dir: string, manifest: Manifest) {
+    this.dir = dir;
+    this.manifest = manifest;
+  }
+
+  /** Re-reads the manifest (readers see the state as of open() otherwise). */
+  refresh(): void {
+    this.manifest = readManifest(this.dir) ?? emptyManifest();
+  }
+
+  listModules(): ModuleEntry[] {
+    return Object.keys(this.manifest.modules)
+      .sort()
+      .map((n) => this.manifest.modules[n]);
+  }
+
+  getModule(name: string): ModuleEntry {
+    const entry = this.manifest.modules[name];
+    if (!entry) {
+      throw new LorahubError('NOT_FOUND', `module "${name}" is not in library ${this.dir} (see \`lorahub modules list\`)`);
+    }
+    return entry;
+  }
+
+  hasModule(name: string): boolean {
+    return Object.hasOwn(this.manifest.modules, name);
+  }
+
+  moduleDir(name: string): string {
+    return join(this.dir, name);
+  }
+
+  get defaultBase(): DefaultBase | null {
+    return this.manifest.defaultBase;
+  }
+
+  /** Absolute folder of the default base, if the manifest names one. */
+  defaultBaseDir(): string | undefined {
+    const b = this.manifest.defaultBase;
+    return b ? resolve(this.dir, b.path) : undefined;
+  }
+
+  /**
+   * Loads a base for compatibility checks. For the default base the recorded fingerprint is reused
+   * while the weights' size and mtime are unchanged (hashing gigabytes on every `add` is too slow;
+   * `verify` always re-hashes).
+   */
+  async loadBase(dir?: string): Promise<BaseModel | undefined> {
+    const baseDir = dir !== undefined ? resolve(dir) : this.defaultBaseDir();
+    if (baseDir === undefined) return undefined;
+    const config = loadT5Config(baseDir);
+    const rec = this.manifest.defaultBase;
+    if (rec && resolve(this.dir, rec.path) === baseDir) {
+      const st = weightsStat(baseDir);
+      if (st.bytes === rec.bytes && st.mtimeMs === rec.mtimeMs) return { dir: baseDir, fingerprint: rec.fingerprint, config };
+    }
+    return { dir: baseDir, fingerprint: await modelFingerprint(baseDir), config };
+  }
+
+  /** Reads a module's adapter; with `verify` (default) its files are first checked against the manifest. */
+  async loadModule(name: string, opts: { verify?: boolean } = {}): Promise<LoraModule> {
+    const entry = this.getModule(name);
+    const dir = this.moduleDir(name);
+    if (opts.verify ?? true) {
+      const { problems } = await compareFiles(dir, entry.files);
+      if (problems.length > 0) {
+        throw new LorahubError(
+          'INTEGRITY',
+          `module "${name}" (${dir}) does not match the manifest: ${problems.join('; ')} (run \`lorahub modules verify\`)`,
+        );
+      }
+    }
+    return readAdapter(dir, { name });
+  }
+
+  /** {@link resolveModules} with this library for names. */
+  resolveModules(namesOrDirs: string[], opts: Omit<ResolveOptions, 'library'> = {}): Promise<LoraModule[]> {
+    return resolveModules(namesOrDirs, { ...opts, library: this });
+  }
+
+  /** {@link sampleCompatible}: n modules recorded as fitting `baseFingerprint`, seeded. */
+  sampleCompatible(n: number, seed: number, baseFingerprint: string): ModuleEntry[] {
+    return sampleCompatible(this, n, seed, baseFingerprint);
+  }
+
+  verifyLibrary(): Promise<VerifyReport> {
+    return verifyLibrary(this);
+  }
+
+  // ---- mutations -------------------------------------------------------------------------------
+
+  /**
+   * Runs a mutation under the lock on a freshly read manifest. A manifest that cannot be parsed
+   * aborts here, before anything is written. Stale temporary entries are removed first.
+   */
+  private async mutate<T>(fn: (lock: LibraryLock) => Promise<T>): Promise<T> {
+    mkdirSync(this.dir, { recursive: true });
+    const lock = await acquireLibraryLock(this.dir);
+    try {
+      this.refresh();
+      await this.removeStaleTemps();
+      return await fn(lock);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /**
+   * Only called with the lock held: no other writer can own a temp entry then. A `--force`
+   * replacement killed between its two renames leaves the registered version under
+   * `.tmp-old-<name>-…`: when that folder, not `<name>`, matches the manifest, it is put back.
+   */
+  private async removeStaleTemps(): Promise<void> {
+    for (const e of readdirSync(this.dir)) {
+      if (!isTempEntry(e)) continue;
+      const path = join(this.dir, e);
+      const old = OLD_TEMP_RE.exec(e);
+      const entry = old && this.hasModule(old[1]) ? this.getModule(old[1]) : undefined;
+      if (entry) {
+        const dest = this.moduleDir(entry.name);
+        const current = existsSync(dest) ? await compareFiles(dest, entry.files) : undefined;
+        const saved = await compareFiles(path, entry.files);
+        if ((current === undefined || current.problems.length > 0) && saved.problems.length === 0) {
+          if (current) rmSync(dest, { recursive: true, force: true });
+          renameSync(path, dest);
+          continue;
+        }
+      }
+      rmSync(path, { recursive: true, force: true });
+    }
+  }
+
+  private commit(lock: LibraryLock): void {
+    lock.assertHeld();
+    writeManifest(this.dir, this.manifest);
+  }
+
+  async addModule(srcDir: string, opts: AddOptions = {}): Promise<AddResult> {
+    const src = resolve(srcDir);
+    if (!existsSync(join(src, 'adapter_config.json'))) {
+      throw new LorahubError('NOT_FOUND', `${srcDir}: not a PEFT adapter folder (no adapter_config.json)`);
+    }
+    const name = opts.name ?? basename(src);
+    validateModuleName(name);
+    return this.mutate(async (lock) => {
+      const warnings: string[] = [];
+      const dest = this.moduleDir(name);
+      const registered = this.hasModule(name);
+      const folderExists = existsSync(dest);
+      if ((registered || folderExists) && !opts.force) {
+        throw new LorahubError(
+          'BAD_ARGUMENT',
+          registered
+            ? `module "${name}" already exists in ${this.dir} (use --force to replace it, or --name)`
+            : `${dest} exists but is not registered in the manifest (use --force to replace it, or --name)`,
+        );
+      }
+      const module = await readAdapter(src, { name });
+      const srcFiles = listFiles(src);
+      const hasSafetensors = srcFiles.includes('adapter_model.safetensors');
+      // With both weight files present, PEFT >= 0.4 loads the safetensors one; so does the library.
+      const skipped = srcFiles.filter((f) => !ADAPTER_FILES.includes(f) && f !== 'adapter_model.bin');
+      if (skipped.length > 0) warnings.push(`not copied (not part of a PEFT adapter): ${skipped.join(', ')}`);
+
+      const base = await this.loadBase(opts.base);
+      const problems = base ? compatibilityProblems(module, base) : [];
+      if (problems.length > 0 && !opts.force) {
+        throw new LorahubError(
+          base && shapeProblems(module, base.config).length > 0 ? 'SHAPE_MISMATCH' : 'INCOMPATIBLE',
+          `module "${name}" (${srcDir}) does not fit base ${base?.dir} (${base?.fingerprint}): ${problems[0]}` +
+            (problems.length > 1 ? ` (and ${problems.length - 1} more)` : '') +
+            '; use --force to add it anyway',
+        );
+      }
+      if (problems.length > 0) warnings.push(`added with --force despite: ${problems.join('; ')}`);
+      if (!base) {
+        warnings.push(
+          `no base model known (no --base, no default base in the manifest): recorded base_model_name_or_path ` +
+            `${JSON.stringify(module.config.base_model_name_or_path)} only; compatibility not checked`,
+        );
+      }
+
+      const tmp = join(this.dir, tempName('add', name));
+      let trash: string | undefined;
+      try {
+        if (hasSafetensors) {
+          mkdirSync(tmp);
+          for (const f of ADAPTER_FILES) if (srcFiles.includes(f)) copyFileDurable(join(src, f), join(tmp, f));
+        } else {
+          // Old PEFT (0.3, the real LoRAHub modules) saved only adapter_model.bin: store safetensors.
+          await writeAdapter(tmp, module);
+          if (srcFiles.includes('README.md')) copyFileDurable(join(src, 'README.md'), join(tmp, 'README.md'));
+        }
+        fsyncPath(tmp, true);
+        const files = await hashFolder(tmp);
+        // What is stored must load (catches a conversion or copy that went wrong).
+        await readAdapter(tmp, { name });
+        await testPause();
+
+        const entry: ModuleEntry = {
+          name,
+          task: opts.task ?? null,
+          addedAt: new Date().toISOString(),
+          source: src,
+          convertedFrom: hasSafetensors ? null : 'adapter_model.bin',
+          peft: {
+            r: module.config.r,
+            alpha: module.config.lora_alpha,
+            targetModules: module.config.target_modules,
+            useRslora: module.config.use_rslora,
+            targetCount: module.targets.size,
+            baseModelNameOrPath: module.config.base_model_name_or_path,
+          },
+          base: {
+            fingerprint: base && problems.length === 0 ? base.fingerprint : null,
+            checkedAgainst: base?.fingerprint ?? null,
+            problems,
+          },
+          files,
+          metrics: { ...(opts.metrics ?? {}) },
+        };
+        lock.assertHeld();
+        if (folderExists) {
+          trash = join(this.dir, tempName('old', name));
+          renameSync(dest, trash);
+        }
+        const previous = this.manifest.modules[name];
+        try {
+          renameSync(tmp, dest);
+          fsyncPath(this.dir, true);
+          this.manifest.modules[name] = entry;
+          this.commit(lock);
+        } catch (err) {
+          // Not committed: put the library back as it was (a kill here is repaired by removeStaleTemps).
+          if (previous) this.manifest.modules[name] = previous;
+          else delete this.manifest.modules[name];
+          if (existsSync(dest) && !existsSync(tmp)) rmSync(dest, { recursive: true, force: true });
+          if (trash) renameSync(trash, dest);
+          trash = undefined;
+          throw err;
+        }
+        return { entry, warnings, replaced: folderExists || registered };
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+        if (trash) rmSync(trash, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** Unregisters first (the commit point), then deletes the folder: a crash leaves only an unregistered folder. */
+  async removeModule(name: string): Promise<ModuleEntry> {
+    return this.mutate(async (lock) => {
+      const entry = this.getModule(name);
+      delete this.manifest.modules[name];
+      this.commit(lock);
+      const dest = this.moduleDir(name);
+      if (existsSync(dest)) {
+        const trash = join(this.dir, tempName('rm', name));
+        renameSync(dest, trash);
+        rmSync(trash, { recursive: true, force: true });
+      }
+      return entry;
+    });
+  }
+
+  /** Merges `metrics` into the module's record (e.g. an evaluation score). */
+  async recordMetrics(name: string, metrics: Record<string, MetricValue>): Promise<ModuleEntry> {
+    return this.mutate(async (lock) => {
+      const entry = this.getModule(name);
+      entry.metrics = { ...entry.metrics, ...metrics };
+      this.commit(lock);
+      return entry;
+    });
+  }
+
+  /** Records `modelDir` (a T5 folder with config.json + weights) as the library's default base. */
+  async setDefaultBase(modelDir: string): Promise<DefaultBase> {
+    const abs = resolve(modelDir);
+    loadT5Config(abs);
+    return this.mutate(async (lock) => {
+      const st = weightsStat(abs);
+      const rel = relative(this.dir, abs);
+      const inside = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+      const rec: DefaultBase = {
+        path: inside ? rel.split('\\').join('/') : abs,
+        fingerprint: await modelFingerprint(abs),
+        bytes: st.bytes,
+        mtimeMs: st.mtimeMs,
+      };
+      this.manifest.defaultBase = rec;
+      this.commit(lock);
+      return rec;
+    });
+  }
+
+  /** Copies a module out as a PEFT folder, bit for bit (see export.ts). */
+  exportModule(name: string, destDir: string): Promise<string> {
+    return exportModule(this, name, destDir);
+  }
+
+  /** Folders that look like modules but are not registered (e.g. left by a crash between rename and commit). */
+  unregisteredFolders(): string[] {
+    const base = this.defaultBaseDir();
+    return readdirSync(this.dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !this.hasModule(e.name))
+      .map((e) => e.name)
+      .filter((n) => n !== BASE_FOLDER && join(this.dir, n) !== base)
+      .sort();
+  }
+
+  /** Temporary entries a killed run left behind (removed by the next mutating command). */
+  staleTemps(): string[] {
+    return readdirSync(this.dir).filter(isTempEntry).sort();
+  }
+
+  /** Sum of the stored file sizes. */
+  static sizeOf(entry: ModuleEntry): number {
+    return Object.values(entry.files).reduce((s, f) => s + f.bytes, 0);
+  }
+
+  static describeBase(entry: ModuleEntry): string {
+    if (entry.base.fingerprint) return shortFingerprint(entry.base.fingerprint);
+    // Parenthesised: only what adapter_config.json claims, never checked.
+    return entry.peft.baseModelNameOrPath ? `(${entry.peft.baseModelNameOrPath})` : '-';
+  }
+}
+
+async function testPause(): Promise<void> {
+  const ms = Number(process.env[TEST_PAUSE_ENV] ?? 0);
+  if (ms > 0) {
+    process.stderr.write(`lorahub: ${TEST_PAUSE_ENV}: pausing ${ms} ms before the rename\n`);
+    await sleep(ms);
+  }
+}
+
+/**
+ * Opens the library in `dir`. A folder without manifest.json is an empty library; a missing folder
+ * is an error unless `create` (mutating commands create it on first write).
+ */
+export async function openLibrary(dir: string = DEFAULT_LIBRARY_DIR, opts: { create?: boolean } = {}): Promise<Library> {
+  const abs = resolve(dir);
+  const st = statSync(abs, { throwIfNoEntry: false });
+  if (!st) {
+    if (!opts.create) {
+      throw new LorahubError('NOT_FOUND', `no module library at ${dir} (pass --library DIR, or add a module to create it)`);
+    }
+  } else if (!st.isDirectory()) {
+    throw new LorahubError('BAD_ARGUMENT', `${dir}: not a folder`);
+  }
+  return new Library(abs, (st ? readManifest(abs) : undefined) ?? emptyManifest());
+}

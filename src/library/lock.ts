@@ -1,0 +1,154 @@
+/**
+ * One writer at a time per library. proper-lockfile makes `<library>/.lock` with mkdir (atomic) and
+ * keeps its mtime fresh while held, so a lock left by a crashed process on another machine goes
+ * stale after `STALE_MS`. Because proper-lockfile records no owner, the holder also writes
+ * `.lock.owner` (pid + host): the "locked" error names the pid, and a lock whose owner is a dead
+ * process on this host is broken at once instead of after the stale period (a SIGKILLed `add`
+ * must not block the next command for long).
+ */
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { LorahubError } from '../errors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+
+export const LOCK_DIR = '.lock';
+export const LOCK_OWNER_FILE = '.lock.owner';
+/** proper-lockfile refreshes the lock every STALE_MS / 2. */
+const STALE_MS = 20_000;
+
+interface Owner {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+export interface LibraryLock {
+  /** Throws LOCKED if the lock was lost (e.g. its mtime could not be refreshed): do not commit then. */
+  assertHeld(): void;
+  release(): Promise<void>;
+}
+
+function readOwner(dir: string): Owner | undefined {
+  try {
+    const o = JSON.parse(readFileSync(join(dir, LOCK_OWNER_FILE), 'utf8')) as Partial<Owner>;
+    if (typeof o.pid === 'number' && typeof o.host === 'string') return { pid: o.pid, host: o.host, since: String(o.since) };
+  } catch {
+    // Missing or half-written owner file: the owner is unknown, fall back to mtime staleness.
+  }
+  return undefined;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Breaks the lock of dead `owner`. Renaming the owner file is the claim: when several processes
+ * find the same dead owner, exactly one rename succeeds, so only one of them removes the lock
+ * directory (a second remover could otherwise delete the lock the first one just took).
+ */
+function claimDeadLock(dir: string, owner: Owner): boolean {
+  const claimed = join(dir, `${LOCK_OWNER_FILE}.${process.pid}.claim.tmp`);
+  try {
+    renameSync(join(dir, LOCK_OWNER_FILE), claimed);
+  } catch {
+    return false; // someone else claimed it first (or the owner released it)
+  }
+  let same = false;
+  try {
+    const o = JSON.parse(readFileSync(claimed, 'utf8')) as Partial<Owner>;
+    same = o.pid === owner.pid && o.host === owner.host;
+  } catch {
+    // unreadable: treat as not the owner we judged dead
+  }
+  if (same) {
+    rmSync(claimed, { force: true });
+    rmSync(join(dir, LOCK_DIR), { recursive: true, force: true });
+  } else if (!existsSync(join(dir, LOCK_OWNER_FILE))) {
+    // A live process re-took the lock in between: give its owner record back.
+    renameSync(claimed, join(dir, LOCK_OWNER_FILE));
+  } else {
+    rmSync(claimed, { force: true });
+  }
+  return same;
+}
+
+async function tryLock(dir: string, onCompromised: (err: Error) => void): Promise<() => Promise<void>> {
+  return lockfile.lock(dir, {
+    lockfilePath: join(dir, LOCK_DIR),
+    realpath: false,
+    stale: STALE_MS,
+    retries: 0,
+    onCompromised,
+  });
+}
+
+/** Takes the library lock or fails fast with LOCKED. */
+export async function acquireLibraryLock(dir: string): Promise<LibraryLock> {
+  let compromised: Error | undefined;
+  const onCompromised = (err: Error) => {
+    compromised = err;
+  };
+  let release: () => Promise<void>;
+  try {
+    release = await tryLock(dir, onCompromised);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
+      throw new LorahubError('BAD_FILE', `library ${dir}: cannot take the lock (${(err as Error).message})`, { cause: err });
+    }
+    const owner = readOwner(dir);
+    if (owner && owner.host === hostname() && owner.pid !== process.pid && !processAlive(owner.pid) && claimDeadLock(dir, owner)) {
+      // The owner died without unlocking (SIGKILL, power loss): the lock was broken, retry once.
+      try {
+        release = await tryLock(dir, onCompromised);
+      } catch (err2) {
+        throw lockedError(dir, readOwner(dir), err2);
+      }
+    } else {
+      throw lockedError(dir, owner, err);
+    }
+  }
+  const me: Owner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  writeFileAtomic(join(dir, LOCK_OWNER_FILE), JSON.stringify(me));
+  return {
+    assertHeld() {
+      if (compromised) {
+        throw new LorahubError('LOCKED', `library ${dir}: lost the lock (${compromised.message}); nothing was committed`, {
+          cause: compromised,
+        });
+      }
+    },
+    async release() {
+      rmSync(join(dir, LOCK_OWNER_FILE), { force: true });
+      try {
+        await release();
+      } catch (err) {
+        // Already released or compromised: nothing more to undo.
+        if (!compromised) throw new LorahubError('BAD_FILE', `library ${dir}: cannot release the lock`, { cause: err });
+      }
+    },
+  };
+}
+
+function lockedError(dir: string, owner: Owner | undefined, cause: unknown): LorahubError {
+  const who = owner ? `pid ${owner.pid}${owner.host === hostname() ? '' : ` on ${owner.host}`}` : 'pid unknown';
+  return new LorahubError('LOCKED', `library ${dir} is locked by another lorahub process (${who}); retry later`, { cause });
+}
+
+/** Runs `fn` holding the library lock; always releases it. */
+export async function withLibraryLock<T>(dir: string, fn: (lock: LibraryLock) => Promise<T>): Promise<T> {
+  const lock = await acquireLibraryLock(dir);
+  try {
+    return await fn(lock);
+  } finally {
+    await lock.release();
+  }
+}

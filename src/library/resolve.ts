@@ -1,0 +1,106 @@
+/**
+ * What every `--modules` flag goes through: a list of library names or adapter folders → modules,
+ * checked against the base they will run on; and seeded sampling of N compatible modules (the
+ * reference picks 20 at random from its hub: sail-sg/lorahub example.py, `random.sample`).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { LorahubError } from '../errors.ts';
+import { readAdapter } from '../io/peft.ts';
+import type { LoraModule } from '../lora/module.ts';
+import { compatibilityProblems, type BaseModel } from './fingerprint.ts';
+import type { Library } from './library.ts';
+import type { ModuleEntry } from './manifest.ts';
+
+export interface ResolveOptions {
+  /** Library to look names up in; without one, every item must be an adapter folder. */
+  library?: Library;
+  /** Base the modules will run on: each module must fit it. */
+  base?: BaseModel;
+  /** Load modules that do not fit `base` anyway (their problems are returned). */
+  allowIncompatible?: boolean;
+  /** Check library modules' file hashes before loading (default true; they are small). */
+  verify?: boolean;
+}
+
+/** A path-looking item is always a folder; a bare word is a library name first, then a folder. */
+function looksLikePath(s: string): boolean {
+  return isAbsolute(s) || s.startsWith('.') || s.includes('/') || s.includes('\\');
+}
+
+function isAdapterDir(s: string): boolean {
+  return statSync(s, { throwIfNoEntry: false })?.isDirectory() === true && existsSync(`${s}/adapter_config.json`);
+}
+
+/**
+ * Loads `namesOrDirs` in the given order. Names must be unique. With `base`, a module that does
+ * not fit it (declared fingerprint differs, or a target's shape) is refused, naming the module
+ * and the first problem, unless `allowIncompatible`.
+ */
+export async function resolveModules(namesOrDirs: string[], opts: ResolveOptions = {}): Promise<LoraModule[]> {
+  if (namesOrDirs.length === 0) throw new LorahubError('BAD_ARGUMENT', 'no modules given');
+  const modules: LoraModule[] = [];
+  const seen = new Set<string>();
+  for (const item of namesOrDirs) {
+    const lib = opts.library;
+    let module: LoraModule;
+    let entry: ModuleEntry | undefined;
+    if (!looksLikePath(item) && lib?.hasModule(item)) {
+      entry = lib.getModule(item);
+      module = await lib.loadModule(item, { verify: opts.verify ?? true });
+    } else if (isAdapterDir(item)) {
+      module = await readAdapter(item);
+    } else {
+      const where = lib ? `not in library ${lib.dir} and not` : 'not';
+      throw new LorahubError('NOT_FOUND', `module "${item}": ${where} an adapter folder (a folder with adapter_config.json)`);
+    }
+    if (seen.has(module.name)) {
+      throw new LorahubError('BAD_ARGUMENT', `module "${module.name}" is given twice (names must be unique: rename a folder or use the library)`);
+    }
+    seen.add(module.name);
+    if (opts.base && !opts.allowIncompatible) {
+      // A library module recorded as fitting this exact base needs no re-check.
+      if (entry?.base.fingerprint !== opts.base.fingerprint) {
+        const problems = compatibilityProblems(module, opts.base);
+        if (entry?.base.fingerprint && entry.base.fingerprint !== opts.base.fingerprint && problems.length === 0) {
+          problems.push(`library records it for base ${entry.base.fingerprint}, not ${opts.base.fingerprint}`);
+        }
+        if (problems.length > 0) {
+          throw new LorahubError(
+            'INCOMPATIBLE',
+            `module "${module.name}" does not fit base ${opts.base.dir}: ${problems[0]}` +
+              (problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''),
+          );
+        }
+      }
+    }
+    modules.push(module);
+  }
+  return modules;
+}
+
+/**
+ * `n` distinct library modules recorded as compatible with `baseFingerprint`, drawn without
+ * replacement by a partial Fisher–Yates shuffle over the name-sorted candidates with
+ * xoroshiro128+ seeded by `seed`: the same library, n and seed always give the same list.
+ */
+export function sampleCompatible(lib: Library, n: number, seed: number, baseFingerprint: string): ModuleEntry[] {
+  if (!Number.isInteger(n) || n <= 0) throw new LorahubError('BAD_ARGUMENT', `number of modules must be a positive integer, got ${n}`);
+  if (!Number.isInteger(seed)) throw new LorahubError('BAD_ARGUMENT', `seed must be an integer, got ${seed}`);
+  const pool = lib.listModules().filter((e) => e.base.fingerprint === baseFingerprint);
+  if (pool.length < n) {
+    throw new LorahubError(
+      'BAD_ARGUMENT',
+      `library ${lib.dir} has ${pool.length} module(s) compatible with base ${baseFingerprint}, ${n} requested`,
+    );
+  }
+  // pure-rand seeds with a 32-bit integer.
+  const rng = xoroshiro128plus(seed | 0);
+  for (let i = 0; i < n; i++) {
+    const j = uniformInt(rng, i, pool.length - 1);
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, n);
+}
