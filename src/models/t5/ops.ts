@@ -32,27 +32,43 @@ export function geluNew(x: tf.Tensor): tf.Tensor {
   });
 }
 
-/** Below this many multiply-adds a batched product runs as one op (op overhead dominates). */
+/**
+ * Splits [n·rows, cols] into n tensors of [rows, cols].
+ *
+ * The wasm backend's Slice (and so split/unstack) copies the WHOLE input through readSync for
+ * every slice it makes — n slices of a tensor cost n full copies (measured: 30 slices of a
+ * [3840, 64] tensor take ~20 ms, reading it once and re-uploading the parts 1.6 ms). So outside
+ * gradient recording we read once and re-upload; under a tape (training) we keep tf.split,
+ * which is differentiable.
+ */
+export function splitRows(x: tf.Tensor2D, n: number): tf.Tensor2D[] {
+  const [total, cols] = x.shape;
+  if (total % n !== 0) throw new Error(`splitRows: ${total} rows into ${n} parts`);
+  if (n === 1) return [x];
+  const rows = total / n;
+  if (tf.engine().isTapeOn()) return tf.split(x, n, 0);
+  const v = x.dataSync() as Float32Array;
+  const out: tf.Tensor2D[] = [];
+  for (let i = 0; i < n; i++) out.push(tf.tensor2d(v.subarray(i * rows * cols, (i + 1) * rows * cols), [rows, cols]));
+  return out;
+}
+
+/** Below this many multiply-adds per product a batched product runs as one op (op overhead dominates). */
 const BMM_SPLIT_MIN_MACS = 1 << 15;
 
 /**
- * Batched product a [G, m, k] · b [G, k, n] → [G, m, n], split into G plain 2D products when
- * each is large enough for the 2D fast path to beat one slow batched call.
+ * Batched product a [G, m, k] · b [G, k, n] → [G, m, n]. Batched matMul misses the wasm fast
+ * path (~2 GFLOP/s), so products large enough to pay for it run as G plain 2D products.
  */
 export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const [g, m, k] = a.shape;
   const n = b.shape[2];
   if (g === 1) return tf.reshape(tf.matMul(tf.reshape(a, [m, k]), tf.reshape(b, [k, n])), [1, m, n]);
-  if (m * k * n < BMM_SPLIT_MIN_MACS) return tf.matMul(a, b);
+  if (m * k * n < BMM_SPLIT_MIN_MACS || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
   return tf.tidy(() => {
-    // Row slices of a contiguous [G·m, k] tensor are cheap; each product is batch-1 2D.
-    const a2 = tf.reshape(a, [g * m, k]);
-    const b2 = tf.reshape(b, [g * k, n]);
-    const parts: tf.Tensor2D[] = [];
-    for (let i = 0; i < g; i++) {
-      parts.push(tf.matMul(tf.slice(a2, [i * m, 0], [m, k]), tf.slice(b2, [i * k, 0], [k, n])));
-    }
-    return tf.reshape(tf.concat(parts, 0), [g, m, n]);
+    const as = splitRows(tf.reshape(a, [g * m, k]), g);
+    const bs = splitRows(tf.reshape(b, [g * k, n]), g);
+    return tf.reshape(tf.concat(as.map((ai, i) => tf.matMul(ai, bs[i])), 0), [g, m, n]) as tf.Tensor3D;
   });
 }
 
@@ -86,7 +102,7 @@ export function expand(r: Rows, groups: number): tf.Tensor2D {
 /**
  * y = x·W (+ LoRA). `w` is the pre-transposed weight [dIn, dOut]. `delta` is one delta for all
  * rows, or one per group (rows are group-major). With per-group deltas on shared rows the base
- * product is computed once and tiled, and x·Aᵀ runs for all groups as one product.
+ * product is computed once and broadcast.
  */
 export function linear(r: Rows, w: tf.Tensor2D, delta: LoraDelta | LoraDelta[] | undefined, groups: number): Rows {
   return tf.tidy<Rows>(() => {
@@ -100,20 +116,13 @@ export function linear(r: Rows, w: tf.Tensor2D, delta: LoraDelta | LoraDelta[] |
     const dOut = w.shape[1];
     const parts: tf.Tensor2D[] = [];
     if (r.shared) {
-      const rank = delta[0].aT.shape[1];
-      // One product x·[A₁ᵀ … A_Gᵀ] for every group (x is the same), then per-group ·Bᵀ.
-      const xa = tf.matMul(r.x, tf.concat(delta.map((d) => d.aT), 1)); // [R, G·r]
-      for (let g = 0; g < groups; g++) {
-        parts.push(tf.matMul(tf.slice(xa, [0, g * rank], [rowsPer, rank]), delta[g].bT));
-      }
+      // x is the same for every group: the base product is computed once and broadcast.
+      for (let g = 0; g < groups; g++) parts.push(tf.matMul(tf.matMul(r.x, delta[g].aT), delta[g].bT));
       const deltaRows = tf.concat(parts, 0); // [G·R, dOut]
       const sum = tf.add(tf.reshape(deltaRows, [groups, rowsPer, dOut]), base);
       return { x: tf.reshape(sum, [groups * rowsPer, dOut]) as tf.Tensor2D, shared: false };
     }
-    for (let g = 0; g < groups; g++) {
-      const xg = tf.slice(r.x, [g * rowsPer, 0], [rowsPer, r.x.shape[1]]);
-      parts.push(tf.matMul(tf.matMul(xg, delta[g].aT), delta[g].bT));
-    }
+    splitRows(r.x, groups).forEach((xg, g) => parts.push(tf.matMul(tf.matMul(xg, delta[g].aT), delta[g].bT)));
     return { x: tf.add(base, tf.concat(parts, 0)) as tf.Tensor2D, shared: false };
   });
 }
