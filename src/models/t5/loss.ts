@@ -23,19 +23,26 @@ export function tokenCrossEntropy(logits: tf.Tensor2D, labels: number[], groups 
   const [rows, v] = logits.shape;
   if (rows !== labels.length * groups) throw new Error(`tokenCrossEntropy: ${rows} rows for ${labels.length}×${groups} labels`);
   return tf.tidy(() => {
-    const logp = tf.reshape(tf.logSoftmax(logits), [-1]);
     const idx = new Int32Array(rows);
     const keep = new Float32Array(rows);
     for (let g = 0; g < groups; g++) {
       for (let i = 0; i < labels.length; i++) {
         const r = g * labels.length + i;
-        const l = labels[i];
-        const ignored = l === IGNORE_INDEX;
-        idx[r] = r * v + (ignored ? 0 : l);
+        const ignored = labels[i] === IGNORE_INDEX;
+        idx[r] = ignored ? 0 : labels[i];
         keep[r] = ignored ? 0 : 1;
       }
     }
-    return tf.mul(tf.neg(tf.gather(logp, tf.tensor1d(idx, 'int32'))), tf.tensor1d(keep)) as tf.Tensor1D;
+    const logp = tf.logSoftmax(logits); // [rows, V]
+    let picked: tf.Tensor1D;
+    if (tf.engine().isTapeOn()) {
+      // gather has no gradient on wasm (no UnsortedSegmentSum): pick with a one-hot mask instead.
+      picked = tf.sum(tf.mul(logp, tf.cast(tf.oneHot(tf.tensor1d(idx, 'int32'), v), 'float32')), -1) as tf.Tensor1D;
+    } else {
+      const flatIdx = idx.map((l, r) => r * v + l);
+      picked = tf.gather(tf.reshape(logp, [-1]), tf.tensor1d(flatIdx, 'int32')) as tf.Tensor1D;
+    }
+    return tf.mul(tf.neg(picked), tf.tensor1d(keep)) as tf.Tensor1D;
   });
 }
 

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../../errors.ts';
 import { loadT5Config, type T5Config } from './config.ts';
 import { bucketTable } from './position.ts';
-import { addRows, bmm, expand, geluNew, linear, rmsNorm, type LoraDelta, type Rows } from './ops.ts';
+import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, rmsNorm, type LoraDelta, type Rows } from './ops.ts';
 import { disposeWeights, loadT5Weights, weightsFile, type T5Weights } from './weights.ts';
 
 /** Deltas keyed by HF module path ("decoder.block.1.layer.1.EncDecAttention.v"); one per group or shared. */
@@ -92,10 +92,7 @@ export class T5Model {
 
   /** Token embeddings [B·S, d] for a rectangular id matrix. */
   private embed(ids: number[][]): tf.Tensor2D {
-    const flat = tf.tensor1d(ids.flat(), 'int32');
-    const out = tf.gather(this.w('embed'), flat) as tf.Tensor2D;
-    flat.dispose();
-    return out;
+    return gatherRows(this.w('embed'), ids.flat());
   }
 
   /** Relative position bias [1, H, Sq, Sk] from a stack's block-0 bias table. */
@@ -103,8 +100,7 @@ export class T5Model {
     const cfg = this.config;
     const buckets = bucketTable(sq, sk, stack === 'enc', cfg.relativeAttentionNumBuckets, cfg.relativeAttentionMaxDistance, queryOffset);
     return tf.tidy(() => {
-      const idx = tf.tensor1d(buckets, 'int32');
-      const values = tf.gather(this.w(`${stack}.0.self.relBias`), idx); // [Sq·Sk, H]
+      const values = gatherRows(this.w(`${stack}.0.self.relBias`), buckets); // [Sq·Sk, H]
       return tf.reshape(tf.transpose(values), [1, cfg.numHeads, sq, sk]) as tf.Tensor4D;
     });
   }
@@ -254,7 +250,7 @@ export class T5Model {
   lmHead(x: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const scaled = this.config.tieWordEmbeddings ? tf.mul(x, this.config.dModel ** -0.5) : x;
-      return tf.matMul(scaled, this.weights.lmHeadT) as tf.Tensor2D;
+      return mm(scaled as tf.Tensor2D, this.weights.lmHeadT);
     });
   }
 

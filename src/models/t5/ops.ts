@@ -9,6 +9,45 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+/** True while a gradient tape records (training): ops must then be differentiable on every backend. */
+export function recording(): boolean {
+  return tf.engine().isTapeOn();
+}
+
+/**
+ * a [m, k] · b [k, n] whose gradients are plain 2D products too. tfjs's own MatMul gradient
+ * multiplies by transposed operands (dA = dy·bᵀ, dB = aᵀ·dy with transpose flags), which on wasm
+ * falls off the fast path (~2 vs ~29 GFLOP/s); materialising the transposes keeps it on.
+ */
+export const matMul2d = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/** 2D product: plain when inference, transpose-materialising gradients when recording. */
+export function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return recording() ? matMul2d(a, b) : (tf.matMul(a, b) as tf.Tensor2D);
+}
+
+/**
+ * Rows of `table` [n, d] at `idx`. The wasm backend has no UnsortedSegmentSum kernel, which
+ * tfjs needs for gather's gradient, so under a tape this is a one-hot product instead (same
+ * values; its gradient is a plain 2D product).
+ */
+export function gatherRows(table: tf.Tensor2D, idx: Int32Array | number[]): tf.Tensor2D {
+  return tf.tidy(() => {
+    const ids = tf.tensor1d(idx instanceof Int32Array ? idx : Int32Array.from(idx), 'int32');
+    if (!recording()) return tf.gather(table, ids) as tf.Tensor2D;
+    return mm(tf.cast(tf.oneHot(ids, table.shape[0]), 'float32') as tf.Tensor2D, table);
+  });
+}
+
 /** T5's RMS layer norm (no mean subtraction, no bias): x · rsqrt(mean(x²) + eps) · weight. */
 export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
   return tf.tidy(() => {
@@ -63,12 +102,12 @@ const BMM_SPLIT_MIN_MACS = 1 << 15;
 export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const [g, m, k] = a.shape;
   const n = b.shape[2];
-  if (g === 1) return tf.reshape(tf.matMul(tf.reshape(a, [m, k]), tf.reshape(b, [k, n])), [1, m, n]);
+  if (g === 1) return tf.reshape(mm(tf.reshape(a, [m, k]), tf.reshape(b, [k, n])), [1, m, n]);
   if (m * k * n < BMM_SPLIT_MIN_MACS || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
   return tf.tidy(() => {
     const as = splitRows(tf.reshape(a, [g * m, k]), g);
     const bs = splitRows(tf.reshape(b, [g * k, n]), g);
-    return tf.reshape(tf.concat(as.map((ai, i) => tf.matMul(ai, bs[i])), 0), [g, m, n]) as tf.Tensor3D;
+    return tf.reshape(tf.concat(as.map((ai, i) => mm(ai, bs[i])), 0), [g, m, n]) as tf.Tensor3D;
   });
 }
 
@@ -106,10 +145,10 @@ export function expand(r: Rows, groups: number): tf.Tensor2D {
  */
 export function linear(r: Rows, w: tf.Tensor2D, delta: LoraDelta | LoraDelta[] | undefined, groups: number): Rows {
   return tf.tidy<Rows>(() => {
-    const base = tf.matMul(r.x, w) as tf.Tensor2D;
+    const base = mm(r.x, w);
     if (delta === undefined) return { x: base, shared: r.shared };
     if (!Array.isArray(delta)) {
-      return { x: tf.add(base, tf.matMul(tf.matMul(r.x, delta.aT), delta.bT)) as tf.Tensor2D, shared: r.shared };
+      return { x: tf.add(base, mm(mm(r.x, delta.aT), delta.bT)) as tf.Tensor2D, shared: r.shared };
     }
     if (delta.length !== groups) throw new Error(`linear: ${delta.length} deltas for ${groups} groups`);
     const rowsPer = r.shared ? r.x.shape[0] : r.x.shape[0] / groups;
@@ -117,12 +156,12 @@ export function linear(r: Rows, w: tf.Tensor2D, delta: LoraDelta | LoraDelta[] |
     const parts: tf.Tensor2D[] = [];
     if (r.shared) {
       // x is the same for every group: the base product is computed once and broadcast.
-      for (let g = 0; g < groups; g++) parts.push(tf.matMul(tf.matMul(r.x, delta[g].aT), delta[g].bT));
+      for (let g = 0; g < groups; g++) parts.push(mm(mm(r.x, delta[g].aT), delta[g].bT));
       const deltaRows = tf.concat(parts, 0); // [G·R, dOut]
       const sum = tf.add(tf.reshape(deltaRows, [groups, rowsPer, dOut]), base);
       return { x: tf.reshape(sum, [groups * rowsPer, dOut]) as tf.Tensor2D, shared: false };
     }
-    splitRows(r.x, groups).forEach((xg, g) => parts.push(tf.matMul(tf.matMul(xg, delta[g].aT), delta[g].bT)));
+    splitRows(r.x, groups).forEach((xg, g) => parts.push(mm(mm(xg, delta[g].aT), delta[g].bT)));
     return { x: tf.add(base, tf.concat(parts, 0)) as tf.Tensor2D, shared: false };
   });
 }
