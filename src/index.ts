@@ -1,5 +1,41 @@
 // Public API: re-exports only.
 export { LorahubError, type ErrorCode } from './errors.ts';
 export { initBackend, backendInfo, availableBackends, type BackendInfo, type BackendName } from './backend.ts';
-export type { LoraConfig, LoraModule, LoraTarget } from './lora/module.ts';
+
+// Formats
+export { SafetensorsFile, readSafetensors, writeSafetensors, encodeSafetensors, type TensorToWrite } from './io/safetensors.ts';
+export { readTorchBin } from './io/torch-bin.ts';
+export { readAdapter, writeAdapter, parseLoraConfig, peftKey } from './io/peft.ts';
+
+// Models
+export { loadT5Config, t5ConfigFromHf, t5LinearShape, type T5Config } from './models/t5/config.ts';
+export { T5Model, type LoraDeltas, type EncoderInput } from './models/t5/model.ts';
+export { generateGreedy, stripGenerated } from './models/t5/generate.ts';
+export { tokenCrossEntropy, exampleLosses, batchMeanLoss, shiftRight, IGNORE_INDEX } from './models/t5/loss.ts';
+export { t5WeightTable } from './models/t5/weights.ts';
+export { writeRandomT5 } from './models/t5/random.ts';
+export { ByteTokenizer, JsonTokenizer, loadTokenizer } from './tokenizers/index.ts';
 export type { Tokenizer } from './tokenizers/types.ts';
+
+// LoRA
+export type { LoraConfig, LoraModule, LoraTarget } from './lora/module.ts';
+export { compose, planComposition, type Harmonize, type ComposeOptions } from './lora/compose.ts';
+export { mergeIntoCheckpoint, mergedWeight } from './lora/merge.ts';
+export { moduleDeltas, groupDeltas, disposeDeltas, checkModuleFitsModel } from './lora/apply.ts';
+
+// Library
+export { openLibrary, Library, resolveModules, modelFingerprint, loadBaseModel } from './library/index.ts';
+
+// ADAPT
+export {
+  FewShotObjective,
+  buildFewShotBatch,
+  l1Regularization,
+  normalizedLoss,
+  type FewShotBatch,
+  type LossNormalization,
+  type ObjectiveOptions,
+} from './adapt/objective.ts';
+
+// Evaluation
+export { scoreExamples, generateExamples } from './eval/score.ts';

@@ -29,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed usage/help; help and version exit 0.
       return err.exitCode === 0 ? 0 : 2;
     }
-    const verbose = process.argv.includes('--verbose');
+    const verbose = argv.includes('--verbose');
     const message = err instanceof Error ? err.message : String(err);
     const prefix = err instanceof LorahubError ? 'error' : 'internal error';
     process.stderr.write(`lorahub: ${prefix}: ${message.split('\n')[0]}\n`);
@@ -37,6 +37,3 @@ export async function main(argv: string[]): Promise<number> {
     return exitCodeFor(err);
   }
 }
-
-const code = await main(process.argv);
-process.exitCode = code;
