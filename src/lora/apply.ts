@@ -43,7 +43,7 @@ export function moduleDeltas(module: LoraModule): LoraDeltas {
 
 /**
  * Deltas for G modules scored in one pass (population scoring): group g uses modules[g].
- * All modules must have the same targets (true for compositions of one module list).
+ * All modules must have the same targets and ranks (true for compositions of one module list).
  */
 export function groupDeltas(modules: LoraModule[]): LoraDeltas {
   const out: LoraDeltas = new Map();
@@ -54,15 +54,39 @@ export function groupDeltas(modules: LoraModule[]): LoraDeltas {
       throw new LorahubError('INCOMPATIBLE', `module "${m.name}": targets differ from "${modules[0].name}"`);
     }
   }
-  for (const p of paths) out.set(p, modules.map((m) => targetDelta(m.targets.get(p) as LoraTarget)));
+  const g = modules.length;
+  for (const p of paths) {
+    const ts = modules.map((m) => m.targets.get(p) as LoraTarget);
+    const { r, dIn, dOut } = ts[0];
+    if (ts.some((t) => t.r !== r)) throw new LorahubError('INCOMPATIBLE', `key "${p}": ranks differ between candidates`);
+    // Aᵀ and scaling·Bᵀ for every group, transposed on the host (cheap: r is small).
+    const aT = new Float32Array(g * dIn * r);
+    const bT = new Float32Array(g * r * dOut);
+    ts.forEach((t, gi) => {
+      for (let k = 0; k < r; k++) {
+        for (let i = 0; i < dIn; i++) aT[gi * dIn * r + i * r + k] = t.a[k * dIn + i];
+        for (let o = 0; o < dOut; o++) bT[gi * r * dOut + k * dOut + o] = Math.fround(t.b[o * r + k] * t.scaling);
+      }
+    });
+    out.set(
+      p,
+      tf.tidy(() => {
+        const aT3 = tf.tensor3d(aT, [g, dIn, r]);
+        return {
+          groups: g,
+          aT3,
+          bT3: tf.tensor3d(bT, [g, r, dOut]),
+          aTcat: tf.reshape(tf.transpose(aT3, [1, 0, 2]), [dIn, g * r]) as tf.Tensor2D,
+        };
+      }),
+    );
+  }
   return out;
 }
 
 export function disposeDeltas(deltas: LoraDeltas): void {
   for (const d of deltas.values()) {
-    for (const x of Array.isArray(d) ? d : [d]) {
-      x.aT.dispose();
-      x.bT.dispose();
-    }
+    if ('groups' in d) tf.dispose([d.aT3, d.bT3, d.aTcat]);
+    else tf.dispose([d.aT, d.bT]);
   }
 }

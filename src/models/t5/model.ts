@@ -12,11 +12,11 @@ import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../../errors.ts';
 import { loadT5Config, type T5Config } from './config.ts';
 import { bucketTable } from './position.ts';
-import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, rmsNorm, type LoraDelta, type Rows } from './ops.ts';
+import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from './ops.ts';
 import { disposeWeights, loadT5Weights, weightsFile, type T5Weights } from './weights.ts';
 
 /** Deltas keyed by HF module path ("decoder.block.1.layer.1.EncDecAttention.v"); one per group or shared. */
-export type LoraDeltas = Map<string, LoraDelta | LoraDelta[]>;
+export type LoraDeltas = Map<string, LoraDelta | GroupedLoraDelta>;
 
 /** What every pass needs to know about the layout of its rows. */
 interface Layout {
@@ -105,7 +105,7 @@ export class T5Model {
     });
   }
 
-  private delta(path: string, layout: Layout): LoraDelta | LoraDelta[] | undefined {
+  private delta(path: string, layout: Layout): LoraDelta | GroupedLoraDelta | undefined {
     return layout.lora?.get(path);
   }
 
@@ -143,8 +143,8 @@ export class T5Model {
       if (!shared) {
         q = { x: expand(q, groups), shared: false };
         if (kv.shared && groups > 1) {
-          kT = tf.tile(kT, [groups, 1, 1]);
-          v = tf.tile(v, [groups, 1, 1]);
+          kT = repeatRows(kT, groups);
+          v = repeatRows(v, groups);
         }
       }
       const g = shared ? 1 : groups;
