@@ -7,3 +7,4 @@ import { register as registerComposeWeights } from './compose-weights.ts';
 /** Every CLI verb. Each module exports `register(program)`; add one line per verb. */
 export const COMMANDS: Array<(program: Command) => void> = [registerScore, registerGenerate, registerMerge, registerComposeWeights];
 import { register as registerModules } from './modules.ts'; COMMANDS.push(registerModules);
+import { register as registerTasks } from './tasks.ts'; COMMANDS.push(registerTasks);

@@ -1,0 +1,142 @@
+/**
+ * Examples of a task, rebuilt deterministically from its seed.
+ *
+ * - The test split is drawn first (its own RNG stream) and holds distinct inputs.
+ * - The train split (another stream) never contains a test input. Target tasks' train splits
+ *   (the few-shot pools) are distinct too; upstream train splits may repeat an input, because
+ *   several skills have small spaces (a few hundred inputs) and FLAN mixtures repeat as well.
+ * - With `answer.weights`, each split's label counts are fixed exactly (largest remainder), then
+ *   every example is drawn until the generator produces its planned label.
+ */
+import { LorahubError } from '../errors.ts';
+import { getGenerator } from './generators/index.ts';
+import type { Sampler } from './generators/index.ts';
+import { Rng, deriveSeed } from './rng.ts';
+import { validateTask } from './schema.ts';
+import { render } from './template.ts';
+import type { Example, Split, TaskDef } from './types.ts';
+
+/** Draws per example before giving up on its planned label. */
+const MAX_LABEL_DRAWS = 2000;
+
+interface Splits {
+  train: readonly Example[];
+  test: readonly Example[];
+}
+
+const memo = new Map<string, Splits>();
+
+/** Label counts for n examples in proportion to the weights (largest remainder), in random order. */
+function labelPlan(rng: Rng, n: number, choices: readonly string[], weights: readonly number[]): string[] {
+  const total = weights.reduce((s, w) => s + w, 0);
+  const exact = weights.map((w) => (w / total) * n);
+  const counts = exact.map(Math.floor);
+  const order = exact.map((e, i) => [e - Math.floor(e), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (let k = 0; counts.reduce((s, c) => s + c, 0) < n; k++) counts[order[k % order.length][1]]++;
+  return rng.shuffle(choices.flatMap((c, i) => new Array<string>(counts[i]).fill(c)));
+}
+
+function bindSampler(task: TaskDef): Sampler {
+  try {
+    return getGenerator(task.generator).bind(task.params);
+  } catch (err) {
+    throw new LorahubError('BAD_CONFIG', `task "${task.name}": bad params for generator "${task.generator}"`, { cause: err });
+  }
+}
+
+function buildSplits(task: TaskDef): Splits {
+  // Definitions built in code skip the file loader, so validate here too (cheap, once per task).
+  validateTask(task, `task "${task.name}"`);
+  const gen = getGenerator(task.generator);
+  const sample = bindSampler(task);
+  const templates = [task.instruction ?? gen.defaultTemplate, ...(task.templates ?? [])];
+  const choices = task.answer.type === 'choice' ? task.answer.choices : undefined;
+
+  const draw = (rng: Rng, want: string | undefined): Example => {
+    for (let i = 0; i < MAX_LABEL_DRAWS; i++) {
+      const inst = sample(rng, want);
+      if (want !== undefined && inst.target !== want) continue;
+      if (choices && !choices.includes(inst.target)) {
+        throw new LorahubError(
+          'BAD_CONFIG',
+          `task "${task.name}": generator "${task.generator}" produced "${inst.target}", not one of answer.choices (${choices.join(', ')})`,
+        );
+      }
+      const template = templates.length === 1 ? templates[0] : rng.pick(templates);
+      return Object.freeze({ input: render(template, inst.fields), target: inst.target });
+    }
+    throw new LorahubError(
+      'BAD_CONFIG',
+      `task "${task.name}": generator "${task.generator}" gave no "${want}" in ${MAX_LABEL_DRAWS} draws; lower its answer weight`,
+    );
+  };
+
+  const drawSplit = (split: Split, n: number, exclude: ReadonlySet<string>, distinct: boolean): Example[] => {
+    const rng = new Rng(deriveSeed(task.seed, split));
+    const plan =
+      task.answer.type === 'choice' && task.answer.weights
+        ? labelPlan(rng, n, task.answer.choices, task.answer.weights)
+        : undefined;
+    const seen = new Set<string>();
+    const out: Example[] = [];
+    // Rejections (repeats, test inputs) are bounded so that a space too small fails loudly.
+    const budget = 50 * n + 1000;
+    let rejected = 0;
+    while (out.length < n) {
+      const ex = draw(rng, plan?.[out.length]);
+      if (exclude.has(ex.input) || (distinct && seen.has(ex.input))) {
+        if (++rejected > budget) {
+          throw new LorahubError(
+            'BAD_CONFIG',
+            `task "${task.name}": drew only ${out.length} of ${n} ${split} examples in ${budget} rejections ` +
+              `(the generator's space is too small for splits.${split})`,
+          );
+        }
+        continue;
+      }
+      seen.add(ex.input);
+      out.push(ex);
+    }
+    return out;
+  };
+
+  const test = drawSplit('test', task.splits.test, new Set(), true);
+  const train = drawSplit('train', task.splits.train, new Set(test.map((e) => e.input)), task.kind === 'target');
+  return { train, test };
+}
+
+function splitsOf(task: TaskDef): Splits {
+  // Keyed by the whole definition: the data is a pure function of it.
+  const key = JSON.stringify(task);
+  let s = memo.get(key);
+  if (!s) {
+    s = buildSplits(task);
+    memo.set(key, s);
+  }
+  return s;
+}
+
+/** The examples of one split, deterministic in the task definition. */
+export function taskExamples(task: TaskDef, split: Split): Example[] {
+  if (split !== 'train' && split !== 'test') {
+    throw new LorahubError('BAD_ARGUMENT', `unknown split "${String(split)}" (expected train or test)`);
+  }
+  return splitsOf(task)[split].slice();
+}
+
+/** k examples with distinct inputs drawn from a split, in random order, fixed by the seed. */
+export function sampleExamples(task: TaskDef, split: Split, k: number, seed: number): Example[] {
+  if (!Number.isInteger(k) || k < 1) throw new LorahubError('BAD_ARGUMENT', `number of examples must be a positive integer, got ${k}`);
+  if (!Number.isInteger(seed)) throw new LorahubError('BAD_ARGUMENT', `seed must be an integer, got ${seed}`);
+  const seen = new Set<string>();
+  const pool = taskExamples(task, split).filter((e) => !seen.has(e.input) && seen.add(e.input));
+  if (k > pool.length) {
+    throw new LorahubError('BAD_ARGUMENT', `task "${task.name}" has only ${pool.length} distinct ${split} examples, asked for ${k}`);
+  }
+  return new Rng(deriveSeed(seed, `sample:${split}`)).sample(pool, k);
+}
+
+/** k few-shot examples from the train split (the target's pool), fixed by the seed. */
+export function fewShot(task: TaskDef, k: number, seed: number): Example[] {
+  return sampleExamples(task, 'train', k, seed);
+}

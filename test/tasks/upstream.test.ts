@@ -1,0 +1,157 @@
+/**
+ * Upstream labels, re-derived from the rendered input text: the fields are pulled back out of the
+ * input with the task's own templates, then an independent solver (oracles.ts or a few lines
+ * here) computes the answer.
+ */
+import { describe, expect, it } from 'vitest';
+import { extractFields } from '../../src/tasks/template.ts';
+import { CATEGORIES, CATEGORY_SINGULAR, ITEMS } from '../../src/tasks/generators/vocab.ts';
+import { getGenerator, listTasks, taskExamples, type TaskDef } from '../../src/tasks/index.ts';
+import { oracleArith, oracleBool, oracleDyck, oracleWebOfLies } from './oracles.ts';
+
+type Fields = Record<string, string>;
+
+const WORD_NUMBERS: Record<string, number> = {};
+['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve', 'thirteen',
+  'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen'].forEach((w, i) => (WORD_NUMBERS[w] = i));
+['twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'].forEach((w, i) => (WORD_NUMBERS[w] = 20 + 10 * i));
+const wordsToNumber = (w: string): number =>
+  w === 'a' || w === 'an' ? 1 : w.split('-').reduce((s, part) => s + WORD_NUMBERS[part], 0);
+
+function categoryOfNoun(noun: string): string | undefined {
+  return CATEGORIES.find((c) => ITEMS[c].some((i) => i.bare === noun || i.many === noun || i.one === noun));
+}
+
+const sortCodePoint = (xs: string[]): string[] => xs.slice().sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+/** Every assignment of True/False to the constant slots gives the same value for both. */
+function equivalent(a: string, b: string): boolean {
+  const slots = (s: string) => s.split(' ').filter((t) => t === 'True' || t === 'False').length;
+  const n = slots(a);
+  if (slots(b) !== n) return false;
+  for (let mask = 0; mask < 2 ** n; mask++) {
+    const fill = (s: string) => {
+      let i = 0;
+      return s
+        .split(' ')
+        .map((t) => (t === 'True' || t === 'False' ? ((mask >> i++) & 1 ? 'True' : 'False') : t))
+        .join(' ');
+    };
+    if (oracleBool(fill(a)) !== oracleBool(fill(b))) return false;
+  }
+  return true;
+}
+
+const COMPASS = ['north', 'east', 'south', 'west'];
+const TURN: Record<string, number> = { left: 3, right: 1, around: 2 };
+
+function position(moves: string): [number, number] {
+  let x = 0;
+  let y = 0;
+  let h = 0;
+  const vec = [[0, 1], [1, 0], [0, -1], [-1, 0]];
+  for (const s of moves.split(/(?<=\.) /)) {
+    let m: RegExpMatchArray | null;
+    if ((m = s.match(/^(?:Take|Walk) (\d+) steps?(?: (forward|backward|left|right))?\.$/))) {
+      const rel = { forward: 0, right: 1, backward: 2, left: 3 }[m[2] ?? 'forward']!;
+      const [dx, dy] = vec[(h + rel) % 4];
+      x += dx * Number(m[1]);
+      y += dy * Number(m[1]);
+    } else if ((m = s.match(/^Turn (left|right|around)\.$/))) h = (h + TURN[m[1]]) % 4;
+    else throw new Error(`unparsed ${s}`);
+  }
+  return [x + 0, y + 0];
+}
+
+const ORACLES: Record<string, (f: Fields, task: TaskDef, target: string) => string | boolean> = {
+  boolean_eval: (f, t) => {
+    const v = oracleBool(f.expression);
+    return t.params.answers === 'yes_no' ? (v === 'True' ? 'Yes' : 'No') : v;
+  },
+  boolean_grouping: (f, _t, target) =>
+    equivalent(f.expression, target) &&
+    target.replace(/[()] ?/g, '').trim() === f.expression.replace(/[()] ?/g, '').trim() &&
+    // Fully grouped: under a precedence-free reading (strictly left to right inside each pair of
+    // parentheses) every binary operation is already explicit, i.e. no "x and y or z" run remains.
+    !/(and|or) (not )*(True|False) (and|or)/.test(target),
+  boolean_reduce: (f, _t, target) =>
+    oracleBool(target) === oracleBool(f.expression) &&
+    target.split(' ').length < f.expression.split(' ').length &&
+    (target.match(/\(/g) ?? []).length === (f.expression.match(/\(/g) ?? []).length - 1,
+  arithmetic_eval: (f) => String(oracleArith(f.expression)),
+  compare_numbers: (f) => String((f.relation === 'larger' ? Math.max : Math.min)(Number(f.a), Number(f.b))),
+  number_words: (f) => String(wordsToNumber(f.words)),
+  bracket_close_all: (f) => oracleDyck(f.sequence)!,
+  bracket_balanced: (f) => (oracleDyck(f.sequence) === '' ? 'Yes' : 'No'),
+  bracket_open_stack: (f) => {
+    const open: Record<string, string> = { ')': '(', ']': '[', '}': '{', '>': '<' };
+    return oracleDyck(f.sequence)!.split(' ').reverse().map((c) => open[c]).join(' ');
+  },
+  bracket_depth: (f) => {
+    let d = 0;
+    let max = 0;
+    for (const t of f.sequence.split(' ')) max = Math.max(max, (d += '([{<'.includes(t) ? 1 : -1));
+    return String(max);
+  },
+  sort_words: (f) => sortCodePoint(f.words.split(' ')).join(' '),
+  first_alphabetical: (f) => sortCodePoint(f.words.split(', '))[0],
+  letter_order: (f) => sortCodePoint([f.a, f.b])[0],
+  truth_chain: (f) => oracleWebOfLies(`${f.statements} Does ${f.name} tell the truth?`),
+  truth_claim: (f) => ((f.honesty === 'tells the truth') !== f.fact.includes(' is not ') ? 'Yes' : 'No'),
+  steps_line: (f) => String(position(f.moves)[1]),
+  grid_position: (f) => `(${position(f.moves).join(', ')})`,
+  walk_turns: (f) => `(${position(f.moves).join(', ')})`,
+  heading_turns: (f) => {
+    let h = COMPASS.indexOf(f.start);
+    for (const m of f.turns.matchAll(/Turn (left|right|around)\./g)) h = (h + TURN[m[1]]) % 4;
+    return COMPASS[h];
+  },
+  count_items: (f) => String(f.items.split(', ').length),
+  sum_quantities: (f) => String(f.items.split(', ').reduce((s, part) => s + wordsToNumber(part.split(' ')[0]), 0)),
+  category_of: (f) => {
+    const c = categoryOfNoun(f.item);
+    return c ? CATEGORY_SINGULAR[c as keyof typeof CATEGORY_SINGULAR] : '?';
+  },
+  count_category: (f) => String(f.items.split(', ').filter((n) => categoryOfNoun(n) === f.category).length),
+  swap_track: (f) => {
+    // "{start} {swaps}" has no separator the template can split on, so parse them together.
+    const text = `${f.start} ${f.swaps}`;
+    const holds = new Map([...text.matchAll(/(\w+) has (the \w+ ball)/g)].map((m) => [m[1], m[2]]));
+    for (const m of text.matchAll(/(\w+) and (\w+) swap\./g)) {
+      const a = holds.get(m[1])!;
+      holds.set(m[1], holds.get(m[2])!);
+      holds.set(m[2], a);
+    }
+    return holds.get(f.person)!;
+  },
+  option_letter: (f) => {
+    const line = f.options.split('\n').find((l) => l.slice(4) === f.answer)!;
+    return line.slice(0, 3);
+  },
+};
+
+const upstream = listTasks().filter((t) => t.kind === 'upstream');
+
+describe('upstream tasks', () => {
+  it('there are at least 20, each with an independent oracle', () => {
+    expect(upstream.length).toBeGreaterThanOrEqual(20);
+    for (const t of upstream) expect(ORACLES[t.generator], t.generator).toBeDefined();
+  });
+
+  it.each(upstream.map((t) => [t.name, t] as const))('%s: labels re-derived from the input text', (_name, task) => {
+    const gen = getGenerator(task.generator);
+    const templates = [task.instruction ?? gen.defaultTemplate, ...(task.templates ?? [])];
+    const examples = [...taskExamples(task, 'test'), ...taskExamples(task, 'train').slice(0, 400)];
+    const used = new Set<string>();
+    for (const e of examples) {
+      const k = templates.findIndex((tpl) => extractFields(tpl, e.input) !== undefined);
+      expect(k, e.input).toBeGreaterThanOrEqual(0);
+      templates.forEach((tpl) => extractFields(tpl, e.input) && used.add(tpl));
+      const got = ORACLES[task.generator](extractFields(templates[k], e.input)!, task, e.target);
+      if (typeof got === 'boolean') expect(got, `${e.input} => ${e.target}`).toBe(true);
+      else expect(e.target, e.input).toBe(got);
+    }
+    // FLAN-style variety: every phrasing is used.
+    expect(used.size).toBe(templates.length);
+  });
+});
