@@ -3,8 +3,9 @@ import { register as registerScore } from './score.ts';
 import { register as registerGenerate } from './generate.ts';
 import { register as registerMerge } from './merge.ts';
 import { register as registerComposeWeights } from './compose-weights.ts';
+import { register as registerCompose } from './compose.ts';
 
 /** Every CLI verb. Each module exports `register(program)`; add one line per verb. */
-export const COMMANDS: Array<(program: Command) => void> = [registerScore, registerGenerate, registerMerge, registerComposeWeights];
+export const COMMANDS: Array<(program: Command) => void> = [registerCompose, registerComposeWeights, registerScore, registerGenerate, registerMerge];
 import { register as registerModules } from './modules.ts'; COMMANDS.push(registerModules);
 import { register as registerTasks } from './tasks.ts'; COMMANDS.push(registerTasks);

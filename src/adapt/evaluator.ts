@@ -1,0 +1,109 @@
+/**
+ * Evaluators: how a population is scored.
+ * - 'sequential': one candidate per forward pass (what the reference does; for comparison).
+ * - 'batched': the whole population in one forward pass (groups; see model.ts).
+ * - workers: the population split into slices scored in piscina worker threads, each of which
+ *   loaded the base model and the modules once.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { LorahubError } from '../errors.ts';
+import type { LoraModule } from '../lora/module.ts';
+import type { Evaluator } from './adapt.ts';
+import type { FewShotBatch, FewShotObjective, ObjectiveOptions } from './objective.ts';
+import type { WorkerSetup, WorkerTask } from './worker.ts';
+
+/** Candidates per forward pass at most (bounds activation memory: groups × examples × length). */
+export const MAX_GROUPS_PER_PASS = 32;
+
+export class BatchedEvaluator implements Evaluator {
+  constructor(
+    private readonly objective: FewShotObjective,
+    private readonly maxGroups = MAX_GROUPS_PER_PASS,
+  ) {}
+
+  async evaluate(population: number[][]): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 0; i < population.length; i += this.maxGroups) {
+      out.push(...this.objective.scorePopulation(population.slice(i, i + this.maxGroups)).map((r) => r.objective));
+    }
+    return out;
+  }
+}
+
+export class SequentialEvaluator implements Evaluator {
+  constructor(private readonly objective: FewShotObjective) {}
+
+  async evaluate(population: number[][]): Promise<number[]> {
+    return population.map((w) => this.objective.score(w).objective);
+  }
+}
+
+/**
+ * Copies a module's A/B into SharedArrayBuffers, so that every worker reads the same memory
+ * instead of receiving its own structured-clone copy.
+ */
+export function shareModule(m: LoraModule): LoraModule {
+  const share = (x: Float32Array) => {
+    const s = new Float32Array(new SharedArrayBuffer(x.byteLength));
+    s.set(x);
+    return s;
+  };
+  return { ...m, targets: new Map([...m.targets].map(([p, t]) => [p, { ...t, a: share(t.a), b: share(t.b) }])) };
+}
+
+export interface WorkerEvaluatorOptions {
+  workers: number;
+  modelDir: string;
+  modules: LoraModule[];
+  batch: FewShotBatch;
+  objective: ObjectiveOptions;
+  backend?: string;
+}
+
+export class WorkerEvaluator implements Evaluator {
+  private readonly pool: Piscina;
+  private readonly setup: WorkerSetup;
+  readonly workers: number;
+
+  constructor(opts: WorkerEvaluatorOptions) {
+    if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new LorahubError('BAD_ARGUMENT', `--workers must be ≥ 1, got ${opts.workers}`);
+    this.workers = opts.workers;
+    this.setup = {
+      key: `${process.pid}-${Date.now()}-${Math.random()}`,
+      modelDir: opts.modelDir,
+      modules: opts.modules.map(shareModule),
+      batch: opts.batch,
+      objective: opts.objective,
+      backend: opts.backend,
+    };
+    this.pool = new Piscina({
+      filename: new URL('./worker.mjs', import.meta.url).href,
+      minThreads: opts.workers,
+      maxThreads: opts.workers,
+      // The setup (model, modules) is sent once per thread through workerData.
+      workerData: this.setup,
+    });
+  }
+
+  async evaluate(population: number[][]): Promise<number[]> {
+    const n = Math.min(this.workers, population.length);
+    const per = Math.ceil(population.length / n);
+    const slices: number[][][] = [];
+    for (let i = 0; i < population.length; i += per) slices.push(population.slice(i, i + per));
+    const results = await Promise.all(slices.map((s) => this.pool.run({ key: this.setup.key, population: s } satisfies WorkerTask) as Promise<number[]>));
+    return results.flat();
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+/** `--workers auto`: threads worth starting here (see README's ADAPT benchmark). */
+export function autoWorkers(): number {
+  // Measured (bench:adapt): on 2 cores, 2 workers scoring half-populations beat one batched
+  // pass in the main thread; with more cores, leave one for the main thread.
+  const cores = availableParallelism();
+  return cores <= 2 ? cores : cores - 1;
+}

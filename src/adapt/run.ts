@@ -1,0 +1,332 @@
+/**
+ * `lorahub compose` as a library call: resolve the few-shot set, the base model and the modules,
+ * run ADAPT, then save the composed adapter (PEFT), report.json, the loss curve, and — when the
+ * task has a test split — exact-match accuracy of the base model vs the composed module.
+ *
+ * The run folder is resumable: run.json holds everything needed to rebuild the objective and
+ * state.json the last finished generation (written atomically after each one).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { backendInfo, initBackend } from '../backend.ts';
+import { LorahubError } from '../errors.ts';
+import { accuracy } from '../eval/exact-match.ts';
+import { generateExamples } from '../eval/score.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { writeAdapter } from '../io/peft.ts';
+import { loadBaseModel, openLibrary, resolveModules, type Library } from '../library/index.ts';
+import { disposeDeltas, moduleDeltas } from '../lora/apply.ts';
+import { compose, type Harmonize } from '../lora/compose.ts';
+import type { LoraModule } from '../lora/module.ts';
+import { T5Model } from '../models/t5/model.ts';
+import { fewShot, getTask, loadExamplesFile, taskExamples, type Example } from '../tasks/index.ts';
+import { Rng } from '../tasks/rng.ts';
+import { loadTokenizer } from '../tokenizers/index.ts';
+import type { Tokenizer } from '../tokenizers/types.ts';
+import { adapt, type AdaptResult, type AdaptSettings, type AdaptSnapshot, type Evaluator, type GenerationRecord } from './adapt.ts';
+import { autoWorkers, BatchedEvaluator, WorkerEvaluator } from './evaluator.ts';
+import { buildFewShotBatch, FewShotObjective, type LossNormalization, type ObjectiveOptions } from './objective.ts';
+import { lossCurveSvg } from './plot.ts';
+
+export interface ComposeRequest {
+  task?: string;
+  /** Few-shot examples from a file (BBH json or jsonl) instead of a task's train split. */
+  data?: string;
+  /** Test examples from a file (else the task's test split, if any). */
+  testData?: string;
+  model?: string;
+  library?: string;
+  /** Library names or adapter folders; else `numModules` sampled from the library. */
+  modules?: string[];
+  numModules: number;
+  numModulesExplicit?: boolean;
+  harmonize: Harmonize;
+  examples: number;
+  examplesExplicit?: boolean;
+  settings: AdaptSettings;
+  normalization: LossNormalization;
+  batchSize?: number;
+  alpha: number;
+  workers: number | 'auto';
+  out: string;
+  backend?: string;
+  /** Skip the accuracy evaluation. */
+  noEval?: boolean;
+  /** Limit the number of test examples evaluated. */
+  testLimit?: number;
+}
+
+/** What run.json records: the resolved request. */
+export interface RunSpec {
+  version: 1;
+  task: string | null;
+  data: string | null;
+  testData: string | null;
+  modelDir: string;
+  library: string | null;
+  moduleItems: string[];
+  moduleNames: string[];
+  harmonize: Harmonize;
+  examples: Example[];
+  objective: ObjectiveOptions;
+  settings: AdaptSettings;
+}
+
+export interface ComposeReport {
+  version: 1;
+  task: string | null;
+  data: string | null;
+  model: string;
+  modules: string[];
+  weights: number[];
+  objective: number;
+  base_objective: number;
+  evaluations: number;
+  generations: number;
+  seconds: number;
+  stop_reason: string;
+  non_finite_candidates: number;
+  zero_shot_accuracy: number | null;
+  accuracy: number | null;
+  test_examples: number;
+  backend: string;
+  workers: number;
+  seed: number;
+  settings: AdaptSettings & { loss_normalization: LossNormalization; alpha: number; batch_size: number | null; examples: number; harmonize: Harmonize };
+  timings: { load_s: number; search_s: number; evaluate_s: number; total_s: number; evaluations_per_s: number };
+  examples: Example[];
+  trace: { generation: number; evaluations: number; seconds: number; best: number; values: number[]; candidates: number[][] }[];
+  outputs: { adapter: string; report: string; loss_curve: string };
+  resumed: boolean;
+}
+
+export interface ComposeHooks {
+  onStart?(info: { modules: string[]; dim: number; budget: number; popsize: number | undefined; workers: number; backend: string }): void;
+  onGeneration?(rec: GenerationRecord, settings: AdaptSettings): void;
+  onPhase?(phase: 'load' | 'search' | 'evaluate' | 'save', detail?: string): void;
+  interrupted?(): boolean;
+}
+
+function resolveFewShot(req: ComposeRequest): Example[] {
+  if (req.task && req.data) throw new LorahubError('BAD_ARGUMENT', 'give --task or --data, not both');
+  if (!req.task && !req.data) throw new LorahubError('BAD_ARGUMENT', 'give --task NAME or --data FILE');
+  if (!Number.isInteger(req.examples) || req.examples < 1) throw new LorahubError('BAD_ARGUMENT', `--examples must be a positive integer, got ${req.examples}`);
+  if (req.task) {
+    const task = getTask(req.task);
+    const pool = taskExamples(task, 'train');
+    if (pool.length < req.examples) {
+      throw new LorahubError('BAD_ARGUMENT', `task "${task.name}" has ${pool.length} training examples, fewer than --examples ${req.examples}`);
+    }
+    return fewShot(task, req.examples, req.settings.seed);
+  }
+  const all = loadExamplesFile(req.data as string);
+  if (all.length < req.examples) {
+    if (req.examplesExplicit) {
+      throw new LorahubError('BAD_ARGUMENT', `${req.data}: ${all.length} examples, fewer than --examples ${req.examples}`);
+    }
+    return all;
+  }
+  if (all.length === req.examples) return all;
+  // More examples than asked: a seeded sample, like the reference's random few-shot draw.
+  return sampleSeeded(all, req.examples, req.settings.seed);
+}
+
+/** A seeded draw of k lines (kept in file order), like the reference's random few-shot sample. */
+function sampleSeeded(all: Example[], k: number, seed: number): Example[] {
+  const idx = new Rng(seed).shuffle(all.map((_, i) => i)).slice(0, k);
+  return idx.sort((a, b) => a - b).map((i) => all[i]);
+}
+
+function testExamples(spec: RunSpec, limit?: number): Example[] {
+  let test: Example[] = [];
+  if (spec.testData) test = loadExamplesFile(spec.testData);
+  else if (spec.task) test = taskExamples(getTask(spec.task), 'test');
+  return limit !== undefined ? test.slice(0, limit) : test;
+}
+
+async function loadModules(spec: RunSpec, lib: Library | undefined, modelDir: string): Promise<LoraModule[]> {
+  const base = await loadBaseModel(modelDir);
+  return resolveModules(spec.moduleItems, { library: lib, base });
+}
+
+async function openLib(dir: string | undefined | null): Promise<Library | undefined> {
+  const d = dir ?? './modules';
+  if (!existsSync(d)) {
+    if (dir) throw new LorahubError('NOT_FOUND', `library ${dir} does not exist`);
+    return undefined;
+  }
+  return openLibrary(d);
+}
+
+/** Resolves a request into a RunSpec (few-shot set, model, modules). */
+export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec; lib: Library | undefined }> {
+  const examples = resolveFewShot(req);
+  const lib = await openLib(req.library);
+  const modelDir = req.model ?? lib?.defaultBaseDir();
+  if (!modelDir) throw new LorahubError('BAD_ARGUMENT', `no --model given and no default base model in ${req.library ?? './modules'}`);
+  let items = req.modules;
+  if (!items) {
+    if (!lib) throw new LorahubError('BAD_ARGUMENT', 'no --modules given and no module library (./modules or --library DIR) to sample from');
+    const base = await loadBaseModel(modelDir);
+    const candidates = lib.sampleCompatible(Number.MAX_SAFE_INTEGER, req.settings.seed, base.fingerprint);
+    if (candidates.length === 0) throw new LorahubError('NOT_FOUND', `library ${lib.dir} has no module compatible with ${modelDir}`);
+    if (candidates.length < req.numModules && req.numModulesExplicit) {
+      throw new LorahubError('BAD_ARGUMENT', `library ${lib.dir} has ${candidates.length} modules compatible with ${modelDir}, fewer than --num-modules ${req.numModules}`);
+    }
+    items = lib.sampleCompatible(Math.min(req.numModules, candidates.length), req.settings.seed, base.fingerprint).map((e) => e.name);
+  }
+  const spec: RunSpec = {
+    version: 1,
+    task: req.task ?? null,
+    data: req.data ? resolve(req.data) : null,
+    testData: req.testData ? resolve(req.testData) : null,
+    modelDir: resolve(modelDir),
+    library: lib ? resolve(lib.dir) : null,
+    moduleItems: items,
+    moduleNames: [],
+    harmonize: req.harmonize,
+    examples,
+    objective: { alpha: req.alpha, normalization: req.normalization, batchSize: req.batchSize, harmonize: req.harmonize },
+    settings: req.settings,
+  };
+  return { spec, lib };
+}
+
+function readJsonFile<T>(file: string): T {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (cause) {
+    throw new LorahubError('BAD_FILE', `${file}: cannot read (${(cause as Error).message})`, { cause });
+  }
+}
+
+function evaluate(model: T5Model, tok: Tokenizer, test: Example[], module: LoraModule | undefined): number {
+  const maxNewTokens = Math.max(8, ...test.map((e) => tok.encode(e.target).length + 2));
+  const deltas = module ? moduleDeltas(module) : undefined;
+  try {
+    const preds = generateExamples(model, tok, test, { maxNewTokens, lora: deltas });
+    return accuracy(preds.map((p) => p.text), test.map((e) => e.target)).accuracy;
+  } finally {
+    if (deltas) disposeDeltas(deltas);
+  }
+}
+
+/**
+ * Runs (or resumes) a composition. `resumeDir`: continue the run saved there; `req` then only
+ * supplies workers/backend/out overrides.
+ */
+export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, resumeDir?: string): Promise<ComposeReport> {
+  const t0 = performance.now();
+  hooks.onPhase?.('load');
+  const info = await initBackend(req.backend);
+  let spec: RunSpec;
+  let lib: Library | undefined;
+  let snapshot: AdaptSnapshot | undefined;
+  const out = resumeDir ?? req.out;
+  if (resumeDir) {
+    spec = readJsonFile<RunSpec>(join(resumeDir, 'run.json'));
+    if (spec.version !== 1) throw new LorahubError('BAD_FILE', `${resumeDir}/run.json: unknown version ${String(spec.version)}`);
+    lib = await openLib(spec.library);
+    const statePath = join(resumeDir, 'state.json');
+    if (existsSync(statePath)) snapshot = readJsonFile<AdaptSnapshot>(statePath);
+  } else {
+    if (existsSync(join(out, 'run.json'))) {
+      throw new LorahubError('BAD_ARGUMENT', `${out} already holds a run (use --resume ${out}, or another --out)`);
+    }
+    ({ spec, lib } = await planCompose(req));
+  }
+  const model = T5Model.load(spec.modelDir);
+  const tok = loadTokenizer(spec.modelDir);
+  const modules = await loadModules(spec, lib, spec.modelDir);
+  spec.moduleNames = modules.map((m) => m.name);
+  // Validate composition (ranks, targets, scalings) before any search.
+  compose(modules, modules.map(() => 0), { harmonize: spec.harmonize });
+  const batch = buildFewShotBatch(tok, spec.examples);
+  const objective = new FewShotObjective(model, modules, batch, spec.objective);
+  mkdirSync(out, { recursive: true });
+  if (!resumeDir) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  const workers = req.workers === 'auto' ? autoWorkers() : req.workers;
+  const evaluator: Evaluator =
+    workers > 1
+      ? new WorkerEvaluator({ workers, modelDir: spec.modelDir, modules, batch, objective: objective.options, backend: info.name === 'tensorflow' ? undefined : info.name })
+      : new BatchedEvaluator(objective);
+  const tLoad = performance.now();
+  hooks.onStart?.({ modules: spec.moduleNames, dim: modules.length, budget: spec.settings.budget, popsize: spec.settings.popsize, workers, backend: info.name });
+  hooks.onPhase?.('search');
+  let result: AdaptResult;
+  try {
+    result = await adapt(
+      modules.length,
+      evaluator,
+      spec.settings,
+      {
+        onGeneration: hooks.onGeneration,
+        interrupted: hooks.interrupted,
+        checkpoint: (s) => writeFileAtomic(join(out, 'state.json'), JSON.stringify(s)),
+      },
+      snapshot,
+    );
+  } finally {
+    await evaluator.close?.();
+  }
+  const tSearch = performance.now();
+  if (result.stopReason === 'interrupted') {
+    throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${out}`);
+  }
+  const composed = compose(modules, result.weights, { harmonize: spec.harmonize, name: 'lorahub-composed' });
+  hooks.onPhase?.('evaluate');
+  const test = req.noEval ? [] : testExamples(spec, req.testLimit);
+  const zeroShot = test.length > 0 ? evaluate(model, tok, test, undefined) : null;
+  const acc = test.length > 0 ? evaluate(model, tok, test, composed) : null;
+  const tEval = performance.now();
+  hooks.onPhase?.('save');
+  const adapterDir = join(out, 'adapter');
+  composed.config = { ...composed.config, base_model_name_or_path: spec.modelDir };
+  await writeAdapter(adapterDir, composed);
+  const svgPath = join(out, 'loss-curve.svg');
+  writeFileAtomic(svgPath, await lossCurveSvg(result.trace, `lorahub compose ${spec.task ?? spec.data ?? ''} (seed ${spec.settings.seed})`));
+  const searchS = (tSearch - tLoad) / 1000;
+  const report: ComposeReport = {
+    version: 1,
+    task: spec.task,
+    data: spec.data,
+    model: spec.modelDir,
+    modules: spec.moduleNames,
+    weights: result.weights,
+    objective: result.objective,
+    base_objective: result.baseObjective,
+    evaluations: result.evaluations,
+    generations: result.generations,
+    seconds: result.seconds,
+    stop_reason: result.stopReason,
+    non_finite_candidates: result.nonFinite,
+    zero_shot_accuracy: zeroShot,
+    accuracy: acc,
+    test_examples: test.length,
+    backend: backendInfo().name,
+    workers,
+    seed: spec.settings.seed,
+    settings: {
+      ...spec.settings,
+      loss_normalization: spec.objective.normalization,
+      alpha: spec.objective.alpha,
+      batch_size: spec.objective.batchSize ?? null,
+      examples: spec.examples.length,
+      harmonize: spec.harmonize,
+    },
+    timings: {
+      load_s: (tLoad - t0) / 1000,
+      search_s: searchS,
+      evaluate_s: (tEval - tSearch) / 1000,
+      total_s: (performance.now() - t0) / 1000,
+      evaluations_per_s: result.evaluations / Math.max(result.seconds, 1e-9),
+    },
+    examples: spec.examples,
+    trace: result.trace,
+    outputs: { adapter: adapterDir, report: join(out, 'report.json'), loss_curve: svgPath },
+    resumed: resumeDir !== undefined,
+  };
+  writeFileAtomic(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  model.dispose();
+  return report;
+}

@@ -1,0 +1,42 @@
+/**
+ * A piscina worker: loads the base model and the modules once (from workerData), then scores
+ * population slices with the batched objective.
+ */
+import { workerData } from 'node:worker_threads';
+import { initBackend } from '../backend.ts';
+import type { LoraModule } from '../lora/module.ts';
+import { T5Model } from '../models/t5/model.ts';
+import { FewShotObjective, type FewShotBatch, type ObjectiveOptions } from './objective.ts';
+
+export interface WorkerSetup {
+  key: string;
+  modelDir: string;
+  modules: LoraModule[];
+  batch: FewShotBatch;
+  objective: ObjectiveOptions;
+  backend?: string;
+}
+
+export interface WorkerTask {
+  key: string;
+  population: number[][];
+}
+
+let objective: Promise<FewShotObjective> | undefined;
+
+async function load(setup: WorkerSetup): Promise<FewShotObjective> {
+  await initBackend(setup.backend);
+  return new FewShotObjective(T5Model.load(setup.modelDir), setup.modules, setup.batch, setup.objective);
+}
+
+export default async function score(task: WorkerTask): Promise<number[]> {
+  const setup = workerData as WorkerSetup;
+  if (task.key !== setup.key) throw new Error('worker: task for another setup');
+  objective ??= load(setup);
+  const obj = await objective;
+  const out: number[] = [];
+  for (let i = 0; i < task.population.length; i += 32) {
+    out.push(...obj.scorePopulation(task.population.slice(i, i + 32)).map((r) => r.objective));
+  }
+  return out;
+}

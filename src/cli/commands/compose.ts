@@ -1,0 +1,184 @@
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
+import type { OptimizerName } from '../../adapt/optimizer.ts';
+import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
+import type { LossNormalization } from '../../adapt/objective.ts';
+import { LorahubError } from '../../errors.ts';
+import { out, positiveInt } from '../common.ts';
+import { globalOptions } from '../options.ts';
+import { parseHarmonize, parseList } from './compose-weights.ts';
+
+interface Opts {
+  task?: string;
+  data?: string;
+  test?: string;
+  model?: string;
+  library?: string;
+  modules?: string;
+  numModules?: string;
+  examples?: string;
+  budget?: string;
+  timeLimit?: string;
+  seed: string;
+  optimizer: string;
+  sigma0?: string;
+  popsize?: string;
+  workers: string;
+  lossNormalization: string;
+  batchSize?: string;
+  alpha: string;
+  harmonize?: string;
+  out?: string;
+  resume?: string;
+  noEval?: boolean;
+  json?: boolean;
+}
+
+function num(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new LorahubError('BAD_ARGUMENT', `${flag} must be a number, got "${v}"`);
+  return n;
+}
+
+function optimizerName(v: string): OptimizerName {
+  if (v === 'cmaes' || v === 'cobyla' || v === 'random') return v;
+  throw new LorahubError('BAD_ARGUMENT', `--optimizer must be cmaes, cobyla or random, got "${v}"`);
+}
+
+function normalization(v: string): LossNormalization {
+  if (v === 'mean-token' || v === 'reference') return v;
+  throw new LorahubError('BAD_ARGUMENT', `--loss-normalization must be mean-token or reference, got "${v}"`);
+}
+
+export function register(program: Command): void {
+  program
+    .command('compose')
+    .description('LoRAHub: search composition weights for a task from a few examples (CMA-ES), save the composed adapter and a report')
+    .option('--task <name>', 'a task from tasks/ (few-shot examples from its train split, accuracy on its test split)')
+    .option('--data <file>', 'few-shot examples instead: BBH json {"examples":[{"input","target"}]} or jsonl')
+    .option('--test <file>', 'test examples for accuracy (default: the task\'s test split)')
+    .option('--model <dir>', 'base model (default: the library base model)')
+    .option('--library <dir>', 'module library (default ./modules)')
+    .option('--modules <a,b,c>', 'library names or adapter folders (default: --num-modules sampled from the library)')
+    .option('--num-modules <n>', 'modules sampled with --seed from library modules compatible with the base', '20')
+    .option('--examples <k>', 'few-shot examples', '5')
+    .option('--budget <n>', `objective evaluations, the base model's included (default ${DEFAULT_SETTINGS.budget})`)
+    .option('--time-limit <seconds>', 'stop searching after this many seconds')
+    .option('--seed <n>', 'seed (module sample, few-shot sample, optimiser)', '42')
+    .option('--optimizer <name>', 'cmaes | cobyla | random', 'cmaes')
+    .option('--sigma0 <x>', `initial CMA-ES step size (default ${DEFAULT_SETTINGS.sigma0})`)
+    .option('--popsize <n>', 'population size (default 4 + floor(3 ln n))')
+    .option('--workers <n|auto>', 'worker threads scoring population slices (1: one batched pass in this thread)', 'auto')
+    .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', 'mean-token')
+    .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)')
+    .option('--alpha <x>', 'L1 regularisation weight (objective += alpha·mean|w|)', '0.05')
+    .option('--harmonize <how>', 'modules of different ranks: truncate | pad')
+    .option('--out <dir>', 'run folder (default runs/<task>-seed<seed>)')
+    .option('--resume <dir>', 'continue an interrupted run from its last finished generation')
+    .option('--no-eval', 'skip the accuracy evaluation on the test split')
+    .option('--json', 'print a final JSON line {"weights","objective","evaluations","seconds","modules","zero_shot_accuracy","accuracy"}')
+    .action(async (opts: Opts & { eval?: boolean }, cmd: Command) => {
+      const g = globalOptions(cmd);
+      const seed = num('--seed', opts.seed);
+      const request: ComposeRequest = {
+        task: opts.task,
+        data: opts.data,
+        testData: opts.test,
+        model: opts.model,
+        library: opts.library,
+        modules: opts.modules ? parseList('--modules', opts.modules) : undefined,
+        numModules: positiveInt('--num-modules', opts.numModules, 20),
+        numModulesExplicit: cmd.getOptionValueSource('numModules') === 'cli',
+        harmonize: parseHarmonize(opts.harmonize),
+        examples: positiveInt('--examples', opts.examples, 5),
+        examplesExplicit: cmd.getOptionValueSource('examples') === 'cli',
+        settings: {
+          optimizer: optimizerName(opts.optimizer),
+          budget: positiveInt('--budget', opts.budget, DEFAULT_SETTINGS.budget),
+          timeLimitSec: opts.timeLimit !== undefined ? num('--time-limit', opts.timeLimit) : undefined,
+          seed,
+          sigma0: opts.sigma0 !== undefined ? num('--sigma0', opts.sigma0) : DEFAULT_SETTINGS.sigma0,
+          bound: DEFAULT_SETTINGS.bound,
+          popsize: opts.popsize !== undefined ? positiveInt('--popsize', opts.popsize, 1) : undefined,
+        },
+        normalization: normalization(opts.lossNormalization),
+        batchSize: opts.batchSize !== undefined ? positiveInt('--batch-size', opts.batchSize, 1) : undefined,
+        alpha: num('--alpha', opts.alpha),
+        workers: opts.workers === 'auto' ? 'auto' : positiveInt('--workers', opts.workers, 1),
+        out: opts.out ?? `runs/${opts.task ?? 'data'}-seed${seed}`,
+        backend: g.backend,
+        noEval: opts.eval === false,
+      };
+      let stop = false;
+      const onSigint = () => {
+        if (stop) process.exit(130);
+        stop = true;
+        process.stderr.write('\nlorahub: stopping after this generation (Ctrl-C again to quit now)\n');
+      };
+      process.on('SIGINT', onSigint);
+      const bar = new cliProgress.SingleBar(
+        {
+          format: 'compose |{bar}| gen {gen} | {value}/{total} evals | best {best} | {rate} evals/s | ETA {eta}s',
+          stream: process.stderr,
+          noTTYOutput: true,
+          notTTYSchedule: 5000,
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      let started = false;
+      try {
+        const report = await runCompose(
+          request,
+          {
+            onPhase: (phase) => {
+              if (phase === 'evaluate' || phase === 'save') {
+                if (started) bar.stop();
+                started = false;
+                if (phase === 'evaluate' && !opts.json) process.stderr.write('evaluating exact match on the test split…\n');
+              }
+            },
+            onStart: (s) => {
+              if (g.verbose) process.stderr.write(`lorahub: backend ${s.backend}, ${s.workers} worker(s), ${s.dim} modules\n`);
+              bar.start(s.budget, 0, { gen: 0, best: '-', rate: '-' });
+              started = true;
+            },
+            onGeneration: (rec) => {
+              const rate = rec.seconds > 0 ? (rec.evaluations / rec.seconds).toFixed(1) : '-';
+              bar.update(rec.evaluations, { gen: rec.generation, best: rec.best.toFixed(5), rate });
+            },
+            interrupted: () => stop,
+          },
+          opts.resume,
+        );
+        if (opts.json) {
+          out(
+            JSON.stringify({
+              weights: report.weights,
+              objective: report.objective,
+              evaluations: report.evaluations,
+              seconds: report.seconds,
+              modules: report.modules,
+              zero_shot_accuracy: report.zero_shot_accuracy,
+              accuracy: report.accuracy,
+              base_objective: report.base_objective,
+              backend: report.backend,
+              out: report.outputs.report.replace(/report\.json$/, ''),
+            }),
+          );
+          return;
+        }
+        out(`modules and weights (objective ${report.objective.toFixed(5)}; base model ${report.base_objective.toFixed(5)}):`);
+        report.modules.forEach((m, i) => out(`  ${report.weights[i] >= 0 ? ' ' : ''}${report.weights[i].toFixed(4)}  ${m}`));
+        out(`${report.evaluations} evaluations in ${report.seconds.toFixed(2)} s (${report.timings.evaluations_per_s.toFixed(1)} evals/s, ${report.workers} worker(s), ${report.backend}); stopped: ${report.stop_reason}`);
+        if (report.accuracy !== null) {
+          out(`exact match on ${report.test_examples} test examples: zero-shot ${(100 * (report.zero_shot_accuracy ?? 0)).toFixed(1)}% → composed ${(100 * report.accuracy).toFixed(1)}%`);
+        }
+        out(`saved ${report.outputs.adapter} (PEFT adapter), ${report.outputs.report}, ${report.outputs.loss_curve}`);
+      } finally {
+        if (started) bar.stop();
+        process.off('SIGINT', onSigint);
+      }
+    });
+}
