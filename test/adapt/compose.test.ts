@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adapt, type Evaluator } from '../../src/adapt/adapt.ts';
+import { BatchedEvaluator, WorkerEvaluator } from '../../src/adapt/evaluator.ts';
+import { FewShotObjective } from '../../src/adapt/objective.ts';
+import { runCompose, type ComposeReport, type ComposeRequest } from '../../src/adapt/run.ts';
+import { initBackend } from '../../src/backend.ts';
+import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
+import type { LoraModule } from '../../src/lora/module.ts';
+import { T5Model } from '../../src/models/t5/model.ts';
+import { T5_GATED, readJson } from '../helpers.ts';
+import { runCli } from '../cli/run.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'lorahub-compose-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const MODEL = `${T5_GATED}/model`;
+const ADAPTERS = ['a0', 'a1', 'a2'].map((a) => `${T5_GATED}/adapters/${a}`);
+const fx = readJson<{ objective: { examples: { inputs: string[]; outputs: string[]; input_ids: number[][]; attention_mask: number[][]; labels: number[][] } } }>(
+  `${T5_GATED}/adapter_cases.json`,
+).objective.examples;
+const DATA = join(tmp, 'five.jsonl');
+writeFileSync(DATA, fx.inputs.map((input, i) => JSON.stringify({ input, target: fx.outputs[i] })).join('\n'));
+
+/** The reference's final objective after 40 COBYLA evaluations (lorahub_run.json). */
+const REFERENCE_OBJECTIVE = 0.80381;
+
+function request(out: string, over: Partial<ComposeRequest> = {}): ComposeRequest {
+  return {
+    data: DATA,
+    model: MODEL,
+    modules: ADAPTERS,
+    numModules: 20,
+    harmonize: 'none',
+    examples: 5,
+    settings: { optimizer: 'cmaes', budget: 200, seed: 42, sigma0: 0.5, bound: 1.5 },
+    normalization: 'reference',
+    alpha: 0.05,
+    workers: 1,
+    out,
+    ...over,
+  };
+}
+
+let modules: LoraModule[];
+beforeAll(async () => {
+  await initBackend();
+  modules = await Promise.all(ADAPTERS.map((d) => readAdapter(d)));
+});
+
+describe('lorahub compose on the t5-gated fixture (reference normalisation)', () => {
+  let first: ComposeReport;
+  it(`reaches an objective ≤ ${REFERENCE_OBJECTIVE} (the reference's 40 evaluations), and saves adapter, report and plot`, async () => {
+    first = await runCompose(request(join(tmp, 'r1')));
+    expect(first.objective).toBeLessThanOrEqual(REFERENCE_OBJECTIVE);
+    expect(first.objective).toBeLessThanOrEqual(first.base_objective);
+    expect(first.base_objective).toBeCloseTo(0.8628776550292969, 5);
+    expect(first.trace[0].candidates[0]).toEqual([0, 0, 0]);
+    expect(first.seconds).toBeGreaterThan(0);
+    expect(first.backend).toBe('wasm');
+    const adapter = await readAdapter(first.outputs.adapter);
+    expect(adapter.targets.size).toBe(12);
+    expect(readFileSync(first.outputs.loss_curve, 'utf8')).toMatch(/^<svg/);
+    const report = readJson<ComposeReport>(first.outputs.report);
+    expect(report.settings).toMatchObject({ optimizer: 'cmaes', seed: 42, loss_normalization: 'reference' });
+  });
+
+  it('same seed, same weights', async () => {
+    const second = await runCompose(request(join(tmp, 'r2')));
+    expect(second.weights).toEqual(first.weights);
+    expect(second.objective).toBe(first.objective);
+  });
+
+  it('an interrupted run resumes from its last finished generation to the same result', async () => {
+    const out = join(tmp, 'r3');
+    let gens = 0;
+    await expect(runCompose(request(out), { interrupted: () => ++gens > 5 })).rejects.toThrow(/interrupted after \d+ evaluations; resume with: lorahub compose --resume/);
+    expect(existsSync(join(out, 'state.json'))).toBe(true);
+    const resumed = await runCompose(request(out), {}, out);
+    expect(resumed.resumed).toBe(true);
+    expect(resumed.weights).toEqual(first.weights);
+    expect(resumed.evaluations).toBe(first.evaluations);
+  });
+
+  it('--json through the CLI prints the final line', async () => {
+    const r = await runCli([
+      'compose', '--model', MODEL, '--modules', ADAPTERS.join(','), '--data', DATA, '--loss-normalization', 'reference',
+      '--seed', '42', '--workers', '1', '--budget', '60', '--out', join(tmp, 'cli'), '--json',
+    ]);
+    expect(r.code).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+    expect(Object.keys(last)).toEqual(expect.arrayContaining(['weights', 'objective', 'evaluations', 'seconds', 'modules', 'zero_shot_accuracy', 'accuracy']));
+    expect(last.evaluations).toBe(60);
+  });
+});
+
+describe('scoring engines agree', () => {
+  it('workers give the same objective values as the batched pass (1e-5)', async () => {
+    const batch = { inputIds: fx.input_ids, attentionMask: fx.attention_mask, labels: fx.labels };
+    const options = { alpha: 0.05, normalization: 'reference' as const, batchSize: 5 };
+    const obj = new FewShotObjective(T5Model.load(MODEL), modules, batch, options);
+    const population = Array.from({ length: 9 }, (_, i) => [Math.sin(i), Math.cos(3 * i), 0.3 * i - 1.2]);
+    const batched = await new BatchedEvaluator(obj).evaluate(population);
+    const workers = new WorkerEvaluator({ workers: 2, modelDir: MODEL, modules, batch, objective: options });
+    try {
+      const viaWorkers = await workers.evaluate(population);
+      viaWorkers.forEach((v, i) => expect(Math.abs(v - batched[i])).toBeLessThan(1e-5));
+    } finally {
+      await workers.close();
+    }
+  });
+});
+
+describe('bad input', () => {
+  const fake = (f: (w: number[]) => number): Evaluator => ({ evaluate: async (pop) => pop.map(f) });
+
+  it('a candidate with a NaN objective is scored +∞ and reported, never fatal', async () => {
+    const r = await adapt(3, fake((w) => (w[0] > 0.5 ? Number.NaN : w.reduce((s, x) => s + (x - 0.3) ** 2, 0))), {
+      optimizer: 'cmaes', budget: 120, seed: 1, sigma0: 0.5, bound: 1.5,
+    });
+    expect(r.nonFinite).toBeGreaterThan(0);
+    expect(Number.isFinite(r.objective)).toBe(true);
+    expect(r.objective).toBeLessThan(r.baseObjective);
+  });
+  it('the result is never worse than the base model', async () => {
+    const r = await adapt(3, fake((w) => (w.every((x) => x === 0) ? -1 : 1 + w[0] ** 2)), { optimizer: 'random', budget: 50, seed: 3, sigma0: 0.5, bound: 1.5 });
+    expect(r.weights).toEqual([0, 0, 0]);
+    expect(r.objective).toBe(-1);
+  });
+  it('a budget smaller than one generation', async () => {
+    await expect(adapt(20, fake(() => 1), { optimizer: 'cmaes', budget: 10, seed: 1, sigma0: 0.5, bound: 1.5 })).rejects.toThrow(/--budget 10 is too small: .* need at least 13/);
+  });
+  it('empty, malformed and too-short data files; mixed ranks without harmonisation', async () => {
+    const empty = join(tmp, 'empty.jsonl');
+    writeFileSync(empty, '');
+    await expect(runCompose(request(join(tmp, 'e1'), { data: empty }))).rejects.toThrow(/empty\.jsonl/);
+    const bad = join(tmp, 'bad.json');
+    writeFileSync(bad, '{"examples": [{"input": 1}]}');
+    await expect(runCompose(request(join(tmp, 'e2'), { data: bad }))).rejects.toThrow(/bad\.json/);
+    await expect(runCompose(request(join(tmp, 'e3'), { examples: 8, examplesExplicit: true }))).rejects.toThrow(/5 examples, fewer than --examples 8/);
+    const m = modules[0];
+    const r2 = join(tmp, 'rank2');
+    await writeAdapter(r2, {
+      ...m,
+      config: { ...m.config, r: 2 },
+      targets: new Map([...m.targets].map(([p, t]) => [p, { ...t, r: 2, a: t.a.slice(0, 2 * t.dIn), b: new Float32Array(t.dOut * 2), scaling: 16 }])),
+    });
+    await expect(runCompose(request(join(tmp, 'e4'), { modules: [ADAPTERS[0], r2] }))).rejects.toThrow(/module "rank2", key "[^"]+": rank 2, expected 4/);
+  });
+});
