@@ -274,8 +274,8 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
     throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${out}`);
   }
   const composed = compose(modules, result.weights, { harmonize: spec.harmonize, name: 'lorahub-composed' });
-  hooks.onPhase?.('evaluate');
   const test = req.noEval ? [] : testExamples(spec, req.testLimit);
+  hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
   const zeroShot = test.length > 0 ? evaluate(model, tok, test, undefined) : null;
   const acc = test.length > 0 ? evaluate(model, tok, test, composed) : null;
   const tEval = performance.now();

@@ -132,11 +132,11 @@ export function register(program: Command): void {
         const report = await runCompose(
           request,
           {
-            onPhase: (phase) => {
+            onPhase: (phase, detail) => {
               if (phase === 'evaluate' || phase === 'save') {
                 if (started) bar.stop();
                 started = false;
-                if (phase === 'evaluate' && !opts.json) process.stderr.write('evaluating exact match on the test split…\n');
+                if (phase === 'evaluate' && detail) process.stderr.write(`evaluating exact match on ${detail}…\n`);
               }
             },
             onStart: (s) => {
