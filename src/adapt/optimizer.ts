@@ -1,0 +1,467 @@
+/**
+ * One ask/tell interface over the three searches LoRAHub composition can use, so that a
+ * population-parallel scorer drives all of them the same way:
+ *
+ *   const opt = createOptimizer('cmaes', { dim, lower: -1.5, upper: 1.5, budget: 40, seed });
+ *   while (!opt.done()) { const xs = opt.ask(); opt.tell(xs, await scoreAll(xs)); }
+ *   opt.best();
+ *
+ * - `cmaes`: CMA-ES (cmaes.ts), λ candidates per `ask()`, the search the LoRAHub paper describes.
+ * - `cobyla`: COBYLA (Powell 1994) from NLopt via nlopt-js (cobyla.ts). The reference lorahub
+ *   code calls nevergrad's `NGOpt(budget=40)`, which for 20 bounded weights picks COBYLA; this
+ *   lets us compare against that. It is sequential: one candidate per `ask()`; it needs
+ *   `await prepareOptimizer('cobyla')` once (nlopt-js initialises asynchronously) and finite
+ *   bounds; `sigma0` and `popsize` do not apply to it.
+ * - `random`: uniform samples in the box, a floor to compare against.
+ *
+ * Budget: `budget` counts evaluations (told values). No optimiser asks for more than the
+ * remaining budget; CMA-ES's last generation is cut short when λ does not divide the budget
+ * (those points still count for `best()`, but a partial generation cannot update CMA-ES).
+ * Values that are NaN count as +Infinity (worst).
+ */
+import { LorahubError } from '../errors.ts';
+import { CMAES, cmaesParameters, type CmaesState } from './cmaes.ts';
+import { cobylaNextPoint, cobylaValue, loadNlopt, nloptLoaded, type CobylaEvaluation } from './cobyla.ts';
+import { Rng, type RngState } from './rng.ts';
+
+export type OptimizerName = 'cmaes' | 'cobyla' | 'random';
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['cmaes', 'cobyla', 'random'];
+
+export interface Optimizer {
+  readonly name: OptimizerName;
+  /** Candidates per `ask()`: λ for CMA-ES and random search, 1 for COBYLA (sequential). */
+  readonly popsize: number;
+  /** Candidates to evaluate next (at most `popsize`, never beyond the budget); empty once `done()`. */
+  ask(): number[][];
+  /** Values for the candidates of the last `ask()`, all of them (CMA-ES accepts any order). */
+  tell(xs: number[][], fs: number[]): void;
+  done(): boolean;
+  /**
+   * Why `done()` is true, or null while running: 'budget', CMA-ES's stop keys joined by ','
+   * (e.g. 'tolfun'), or 'converged' when COBYLA met its own tolerance.
+   */
+  stopReason(): string | null;
+  /** Best told candidate so far (f = +Infinity before any tell). */
+  best(): { x: number[]; f: number };
+  /** JSON-serialisable snapshot; `createOptimizer(name, sameOptions, snapshot)` resumes from it. */
+  state(): OptimizerState;
+}
+
+/** Snapshots carry their optimiser's name and a version so that a mismatched resume fails loudly. */
+export type OptimizerState = CmaesOptimizerState | RandomSearchState | CobylaState;
+
+export interface OptimizerOptions {
+  dim: number;
+  /** Start point; default all zeros (LoRAHub starts from w = 0). */
+  x0?: number[];
+  /** CMA-ES initial step-size; default (upper − lower)/4 when bounded, else 1. */
+  sigma0?: number;
+  lower?: number | number[];
+  upper?: number | number[];
+  /** Total number of evaluations. */
+  budget: number;
+  seed: number;
+  /** CMA-ES λ and random-search batch size; default 4 + ⌊3 ln dim⌋. Ignored by COBYLA. */
+  popsize?: number;
+}
+
+/**
+ * Loads what an optimiser needs before `createOptimizer` can build it. Only COBYLA needs
+ * anything (the nlopt-js WebAssembly module, which initialises asynchronously).
+ */
+export async function prepareOptimizer(name: OptimizerName): Promise<void> {
+  if (name === 'cobyla') await loadNlopt();
+}
+
+/**
+ * Builds an optimiser; with `resume` (a `state()` snapshot taken with the same options) it
+ * continues that run exactly where it stopped, same candidates included.
+ */
+export function createOptimizer(name: OptimizerName, opts: OptimizerOptions, resume?: unknown): Optimizer {
+  const o = normaliseOptions(opts);
+  switch (name) {
+    case 'cmaes':
+      return new CmaesOptimizer(o, resume === undefined ? undefined : checkState(resume, 'cmaes'));
+    case 'random':
+      return new RandomSearch(o, resume === undefined ? undefined : checkState(resume, 'random'));
+    case 'cobyla':
+      return new CobylaOptimizer(o, resume === undefined ? undefined : checkState(resume, 'cobyla'));
+    default:
+      throw new LorahubError('BAD_ARGUMENT', `unknown optimizer ${String(name)}; known: ${OPTIMIZER_NAMES.join(', ')}`);
+  }
+}
+
+interface Normalised {
+  dim: number;
+  x0: number[];
+  sigma0: number;
+  lower: number[];
+  upper: number[];
+  budget: number;
+  seed: number;
+  popsize: number;
+}
+
+function normaliseOptions(opts: OptimizerOptions): Normalised {
+  const { dim, budget, seed } = opts;
+  if (!Number.isInteger(dim) || dim < 1) throw new LorahubError('BAD_ARGUMENT', `optimizer: dim must be a positive integer, got ${dim}`);
+  if (!Number.isInteger(budget) || budget < 1) {
+    throw new LorahubError('BAD_ARGUMENT', `optimizer: budget must be a positive integer, got ${budget}`);
+  }
+  const bounds = (b: number | number[] | undefined, fill: number, what: string): number[] => {
+    const arr = b === undefined ? new Array<number>(dim).fill(fill) : typeof b === 'number' ? new Array<number>(dim).fill(b) : [...b];
+    if (arr.length !== dim || arr.some(Number.isNaN)) {
+      throw new LorahubError('BAD_ARGUMENT', `optimizer: ${what} must be a number or ${dim} numbers`);
+    }
+    return arr;
+  };
+  const lower = bounds(opts.lower, -Infinity, 'lower');
+  const upper = bounds(opts.upper, Infinity, 'upper');
+  const x0 = opts.x0 ? [...opts.x0] : new Array<number>(dim).fill(0);
+  if (x0.length !== dim || !x0.every(Number.isFinite)) {
+    throw new LorahubError('BAD_ARGUMENT', `optimizer: x0 must hold ${dim} finite numbers`);
+  }
+  for (let i = 0; i < dim; i++) {
+    if (!(lower[i] < upper[i])) throw new LorahubError('BAD_ARGUMENT', `optimizer: bound ${i}: lower ${lower[i]} ≥ upper ${upper[i]}`);
+    if (x0[i] < lower[i] || x0[i] > upper[i]) {
+      throw new LorahubError('BAD_ARGUMENT', `optimizer: x0[${i}] = ${x0[i]} is outside [${lower[i]}, ${upper[i]}]`);
+    }
+  }
+  // A quarter of the box is pycma's usual advice for σ0 (the optimum lies within m ± 2σ0).
+  const width = Math.min(...upper.map((u, i) => u - lower[i]));
+  const sigma0 = opts.sigma0 ?? (Number.isFinite(width) ? width / 4 : 1);
+  return { dim, x0, sigma0, lower, upper, budget, seed, popsize: cmaesParameters(dim, opts.popsize).lambda };
+}
+
+/**
+ * The snapshot's envelope is checked here; its contents are validated where they are used
+ * (`CMAES.fromState`, `Rng.fromState`, the COBYLA replay, which rejects a history NLopt
+ * would not have produced).
+ */
+function checkState<N extends OptimizerName>(state: unknown, name: N): Extract<OptimizerState, { optimizer: N }> {
+  if (typeof state !== 'object' || state === null) {
+    throw new LorahubError('BAD_ARGUMENT', `resume ${name}: the optimizer state must be an object`);
+  }
+  const r = state as Record<string, unknown>;
+  if (r.optimizer !== name || r.version !== 1) {
+    throw new LorahubError(
+      'BAD_ARGUMENT',
+      `resume ${name}: the snapshot is from optimizer ${String(r.optimizer)} (version ${String(r.version)}), not ${name} (version 1)`,
+    );
+  }
+  return state as Extract<OptimizerState, { optimizer: N }>;
+}
+
+interface BestState {
+  x: number[];
+  /** null stands for +Infinity (nothing finite told yet); JSON has no Infinity. */
+  f: number | null;
+}
+
+/** Best-so-far bookkeeping shared by the three optimisers. */
+class BestTracker {
+  x: number[];
+  f = Infinity;
+
+  constructor(x0: number[]) {
+    this.x = [...x0];
+  }
+
+  update(xs: number[][], fs: number[]): void {
+    xs.forEach((x, k) => {
+      const f = Number.isNaN(fs[k]) ? Infinity : fs[k];
+      if (f < this.f) {
+        this.f = f;
+        this.x = [...x];
+      }
+    });
+  }
+
+  get(): { x: number[]; f: number } {
+    return { x: [...this.x], f: this.f };
+  }
+
+  save(): BestState {
+    return { x: [...this.x], f: Number.isFinite(this.f) ? this.f : null };
+  }
+
+  load(b: BestState, dim: number): void {
+    if (!Array.isArray(b.x) || b.x.length !== dim || !(b.f === null || typeof b.f === 'number')) {
+      throw new LorahubError('BAD_ARGUMENT', `resume: best must be {x: ${dim} numbers, f: number | null}`);
+    }
+    this.x = [...b.x];
+    this.f = b.f ?? Infinity;
+  }
+}
+
+function checkEvaluations(e: unknown, budget: number): number {
+  if (typeof e !== 'number' || !Number.isInteger(e) || e < 0 || e > budget) {
+    throw new LorahubError('BAD_ARGUMENT', `resume: evaluations must be an integer in [0, ${budget}], got ${String(e)}`);
+  }
+  return e;
+}
+
+function checkTell(name: string, dim: number, xs: number[][], fs: number[]): void {
+  if (xs.length !== fs.length) {
+    throw new LorahubError('BAD_ARGUMENT', `${name} tell: ${xs.length} candidates but ${fs.length} values`);
+  }
+  xs.forEach((x, k) => {
+    if (x.length !== dim) throw new LorahubError('BAD_ARGUMENT', `${name} tell: candidate ${k} has ${x.length} coordinates, expected ${dim}`);
+  });
+}
+
+export interface CmaesOptimizerState {
+  optimizer: 'cmaes';
+  version: 1;
+  cmaes: CmaesState;
+  rng: RngState;
+  evaluations: number;
+  lastAsked: number;
+  best: BestState;
+}
+
+class CmaesOptimizer implements Optimizer {
+  readonly name = 'cmaes';
+  readonly popsize: number;
+  private readonly rng: Rng;
+  private readonly es: CMAES;
+  private readonly budget: number;
+  private readonly bestSoFar: BestTracker;
+  private evaluations = 0;
+  private lastAsked = 0;
+
+  constructor(o: Normalised, resume?: CmaesOptimizerState) {
+    this.budget = o.budget;
+    this.popsize = o.popsize;
+    this.bestSoFar = new BestTracker(o.x0);
+    if (resume) {
+      this.rng = Rng.fromState(resume.rng);
+      this.es = CMAES.fromState(resume.cmaes, this.rng);
+      if (this.es.params.dimension !== o.dim || this.es.params.lambda !== o.popsize) {
+        throw new LorahubError(
+          'BAD_ARGUMENT',
+          `resume cmaes: snapshot has dim ${this.es.params.dimension} and λ ${this.es.params.lambda}, options say ${o.dim} and ${o.popsize}`,
+        );
+      }
+      this.evaluations = checkEvaluations(resume.evaluations, o.budget);
+      this.lastAsked = checkEvaluations(resume.lastAsked, o.popsize);
+      this.bestSoFar.load(resume.best, o.dim);
+      return;
+    }
+    this.rng = Rng.fromSeed(o.seed);
+    this.es = new CMAES({
+      x0: o.x0,
+      sigma0: o.sigma0,
+      popsize: o.popsize,
+      lowerBounds: o.lower,
+      upperBounds: o.upper,
+      rng: this.rng,
+      maxEvaluations: o.budget,
+    });
+  }
+
+  ask(): number[][] {
+    if (this.done()) return [];
+    const xs = this.es.ask().slice(0, this.budget - this.evaluations);
+    this.lastAsked = xs.length;
+    return xs;
+  }
+
+  tell(xs: number[][], fs: number[]): void {
+    checkTell('cmaes', this.es.params.dimension, xs, fs);
+    if (xs.length !== this.lastAsked) {
+      throw new LorahubError('BAD_ARGUMENT', `cmaes tell: expected the ${this.lastAsked} candidates of the last ask, got ${xs.length}`);
+    }
+    this.bestSoFar.update(xs, fs);
+    this.evaluations += xs.length;
+    this.lastAsked = 0;
+    // A generation cut short by the budget is the last one: nothing left to spend an update on.
+    if (xs.length === this.es.params.lambda) this.es.tell(xs, fs);
+  }
+
+  done(): boolean {
+    return this.stopReason() !== null;
+  }
+
+  stopReason(): string | null {
+    if (this.evaluations >= this.budget) return 'budget';
+    // maxfevals is the budget (maxEvaluations = budget), reported above in the common words.
+    const reasons = Object.keys(this.es.stop()).filter((k) => k !== 'maxfevals');
+    return reasons.length > 0 ? reasons.join(',') : null;
+  }
+
+  best(): { x: number[]; f: number } {
+    return this.bestSoFar.get();
+  }
+
+  state(): CmaesOptimizerState {
+    return {
+      optimizer: 'cmaes',
+      version: 1,
+      cmaes: this.es.state(),
+      rng: this.rng.state(),
+      evaluations: this.evaluations,
+      lastAsked: this.lastAsked,
+      best: this.bestSoFar.save(),
+    };
+  }
+}
+
+export interface RandomSearchState {
+  optimizer: 'random';
+  version: 1;
+  rng: RngState;
+  evaluations: number;
+  best: BestState;
+}
+
+class RandomSearch implements Optimizer {
+  readonly name = 'random';
+  readonly popsize: number;
+  private readonly rng: Rng;
+  private readonly o: Normalised;
+  private readonly bestSoFar: BestTracker;
+  private evaluations = 0;
+
+  constructor(o: Normalised, resume?: RandomSearchState) {
+    if (!o.lower.every(Number.isFinite) || !o.upper.every(Number.isFinite)) {
+      throw new LorahubError('BAD_ARGUMENT', 'random search needs finite lower and upper bounds');
+    }
+    this.o = o;
+    this.popsize = o.popsize;
+    this.bestSoFar = new BestTracker(o.x0);
+    this.rng = resume ? Rng.fromState(resume.rng) : Rng.fromSeed(o.seed);
+    if (resume) {
+      this.evaluations = checkEvaluations(resume.evaluations, o.budget);
+      this.bestSoFar.load(resume.best, o.dim);
+    }
+  }
+
+  ask(): number[][] {
+    const k = Math.max(0, Math.min(this.popsize, this.o.budget - this.evaluations));
+    const { lower, upper } = this.o;
+    return Array.from({ length: k }, () => lower.map((lb, i) => lb + (upper[i] - lb) * this.rng.uniform()));
+  }
+
+  tell(xs: number[][], fs: number[]): void {
+    checkTell('random', this.o.dim, xs, fs);
+    this.bestSoFar.update(xs, fs);
+    this.evaluations += xs.length;
+  }
+
+  done(): boolean {
+    return this.evaluations >= this.o.budget;
+  }
+
+  stopReason(): string | null {
+    return this.done() ? 'budget' : null;
+  }
+
+  best(): { x: number[]; f: number } {
+    return this.bestSoFar.get();
+  }
+
+  state(): RandomSearchState {
+    return { optimizer: 'random', version: 1, rng: this.rng.state(), evaluations: this.evaluations, best: this.bestSoFar.save() };
+  }
+}
+
+export interface CobylaState {
+  optimizer: 'cobyla';
+  version: 1;
+  x0: number[];
+  lower: number[];
+  upper: number[];
+  budget: number;
+  /** Every evaluated point with the value NLopt saw (after the penalty and clamp). */
+  history: CobylaEvaluation[];
+  finished: boolean;
+  best: BestState;
+}
+
+/** COBYLA as an ask/tell optimiser (see cobyla.ts for the replay adapter over nlopt-js). */
+class CobylaOptimizer implements Optimizer {
+  readonly name = 'cobyla';
+  readonly popsize = 1;
+  private readonly o: Normalised;
+  private readonly bestSoFar: BestTracker;
+  private history: CobylaEvaluation[] = [];
+  private pendingPoint: number[] | null = null;
+  private finished = false;
+
+  constructor(o: Normalised, resume?: CobylaState) {
+    if (!nloptLoaded()) {
+      throw new LorahubError('BAD_ARGUMENT', "COBYLA: nlopt-js is not loaded yet; await prepareOptimizer('cobyla') first");
+    }
+    if (!o.lower.every(Number.isFinite) || !o.upper.every(Number.isFinite)) {
+      throw new LorahubError('BAD_ARGUMENT', 'COBYLA needs finite lower and upper bounds (nlopt-js can hang without them)');
+    }
+    this.o = o;
+    this.bestSoFar = new BestTracker(o.x0);
+    if (resume) {
+      const same = (a: unknown, b: number[]): boolean => Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
+      if (!same(resume.x0, o.x0) || !same(resume.lower, o.lower) || !same(resume.upper, o.upper) || !Array.isArray(resume.history)) {
+        throw new LorahubError('BAD_ARGUMENT', 'resume cobyla: x0 and bounds must be the ones the run started with');
+      }
+      checkEvaluations(resume.history.length, o.budget);
+      resume.history.forEach((h, k) => {
+        if (!Array.isArray(h.x) || h.x.length !== o.dim || !h.x.every(Number.isFinite) || !Number.isFinite(h.f)) {
+          throw new LorahubError('BAD_ARGUMENT', `resume cobyla: history entry ${k} must be {x: ${o.dim} finite numbers, f: finite}`);
+        }
+      });
+      this.history = resume.history.map((h) => ({ x: [...h.x], f: h.f }));
+      this.finished = resume.finished === true;
+      this.bestSoFar.load(resume.best, o.dim);
+    }
+  }
+
+  /** One candidate: COBYLA is sequential. */
+  ask(): number[][] {
+    if (this.done()) return [];
+    this.pendingPoint ??= cobylaNextPoint(this.o, this.history);
+    if (this.pendingPoint === null) {
+      this.finished = true; // NLopt stopped on its own (xtol reached)
+      return [];
+    }
+    return [[...this.pendingPoint]];
+  }
+
+  tell(xs: number[][], fs: number[]): void {
+    checkTell('cobyla', this.o.dim, xs, fs);
+    const p = this.pendingPoint;
+    if (p === null || xs.length !== 1 || !xs[0].every((v, i) => v === p[i])) {
+      throw new LorahubError('BAD_ARGUMENT', 'cobyla tell: expected exactly the one candidate of the last ask');
+    }
+    this.bestSoFar.update(xs, fs);
+    this.history.push({ x: [...p], f: cobylaValue(fs[0], this.history) });
+    this.pendingPoint = null;
+  }
+
+  done(): boolean {
+    return this.stopReason() !== null;
+  }
+
+  stopReason(): string | null {
+    if (this.history.length >= this.o.budget) return 'budget';
+    return this.finished ? 'converged' : null;
+  }
+
+  best(): { x: number[]; f: number } {
+    return this.bestSoFar.get();
+  }
+
+  state(): CobylaState {
+    const { x0, lower, upper, budget } = this.o;
+    return {
+      optimizer: 'cobyla',
+      version: 1,
+      x0: [...x0],
+      lower: [...lower],
+      upper: [...upper],
+      budget,
+      history: this.history.map((h) => ({ x: [...h.x], f: h.f })),
+      finished: this.finished,
+      best: this.bestSoFar.save(),
+    };
+  }
+}
