@@ -10,12 +10,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backendInfo, initBackend } from '../backend.ts';
 import { LorahubError } from '../errors.ts';
-import { accuracy } from '../eval/exact-match.ts';
-import { generateExamples } from '../eval/score.ts';
+import { evaluateExactMatch } from '../eval/evaluate.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { writeAdapter } from '../io/peft.ts';
 import { loadBaseModel, openLibrary, resolveModules, type Library } from '../library/index.ts';
-import { disposeDeltas, moduleDeltas } from '../lora/apply.ts';
 import { compose, type Harmonize } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { T5Model } from '../models/t5/model.ts';
@@ -201,14 +199,7 @@ function readJsonFile<T>(file: string): T {
 }
 
 function evaluate(model: T5Model, tok: Tokenizer, test: Example[], module: LoraModule | undefined): number {
-  const maxNewTokens = Math.max(8, ...test.map((e) => tok.encode(e.target).length + 2));
-  const deltas = module ? moduleDeltas(module) : undefined;
-  try {
-    const preds = generateExamples(model, tok, test, { maxNewTokens, lora: deltas });
-    return accuracy(preds.map((p) => p.text), test.map((e) => e.target)).accuracy;
-  } finally {
-    if (deltas) disposeDeltas(deltas);
-  }
+  return evaluateExactMatch(model, tok, test, module).accuracy;
 }
 
 /**

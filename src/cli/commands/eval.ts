@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { LorahubError } from '../../errors.ts';
+import { evaluateExactMatch } from '../../eval/evaluate.ts';
+import { getTask, loadExamplesFile, taskExamples } from '../../tasks/index.ts';
+import { loadAdapterArg, loadModel, maybeLibrary, out, positiveInt, resolveModelDir } from '../common.ts';
+import { setupBackend } from '../options.ts';
+
+interface Opts {
+  task?: string;
+  data?: string;
+  split: string;
+  model?: string;
+  adapter?: string;
+  library?: string;
+  limit?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description("exact-match accuracy (lorahub's normalisation) of the model (+ adapter) on a task's test split or a data file")
+    .option('--task <name>', 'a task from tasks/')
+    .option('--data <file>', 'examples instead: BBH json {"examples":[…]} or jsonl')
+    .option('--split <split>', "the task's split: test | train", 'test')
+    .option('--model <dir>', 'base model (default: the library base model)')
+    .option('--adapter <dir|name>', 'PEFT adapter folder or library module name')
+    .option('--library <dir>', 'module library (default ./modules)')
+    .option('--limit <n>', 'evaluate the first N examples only')
+    .option('--json', 'print {"accuracy","correct","total"}')
+    .action(async (opts: Opts, cmd: Command) => {
+      if ((opts.task === undefined) === (opts.data === undefined)) throw new LorahubError('BAD_ARGUMENT', 'give exactly one of --task NAME or --data FILE');
+      if (opts.split !== 'test' && opts.split !== 'train') throw new LorahubError('BAD_ARGUMENT', `--split must be test or train, got "${opts.split}"`);
+      let examples = opts.task ? taskExamples(getTask(opts.task), opts.split) : loadExamplesFile(opts.data as string);
+      if (opts.limit !== undefined) examples = examples.slice(0, positiveInt('--limit', opts.limit, 1));
+      if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', `no ${opts.split} examples to evaluate`);
+      await setupBackend(cmd);
+      const lib = await maybeLibrary(opts.library);
+      const m = loadModel(resolveModelDir(opts.model, lib));
+      const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m) : undefined;
+      const r = evaluateExactMatch(m.model, m.tokenizer, examples, adapter);
+      if (opts.json) out(JSON.stringify({ accuracy: r.accuracy, correct: r.correct, total: r.total }));
+      else out(`exact match: ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.total})`);
+    });
+}
