@@ -13,6 +13,7 @@ interface Opts {
   adapter?: string;
   library?: string;
   limit?: string;
+  maxNewTokens?: string;
   json?: boolean;
 }
 
@@ -27,6 +28,7 @@ export function register(program: Command): void {
     .option('--adapter <dir|name>', 'PEFT adapter folder or library module name')
     .option('--library <dir>', 'module library (default ./modules)')
     .option('--limit <n>', 'evaluate the first N examples only')
+    .option('--max-new-tokens <n>', 'generation length (default: longest target + 2, at least 8)')
     .option('--json', 'print {"accuracy","correct","total"}')
     .action(async (opts: Opts, cmd: Command) => {
       if ((opts.task === undefined) === (opts.data === undefined)) throw new LorahubError('BAD_ARGUMENT', 'give exactly one of --task NAME or --data FILE');
@@ -38,7 +40,8 @@ export function register(program: Command): void {
       const lib = await maybeLibrary(opts.library);
       const m = loadModel(resolveModelDir(opts.model, lib));
       const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m) : undefined;
-      const r = evaluateExactMatch(m.model, m.tokenizer, examples, adapter);
+      const maxNew = opts.maxNewTokens !== undefined ? positiveInt('--max-new-tokens', opts.maxNewTokens, 8) : undefined;
+      const r = evaluateExactMatch(m.model, m.tokenizer, examples, adapter, maxNew);
       if (opts.json) out(JSON.stringify({ accuracy: r.accuracy, correct: r.correct, total: r.total }));
       else out(`exact match: ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.total})`);
     });
