@@ -166,7 +166,7 @@ export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec;
   if (!items) {
     if (!lib) throw new LorahubError('BAD_ARGUMENT', 'no --modules given and no module library (./modules or --library DIR) to sample from');
     const base = await loadBaseModel(modelDir);
-    const candidates = lib.sampleCompatible(Number.MAX_SAFE_INTEGER, req.settings.seed, base.fingerprint);
+    const candidates = lib.listModules().filter((e) => e.base.fingerprint === base.fingerprint);
     if (candidates.length === 0) throw new LorahubError('NOT_FOUND', `library ${lib.dir} has no module compatible with ${modelDir}`);
     if (candidates.length < req.numModules && req.numModulesExplicit) {
       throw new LorahubError('BAD_ARGUMENT', `library ${lib.dir} has ${candidates.length} modules compatible with ${modelDir}, fewer than --num-modules ${req.numModules}`);

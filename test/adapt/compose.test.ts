@@ -149,3 +149,29 @@ describe('bad input', () => {
     await expect(runCompose(request(join(tmp, 'e4'), { modules: [ADAPTERS[0], r2] }))).rejects.toThrow(/module "rank2", key "[^"]+": rank 2, expected 4/);
   });
 });
+
+describe('compose --task with modules sampled from a library', () => {
+  it('samples --num-modules compatible modules with --seed, and prints zero-shot vs composed accuracy', async () => {
+    const lib = join(tmp, 'lib');
+    for (const d of ADAPTERS) {
+      const added = await runCli(['modules', 'add', d, '--library', lib, '--base', MODEL]);
+      expect(added.code).toBe(0);
+    }
+    expect((await runCli(['modules', 'set-base', MODEL, '--library', lib])).code).toBe(0);
+    const args = ['compose', '--task', 'boolean_expressions', '--library', lib, '--num-modules', '2', '--budget', '20', '--seed', '7', '--workers', '1'];
+    const r = await runCli([...args, '--out', join(tmp, 'task1')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/exact match on 250 test examples: zero-shot \d+\.\d% → composed \d+\.\d%/);
+    const report = readJson<ComposeReport>(join(tmp, 'task1', 'report.json'));
+    expect(report.modules).toHaveLength(2);
+    expect(report.examples).toHaveLength(5);
+    expect(report.test_examples).toBe(250);
+    const again = await runCli([...args, '--out', join(tmp, 'task2'), '--json']);
+    const j = JSON.parse(again.stdout.trim().split('\n').pop() as string) as { modules: string[]; weights: number[] };
+    expect(j.modules).toEqual(report.modules);
+    expect(j.weights).toEqual(report.weights);
+    const tooMany = await runCli([...args, '--num-modules', '5', '--out', join(tmp, 'task3')]);
+    expect(tooMany.code).not.toBe(0);
+    expect(tooMany.stderr).toMatch(/3 modules compatible with .*, fewer than --num-modules 5/);
+  });
+});
