@@ -1,0 +1,137 @@
+/**
+ * `lorahub train-base --out DIR`: pretrains and instruction-tunes lorahub's small base model on the
+ * upstream tasks (src/train/base.ts) and writes it as a Hugging Face checkpoint folder.
+ */
+import type { Command } from 'commander';
+import { LorahubError } from '../../errors.ts';
+import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
+import { BASE_PRESETS, buildBaseModel, type BaseSize } from '../../train/base.ts';
+import { readCheckpoint } from '../../train/checkpoint.ts';
+import type { LrSchedule } from '../../train/loop.ts';
+import { out, positiveInt } from '../common.ts';
+import { setupBackend } from '../options.ts';
+import { countOption, interruptSignal, numberOption, parseDecay, seedOption, trainingProgress } from './train.ts';
+
+interface Opts {
+  out: string;
+  size: string;
+  steps: string;
+  pretrainSteps?: string;
+  mix: string;
+  maxPerTask?: string;
+  batchSize: string;
+  lr: string;
+  warmup?: string;
+  schedule: string;
+  weightDecay: string;
+  seed: string;
+  name?: string;
+  dtype: string;
+  checkpointDir?: string;
+  checkpointEvery: string;
+  resume?: boolean;
+  evalPerTask: string;
+  setBase?: boolean;
+  library?: string;
+  logEvery?: string;
+  json?: boolean;
+}
+
+function parseSize(v: string): BaseSize {
+  if (Object.hasOwn(BASE_PRESETS, v)) return v as BaseSize;
+  throw new LorahubError('BAD_ARGUMENT', `--size must be one of ${Object.keys(BASE_PRESETS).join(', ')}, got "${v}"`);
+}
+
+export function register(program: Command): void {
+  program
+    .command('train-base')
+    .description('pretrain + instruction-tune the small T5 (ByT5 bytes) base model on the upstream tasks; writes an HF folder')
+    .requiredOption('--out <dir>', 'output model folder (config.json, model.safetensors, tokenizer files)')
+    .option('--size <s>', `model shape: ${Object.keys(BASE_PRESETS).join(' | ')}`, 'default')
+    .option('--steps <n>', 'optimisation steps in total', '4000')
+    .option('--pretrain-steps <n>', 'leading span-corruption steps (default: 10% of --steps; with --resume, the checkpoint\'s)')
+    .option('--mix <name>', 'training mixture (only "upstream": every upstream task, never a target)', 'upstream')
+    .option('--max-per-task <n>', 'train examples per upstream task (default: all)')
+    .option('--batch-size <n>', 'examples per step (batched by similar length)', '32')
+    .option('--lr <x>', 'peak learning rate (Adam)', '2e-3')
+    .option('--warmup <n>', 'linear warm-up steps (default: 2% of --steps)')
+    .option('--schedule <s>', 'constant | linear | cosine decay after warm-up (to 10% of the peak)', 'cosine')
+    .option('--weight-decay <x>', 'decoupled weight decay (AdamW)', '0')
+    .option('--seed <s>', 'seed (init, data order, corruption)', '0')
+    .option('--name <name>', 'the model\'s _name_or_path (recorded by its modules; default lorahub/t5-byte-<size>)')
+    .option('--dtype <d>', 'stored weight type: f16 | f32', 'f16')
+    .option('--checkpoint-dir <dir>', 'run folder for checkpoints (default <out>.ckpt)')
+    .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only at the end and on Ctrl-C)', '200')
+    .option('--resume', 'continue from the checkpoint in the run folder (--steps may grow)')
+    .option('--eval-per-task <n>', 'exact match of the saved model on N test examples per upstream task (0: skip)', '20')
+    .option('--set-base', 'record the result as the default base of the library')
+    .option('--library <dir>', `library for --set-base (default ${DEFAULT_LIBRARY_DIR}, or LORAHUB_LIBRARY)`)
+    .option('--log-every <n>', 'print a progress line every N steps')
+    .option('--json', 'print the result as one JSON object; no progress bar')
+    .action(async (opts: Opts, cmd: Command) => {
+      await setupBackend(cmd);
+      if (opts.mix !== 'upstream') throw new LorahubError('BAD_ARGUMENT', `--mix must be "upstream" (target tasks stay held out), got "${opts.mix}"`);
+      const size = parseSize(opts.size);
+      const steps = positiveInt('--steps', opts.steps, 4000);
+      const checkpointDir = opts.checkpointDir ?? `${opts.out}.ckpt`;
+      // Its default depends on --steps, which a resume may change: then keep the checkpoint's.
+      const saved = opts.resume && opts.pretrainSteps === undefined ? readCheckpoint(checkpointDir)?.state.run.pretrainSteps : undefined;
+      const pretrainSteps =
+        opts.pretrainSteps !== undefined
+          ? countOption('--pretrain-steps', opts.pretrainSteps)
+          : typeof saved === 'number'
+            ? saved
+            : Math.floor(steps / 10);
+      const dtype = opts.dtype.toLowerCase();
+      if (dtype !== 'f16' && dtype !== 'f32') throw new LorahubError('BAD_ARGUMENT', `--dtype must be f16 or f32, got "${opts.dtype}"`);
+      const lr: LrSchedule = {
+        peak: numberOption('--lr', opts.lr),
+        warmupSteps: opts.warmup === undefined ? Math.ceil(steps / 50) : countOption('--warmup', opts.warmup),
+        decay: parseDecay(opts.schedule),
+        finalFraction: 0.1,
+      };
+      const progress = trainingProgress(`train-base ${size}`, { json: opts.json, logEvery: opts.logEvery ? positiveInt('--log-every', opts.logEvery, 1) : undefined });
+      const interrupt = interruptSignal();
+      try {
+        const r = await buildBaseModel({
+          out: opts.out,
+          size,
+          steps,
+          pretrainSteps,
+          batchSize: positiveInt('--batch-size', opts.batchSize, 32),
+          lr,
+          weightDecay: numberOption('--weight-decay', opts.weightDecay, true),
+          seed: seedOption(opts.seed),
+          name: opts.name ?? `lorahub/t5-byte-${size}`,
+          maxPerTask: opts.maxPerTask ? positiveInt('--max-per-task', opts.maxPerTask, 1) : undefined,
+          dtype: dtype === 'f16' ? 'F16' : 'F32',
+          checkpoint: { dir: checkpointDir, every: countOption('--checkpoint-every', opts.checkpointEvery) },
+          resume: opts.resume,
+          evalPerTask: countOption('--eval-per-task', opts.evalPerTask),
+          signal: interrupt.signal,
+          onProgress: progress.onProgress,
+        });
+        progress.stop();
+        let base: string | null = null;
+        if (opts.setBase) {
+          const lib = await openLibrary(opts.library ?? process.env.LORAHUB_LIBRARY ?? DEFAULT_LIBRARY_DIR, { create: true });
+          await lib.setDefaultBase(opts.out);
+          base = lib.dir;
+        }
+        const accs = Object.values(r.evaluation);
+        const mean = accs.length ? accs.reduce((s, x) => s + x, 0) / accs.length : null;
+        if (opts.json) {
+          out(JSON.stringify({ out: r.out, parameters: r.parameters, steps: r.loop.steps, resumedFrom: r.loop.resumedFrom, finalLoss: r.loop.losses.at(-1) ?? null, tokensPerSecond: r.loop.tokensPerSecond, stepsPerSecond: r.loop.stepsPerSecond, meanExactMatch: mean, exactMatch: r.evaluation, defaultBaseOf: base }));
+        } else {
+          out(`trained ${size} base (${(r.parameters / 1e6).toFixed(2)} M parameters): ${r.loop.steps} steps, final loss ${(r.loop.losses.at(-1) ?? NaN).toFixed(4)}, ${r.loop.stepsPerSecond.toFixed(2)} steps/s, ${r.loop.tokensPerSecond.toFixed(0)} tok/s`);
+          out(`written to ${r.out}`);
+          for (const [t, a] of Object.entries(r.evaluation)) out(`  ${t.padEnd(28)} exact match ${a.toFixed(3)}`);
+          if (mean !== null) out(`mean upstream exact match ${mean.toFixed(3)}`);
+          if (base) out(`default base of ${base}`);
+        }
+      } finally {
+        progress.stop();
+        interrupt.dispose();
+      }
+    });
+}

@@ -1,0 +1,240 @@
+/**
+ * `lorahub train --task NAME`: trains one LoRA (or DyLoRA) module on a task's train split, on the
+ * frozen base, evaluates it and adds it to the module library (src/train/task.ts).
+ */
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { LorahubError } from '../../errors.ts';
+import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
+import { parseDyLoraRange } from '../../train/dylora.ts';
+import type { LrDecay, LrSchedule, Progress } from '../../train/loop.ts';
+import { trainTaskModule } from '../../train/task.ts';
+import { out, positiveInt } from '../common.ts';
+import { setupBackend } from '../options.ts';
+
+interface Opts {
+  task: string;
+  rank: string;
+  alpha: string;
+  targets: string;
+  dylora?: string;
+  steps: string;
+  lr: string;
+  warmup: string;
+  schedule: string;
+  batchSize: string;
+  seed: string;
+  library?: string;
+  model?: string;
+  name?: string;
+  out?: string;
+  add: boolean;
+  force?: boolean;
+  checkpointDir?: string;
+  checkpointEvery: string;
+  resume?: boolean;
+  keepCheckpoint?: boolean;
+  evalTest?: string;
+  evalTrain: string;
+  logEvery?: string;
+  json?: boolean;
+}
+
+/** A number option (finite, > 0 unless `allowZero`). */
+export function numberOption(name: string, v: string, allowZero = false): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
+    throw new LorahubError('BAD_ARGUMENT', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got "${v}"`);
+  }
+  return n;
+}
+
+/** A non-negative integer option. */
+export function countOption(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new LorahubError('BAD_ARGUMENT', `${name} must be a non-negative integer, got "${v}"`);
+  return n;
+}
+
+export function parseDecay(v: string): LrDecay {
+  if (v === 'constant' || v === 'linear' || v === 'cosine') return v;
+  throw new LorahubError('BAD_ARGUMENT', `--schedule must be constant, linear or cosine, got "${v}"`);
+}
+
+/** A seed: any integer (negative too). */
+export function seedOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new LorahubError('BAD_ARGUMENT', `--seed must be an integer, got "${v}"`);
+  return n;
+}
+
+function fmtSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+/** One progress line (for logs). */
+export function progressLine(label: string, p: Progress): string {
+  return `${label}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} |g| ${p.gradNorm.toFixed(3)} ${p.tokensPerSecond.toFixed(0)} tok/s ${p.stepsPerSecond.toFixed(2)} steps/s ETA ${fmtSeconds(p.etaSeconds)}`;
+}
+
+/**
+ * Progress on stderr: a bar on a terminal (not with --json), and/or a plain line every `logEvery`
+ * steps (for logs of long runs).
+ */
+export function trainingProgress(label: string, opts: { json?: boolean; logEvery?: number }): { onProgress: (p: Progress) => void; stop: () => void } {
+  const tty = process.stderr.isTTY === true && !opts.json;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        {
+          format: `${label} |{bar}| step {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta_h}`,
+          stream: process.stderr,
+          hideCursor: true,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let started = false;
+  return {
+    onProgress: (p) => {
+      if (bar) {
+        const payload = { loss: p.loss.toFixed(4), tps: p.tokensPerSecond.toFixed(0), eta_h: fmtSeconds(p.etaSeconds) };
+        if (!started) {
+          bar.start(p.steps, p.step, payload);
+          started = true;
+        } else bar.update(p.step, payload);
+      }
+      if (opts.logEvery && p.step % opts.logEvery === 0) {
+        if (bar) bar.stop();
+        process.stderr.write(`${progressLine(label, p)}\n`);
+        started = false;
+      }
+    },
+    stop: () => {
+      if (bar && started) bar.stop();
+      started = false;
+    },
+  };
+}
+
+/** Ctrl-C once: stop after the current step, save a checkpoint, exit; twice: Node's default (kill). */
+export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const onSigint = () => {
+    process.stderr.write('\nlorahub: interrupted: saving a checkpoint after this step (Ctrl-C again to kill)\n');
+    ac.abort();
+  };
+  process.once('SIGINT', onSigint);
+  return { signal: ac.signal, dispose: () => process.off('SIGINT', onSigint) };
+}
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description("train a LoRA module on a task's train split (frozen base), evaluate it, add it to the library")
+    .requiredOption('--task <name>', 'task of the registry (tasks/)')
+    .option('--rank <r>', 'LoRA rank', '16')
+    .option('--alpha <a>', 'lora_alpha (scaling alpha/r)', '32')
+    .option('--targets <list>', 'Linear names: q,k,v,o,wi,wi_0,wi_1,wo (all blocks, encoder+decoder)', 'q,v')
+    .option('--dylora <rmin:rmax>', 'DyLoRA: train every rank in [rmin, rmax] (rank := rmax)')
+    .option('--steps <n>', 'optimisation steps', '300')
+    .option('--lr <x>', 'peak learning rate (Adam)', '1e-3')
+    .option('--warmup <n>', 'linear warm-up steps', '0')
+    .option('--schedule <s>', 'constant | linear | cosine decay after warm-up', 'linear')
+    .option('--batch-size <n>', 'examples per step (batched by similar length)', '16')
+    .option('--seed <s>', 'seed (init, data order, DyLoRA ranks)', '0')
+    .option('--library <dir>', `module library (default ${DEFAULT_LIBRARY_DIR}, or LORAHUB_LIBRARY)`)
+    .option('--model <dir>', 'base model folder (default: the library base model)')
+    .option('--name <name>', 'module name (default: the task name)')
+    .option('--out <dir>', 'also keep the PEFT adapter folder here')
+    .option('--no-add', 'do not add the module to the library (needs --out)')
+    .option('--force', 'replace a module of the same name in the library')
+    .option('--checkpoint-dir <dir>', 'run folder for checkpoints (default <out>.ckpt, or .lorahub/checkpoints/train-<name>)')
+    .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only on Ctrl-C)', '100')
+    .option('--resume', 'continue from the checkpoint in the run folder')
+    .option('--keep-checkpoint', 'keep the checkpoint after success (default: deleted)')
+    .option('--eval-test <n>', 'test examples to evaluate (default: all)')
+    .option('--eval-train <n>', 'train examples to evaluate', '100')
+    .option('--log-every <n>', 'print a progress line every N steps')
+    .option('--json', 'print the result as one JSON object; no progress bar')
+    .action(async (opts: Opts, cmd: Command) => {
+      await setupBackend(cmd);
+      const rank = positiveInt('--rank', opts.rank, 16);
+      const dylora = opts.dylora ? parseDyLoraRange(opts.dylora) : undefined;
+      if (dylora && cmd.getOptionValueSource('rank') === 'cli' && rank !== dylora.max) {
+        throw new LorahubError('BAD_ARGUMENT', `--rank ${rank} contradicts --dylora ${opts.dylora} (the rank is rmax)`);
+      }
+      const lr: LrSchedule = {
+        peak: numberOption('--lr', opts.lr),
+        warmupSteps: countOption('--warmup', opts.warmup),
+        decay: parseDecay(opts.schedule),
+        finalFraction: 0,
+      };
+      const libDir = opts.library ?? process.env.LORAHUB_LIBRARY ?? DEFAULT_LIBRARY_DIR;
+      if (!opts.add && !opts.out) throw new LorahubError('BAD_ARGUMENT', '--no-add needs --out DIR (the module has to go somewhere)');
+      const lib = opts.add || !opts.model ? await openLibrary(libDir, { create: opts.add }) : undefined;
+      const modelDir = opts.model ?? lib?.defaultBaseDir();
+      if (!modelDir) throw new LorahubError('BAD_ARGUMENT', `no --model given and no default base model in ${libDir} (see \`lorahub modules set-base\`)`);
+      const name = opts.name ?? (dylora ? `${opts.task}-dylora` : opts.task);
+      const checkpointDir = opts.checkpointDir ?? (opts.out ? `${opts.out}.ckpt` : join('.lorahub', 'checkpoints', `train-${name}`));
+      const progress = trainingProgress(`train ${name}`, { json: opts.json, logEvery: opts.logEvery ? positiveInt('--log-every', opts.logEvery, 1) : undefined });
+      const interrupt = interruptSignal();
+      try {
+        const r = await trainTaskModule({
+          task: opts.task,
+          modelDir,
+          library: opts.add ? lib : undefined,
+          name,
+          out: opts.out,
+          spec: {
+            rank: dylora ? dylora.max : rank,
+            alpha: numberOption('--alpha', opts.alpha),
+            targets: opts.targets.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+            dylora,
+          },
+          steps: positiveInt('--steps', opts.steps, 300),
+          batchSize: positiveInt('--batch-size', opts.batchSize, 16),
+          lr,
+          seed: seedOption(opts.seed),
+          checkpoint: { dir: checkpointDir, every: countOption('--checkpoint-every', opts.checkpointEvery) },
+          resume: opts.resume,
+          evalTest: opts.evalTest ? positiveInt('--eval-test', opts.evalTest, 1) : undefined,
+          evalTrain: countOption('--eval-train', opts.evalTrain),
+          force: opts.force,
+          keepCheckpoint: opts.keepCheckpoint,
+          signal: interrupt.signal,
+          onProgress: progress.onProgress,
+        });
+        progress.stop();
+        const summary = {
+          name: r.name,
+          task: r.task,
+          out: r.out,
+          library: r.added ? lib?.dir ?? null : null,
+          metrics: r.metrics,
+          steps: r.loop.steps,
+          resumedFrom: r.loop.resumedFrom,
+          tokensPerSecond: r.loop.tokensPerSecond,
+          stepsPerSecond: r.loop.stepsPerSecond,
+          warnings: r.added?.warnings ?? [],
+        };
+        if (opts.json) {
+          out(JSON.stringify(summary));
+        } else {
+          const m = r.metrics;
+          out(`trained ${r.name} on ${r.task}: ${r.loop.steps} steps, ${r.loop.stepsPerSecond.toFixed(2)} steps/s, ${r.loop.tokensPerSecond.toFixed(0)} tok/s`);
+          out(`exact match: test ${Number(m.test_exact_match).toFixed(3)}, train ${Number(m.train_exact_match).toFixed(3)}; test loss ${Number(m.test_loss).toFixed(4)}`);
+          if (r.added) out(`added to ${lib?.dir} as "${r.name}"`);
+          if (r.out) out(`adapter written to ${r.out}`);
+          for (const w of summary.warnings) out(`warning: ${w}`);
+        }
+      } finally {
+        progress.stop();
+        interrupt.dispose();
+      }
+    });
+}

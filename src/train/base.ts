@@ -1,0 +1,351 @@
+/**
+ * Trains lorahub's own small base model (DESIGN.md, "the embedded default"): a T5 v1.1 model
+ * (gated-gelu, untied LM head, no dropout) over the ByT5 byte vocabulary, trained from scratch
+ *   1. briefly on span corruption (Raffel et al. 2020, §3.1.4) of text from the upstream tasks,
+ *   2. then on the instruction mixture of every UPSTREAM task (a mini-FLAN, Wei et al. 2022).
+ * Target tasks never enter either phase (asserted), so they stay held out for LoRAHub.
+ *
+ * The weights are tf.Variables behind an ordinary T5Model (model.ts only reads
+ * `weights.tensors`), in our layout (Linear weights [dIn, dOut]); they are written out as a
+ * Hugging Face checkpoint folder (HF names and layouts, F16 or F32) with ByT5 tokenizer files.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { LorahubError } from '../errors.ts';
+import { writeFilesAtomic } from '../io/atomic.ts';
+import { encodeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
+import { t5ConfigFromHf, type T5Config } from '../models/t5/config.ts';
+import { T5Model } from '../models/t5/model.ts';
+import { randomT5HfConfig, writeByT5TokenizerFiles } from '../models/t5/random.ts';
+import { t5WeightTable, type WeightEntry } from '../models/t5/weights.ts';
+import { taskExamples } from '../tasks/dataset.ts';
+import { listTasks } from '../tasks/registry.ts';
+import type { TaskDef } from '../tasks/types.ts';
+import { ByteTokenizer } from '../tokenizers/bytes.ts';
+import type { Tokenizer } from '../tokenizers/types.ts';
+import { BucketSampler, collate, DEFAULT_SPAN_CORRUPTION, encodeExamples, ExampleStream, isCursor, spanCorrupt, type Cursor, type EncodedExample, type TextExample } from './data.ts';
+import { exactMatchAccuracy, subset } from './evaluate.ts';
+import { batchLoss } from './lora.ts';
+import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
+import { derivedRng, TrainRng } from './rng.ts';
+
+export type BaseSize = 'tiny' | 'default';
+
+/**
+ * Model shapes. `default` is the shipped base: 6.5 M parameters (13 MB in F16), small enough that
+ * a LoRAHub search (40 CMA-ES generations on 5 examples) runs in seconds on two cores, with
+ * 8 heads of 32 so attention is not the bottleneck; `tiny` is for tests.
+ */
+export const BASE_PRESETS: Readonly<Record<BaseSize, Readonly<Record<string, number>>>> = Object.freeze({
+  tiny: { d_model: 64, d_kv: 16, num_heads: 4, d_ff: 128, num_layers: 2, num_decoder_layers: 2 },
+  default: { d_model: 256, d_kv: 32, num_heads: 8, d_ff: 512, num_layers: 4, num_decoder_layers: 4 },
+});
+
+/** ByT5 keeps 125 sentinels (<extra_id_i>) after the 259 byte/special ids: vocab 384. */
+const EXTRA_IDS = 125;
+
+/** A complete HF config.json for a preset (every field transformers writes for T5 v1.1). */
+export function baseHfConfig(size: BaseSize, nameOrPath: string): Record<string, unknown> {
+  const preset = BASE_PRESETS[size];
+  if (!preset) throw new LorahubError('BAD_ARGUMENT', `unknown base size "${size}" (expected ${Object.keys(BASE_PRESETS).join(' or ')})`);
+  // randomT5HfConfig('tiny') supplies the T5 v1.1 + ByT5 fields; the preset replaces its shapes.
+  return { _name_or_path: nameOrPath, ...randomT5HfConfig('tiny'), ...preset };
+}
+
+/** Standard deviation of each weight at initialisation, by HF name. */
+function initStd(e: WeightEntry, cfg: T5Config): number {
+  const d = cfg.dModel;
+  const hf = e.hf;
+  // transformers T5PreTrainedModel._init_weights (factor 1.0) for all but the LM head.
+  if (hf === 'shared.weight') return 1.0;
+  // HF draws an untied lm_head with std 1.0; on unit-RMS decoder states that gives logits of
+  // std √d_model (16 here) and a first loss in the hundreds. d_model^-0.5 gives unit logits and
+  // a first loss near ln(vocab), as the random fixtures do (models/t5/random.ts).
+  if (hf === 'lm_head.weight') return d ** -0.5;
+  if (hf.endsWith('relative_attention_bias.weight')) return d ** -0.5;
+  if (/\.q\.weight$/.test(hf)) return (d * cfg.dKv) ** -0.5;
+  if (/\.(k|v)\.weight$/.test(hf)) return d ** -0.5;
+  if (/\.o\.weight$/.test(hf)) return (cfg.numHeads * cfg.dKv) ** -0.5;
+  if (/\.wi(_0|_1)?\.weight$/.test(hf)) return d ** -0.5;
+  if (/\.wo\.weight$/.test(hf)) return cfg.dFf ** -0.5;
+  throw new LorahubError('BAD_ARGUMENT', `internal: no initialisation for ${hf}`);
+}
+
+/** Our layout's shape for a table entry (Linear weights transposed to [dIn, dOut]). */
+function oursShape(e: WeightEntry): number[] {
+  return e.transpose ? [e.hfShape[1], e.hfShape[0]] : e.hfShape;
+}
+
+/**
+ * Seeded initial weights as variables, keyed by our names. Normals are drawn in the weight
+ * table's order and HF layout (so a seed means the same weights whatever our layout), layer
+ * norms start at 1.
+ */
+export function initBaseParams(cfg: T5Config, seed: number): Map<string, tf.Variable> {
+  // TrainRng, not random.ts's Sampler: Sampler seeds xoroshiro directly and its first normals are ~0.
+  const rng = TrainRng.fromSeed(seed);
+  const out = new Map<string, tf.Variable>();
+  for (const e of t5WeightTable(cfg)) {
+    const n = e.hfShape.reduce((a, b) => a * b, 1);
+    const data = e.hf.endsWith('layer_norm.weight') ? new Float32Array(n).fill(1) : rng.fillNormal(n, initStd(e, cfg));
+    out.set(
+      e.ours,
+      tf.tidy(() => {
+        const t = tf.tensor(data, e.hfShape);
+        return tf.variable(e.transpose ? tf.transpose(t) : t, true);
+      }),
+    );
+  }
+  return out;
+}
+
+/** A T5Model whose weights ARE the variables (no copy): training them changes the model. */
+export function modelOverParams(cfg: T5Config, params: Map<string, tf.Variable>): T5Model {
+  const tensors = new Map<string, tf.Tensor>(params);
+  const lmHeadT = (cfg.tieWordEmbeddings ? undefined : params.get('lmHead')) as tf.Tensor2D | undefined;
+  if (!lmHeadT) throw new LorahubError('UNSUPPORTED', 'base training supports untied LM heads only (T5 v1.1)');
+  return new T5Model(cfg, { tensors, lmHeadT });
+}
+
+export type WeightsDtype = 'F16' | 'F32';
+
+/**
+ * Writes an HF checkpoint folder: config.json, model.safetensors (HF names and layouts),
+ * generation_config.json and the ByT5 tokenizer files. F16 halves the size; values beyond
+ * F16's range are refused rather than silently turned into infinities.
+ */
+export function saveBaseModel(dir: string, rawConfig: Record<string, unknown>, params: ReadonlyMap<string, tf.Tensor>, dtype: WeightsDtype): void {
+  const cfg = t5ConfigFromHf(rawConfig);
+  const tensors: TensorToWrite[] = [];
+  for (const e of t5WeightTable(cfg)) {
+    const t = params.get(e.ours);
+    if (!t) throw new LorahubError('BAD_ARGUMENT', `saveBaseModel: no weight "${e.ours}"`);
+    const hf = tf.tidy(() => (e.transpose ? tf.transpose(t) : tf.clone(t)));
+    const data = Float32Array.from(hf.dataSync() as Float32Array);
+    hf.dispose();
+    if (dtype === 'F16') {
+      const bad = data.findIndex((x) => !(Math.abs(x) <= 65504));
+      if (bad >= 0) throw new LorahubError('NUMERIC', `${e.hf}: value ${data[bad]} does not fit float16; save with F32`);
+    }
+    tensors.push({ name: e.hf, dtype, shape: e.hfShape, data });
+  }
+  const config = { ...rawConfig, torch_dtype: dtype === 'F16' ? 'float16' : 'float32' };
+  writeFilesAtomic(dir, [
+    { name: 'model.safetensors', data: encodeSafetensors(tensors, { format: 'pt' }) },
+    { name: 'generation_config.json', data: `${JSON.stringify({ decoder_start_token_id: cfg.decoderStartTokenId, eos_token_id: cfg.eosTokenId, pad_token_id: cfg.padTokenId }, null, 2)}\n` },
+    // config.json last: it is what makes the folder a model.
+    { name: 'config.json', data: `${JSON.stringify(config, null, 2)}\n` },
+  ]);
+  writeByT5TokenizerFiles(dir, EXTRA_IDS);
+}
+
+/** The upstream tasks of the registry, after checking that no target task is among them. */
+export function upstreamTasks(tasksDir?: string): TaskDef[] {
+  const tasks = listTasks(tasksDir).filter((t) => t.kind === 'upstream');
+  assertUpstreamOnly(tasks);
+  if (tasks.length === 0) throw new LorahubError('NOT_FOUND', `no upstream tasks in ${tasksDir ?? 'the task registry'}`);
+  return tasks;
+}
+
+/** Throws if any task of a base-training mixture is a target task (they must stay held out). */
+export function assertUpstreamOnly(tasks: readonly TaskDef[]): void {
+  const bad = tasks.filter((t) => t.kind !== 'upstream');
+  if (bad.length > 0) {
+    throw new LorahubError('BAD_ARGUMENT', `base training must not see target tasks, got ${bad.map((t) => `"${t.name}" (${t.kind})`).join(', ')}`);
+  }
+}
+
+/** The instruction mixture: every task's train split (capped at `maxPerTask`), examples-proportional. */
+export function upstreamMixture(tasks: readonly TaskDef[], maxPerTask?: number): TextExample[] {
+  assertUpstreamOnly(tasks);
+  return tasks.flatMap((t) => subset(taskExamples(t, 'train'), maxPerTask));
+}
+
+/** Span-corrupted batches over texts; the corruption of batch (epoch, index) is fixed by the seed. */
+class SpanStream {
+  private readonly texts: number[][];
+  private readonly sampler: BucketSampler;
+  private readonly seed: number;
+  private readonly sentinel: (i: number) => number;
+  private readonly eos: number;
+  position: Cursor = { epoch: 0, index: 0 };
+
+  constructor(tok: Tokenizer, texts: readonly string[], batchSize: number, seed: number, vocabSize: number) {
+    // Token ids without the trailing eos: spanCorrupt re-terminates both sides.
+    this.texts = texts.map((t) => tok.encode(t).slice(0, -1));
+    this.sampler = new BucketSampler(
+      this.texts.map((t) => t.length),
+      seed,
+      { batchSize: Math.min(batchSize, texts.length), windowBatches: 16 },
+    );
+    this.seed = seed;
+    // <extra_id_i> is the i-th id from the top of the vocabulary (T5/ByT5 convention, tokenizers/bytes.ts).
+    this.sentinel = (i) => vocabSize - 1 - (i % EXTRA_IDS);
+    this.eos = tok.eosId;
+  }
+
+  next(): EncodedExample[] {
+    const rng = derivedRng(this.seed, 'span', this.position.epoch, this.position.index);
+    const { indices, cursor } = this.sampler.next(this.position);
+    this.position = cursor;
+    return indices.map((i) => spanCorrupt(this.texts[i], rng, this.sentinel, this.eos, DEFAULT_SPAN_CORRUPTION));
+  }
+}
+
+export interface TrainBaseOptions {
+  size: BaseSize;
+  steps: number;
+  /** Leading steps of span corruption (the rest is instruction tuning). */
+  pretrainSteps: number;
+  batchSize: number;
+  lr: LrSchedule;
+  clipNorm?: number;
+  weightDecay?: number;
+  seed: number;
+  /** Recorded as the model's `_name_or_path` (and so as base_model_name_or_path of its modules). */
+  name: string;
+  tasksDir?: string;
+  /** Train examples per upstream task (default: the whole train split). */
+  maxPerTask?: number;
+  checkpoint?: CheckpointOptions;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  hooks?: TrainHooks;
+}
+
+export interface TrainBaseResult {
+  /** HF config.json of the trained model. */
+  config: Record<string, unknown>;
+  /** The trained weights (caller disposes, e.g. with disposeParams). */
+  params: Map<string, tf.Variable>;
+  model: T5Model;
+  tokenizer: Tokenizer;
+  tasks: TaskDef[];
+  loop: LoopResult;
+  parameters: number;
+}
+
+export function disposeParams(params: Map<string, tf.Variable>): void {
+  for (const v of params.values()) v.dispose();
+}
+
+/** Trains the base model; returns it in memory (save it with saveBaseModel). */
+export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult> {
+  // pretrainSteps ≥ steps is allowed (a run cut short, or extended later with --resume).
+  if (!Number.isInteger(opts.pretrainSteps) || opts.pretrainSteps < 0) {
+    throw new LorahubError('BAD_ARGUMENT', `pretraining steps must be a non-negative integer, got ${opts.pretrainSteps}`);
+  }
+  const tasks = upstreamTasks(opts.tasksDir);
+  const mixture = upstreamMixture(tasks, opts.maxPerTask);
+  const raw = {
+    ...baseHfConfig(opts.size, opts.name),
+    lorahub_training: {
+      size: opts.size,
+      seed: opts.seed,
+      steps: opts.steps,
+      pretrain_steps: opts.pretrainSteps,
+      batch_size: opts.batchSize,
+      upstream_tasks: tasks.map((t) => t.name),
+    },
+  };
+  const cfg = t5ConfigFromHf(raw);
+  const tok = new ByteTokenizer({ extraIds: EXTRA_IDS, modelVocabSize: cfg.vocabSize });
+  const params = initBaseParams(cfg, opts.seed);
+  try {
+    const model = modelOverParams(cfg, params);
+    const instruct = new ExampleStream(encodeExamples(tok, mixture), opts.batchSize, opts.seed);
+    const spans = new SpanStream(
+      tok,
+      mixture.map((e) => `${e.input} ${e.target}`),
+      opts.batchSize,
+      opts.seed,
+      cfg.vocabSize,
+    );
+    const problem: TrainProblem = {
+      params,
+      planStep: (step) => {
+        const batch = collate(step < opts.pretrainSteps ? spans.next() : instruct.next(), cfg);
+        return { loss: () => batchLoss(model, batch), tokens: batch.tokens };
+      },
+      cursor: () => ({ instruct: instruct.cursor, span: { ...spans.position } }),
+      restoreCursor: (c, where) => {
+        if (!isCursor(c.instruct) || !isCursor(c.span)) throw new LorahubError('BAD_FILE', `${where}: checkpoint has no data cursors`);
+        instruct.cursor = c.instruct;
+        spans.position = { ...c.span };
+      },
+    };
+    const loop = await runTraining(problem, {
+      steps: opts.steps,
+      lr: opts.lr,
+      adam: { weightDecay: opts.weightDecay ?? 0 },
+      clipNorm: opts.clipNorm ?? 1,
+      seed: opts.seed,
+      checkpoint: opts.checkpoint,
+      resume: opts.resume,
+      run: {
+        kind: 'base',
+        size: opts.size,
+        config: BASE_PRESETS[opts.size],
+        pretrainSteps: opts.pretrainSteps,
+        batchSize: opts.batchSize,
+        tasks: tasks.map((t) => t.name),
+        maxPerTask: opts.maxPerTask ?? null,
+        steps: opts.steps,
+      },
+      // A resumed run may go on longer, or with another learning rate (the schedule depends on the total anyway).
+      runMayDiffer: ['steps', 'lr'],
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+      hooks: opts.hooks,
+    });
+    raw.lorahub_training.steps = loop.steps;
+    const parameters = [...params.values()].reduce((s, v) => s + v.size, 0);
+    return { config: raw, params, model, tokenizer: tok, tasks, loop, parameters };
+  } catch (err) {
+    disposeParams(params);
+    throw err;
+  }
+}
+
+/** Exact match of the model on the first `n` test examples of each task. */
+export function evaluateUpstream(model: T5Model, tok: Tokenizer, tasks: readonly TaskDef[], n: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of tasks) out[t.name] = exactMatchAccuracy(model, tok, subset(taskExamples(t, 'test'), n)).accuracy;
+  return out;
+}
+
+export interface BuildBaseOptions extends TrainBaseOptions {
+  out: string;
+  dtype: WeightsDtype;
+  /** Upstream test examples per task for the final exact-match report (0: none). */
+  evalPerTask: number;
+}
+
+export interface BuildBaseResult {
+  out: string;
+  config: Record<string, unknown>;
+  parameters: number;
+  loop: LoopResult;
+  /** Exact match per upstream task, of the SAVED model (after any F16 rounding). */
+  evaluation: Record<string, number>;
+}
+
+/** `lorahub train-base`: trains, writes the HF folder, then evaluates what was written. */
+export async function buildBaseModel(opts: BuildBaseOptions): Promise<BuildBaseResult> {
+  const r = await trainBase(opts);
+  try {
+    saveBaseModel(opts.out, r.config, r.params, opts.dtype);
+  } finally {
+    disposeParams(r.params);
+  }
+  let evaluation: Record<string, number> = {};
+  if (opts.evalPerTask > 0) {
+    const saved = T5Model.load(opts.out);
+    try {
+      evaluation = evaluateUpstream(saved, r.tokenizer, r.tasks, opts.evalPerTask);
+    } finally {
+      saved.dispose();
+    }
+  }
+  return { out: opts.out, config: r.config, parameters: r.parameters, loop: r.loop, evaluation };
+}

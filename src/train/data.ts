@@ -1,0 +1,251 @@
+/**
+ * Training data: tokenised examples, length-bucketed batches in a seeded order with a resumable
+ * cursor, and T5's span corruption for the base model's pretraining phase.
+ *
+ * The order of epoch e is a pure function of (seed, e), so a data position is just the cursor
+ * {epoch, index}: resuming needs no saved RNG state and is exact.
+ */
+import { LorahubError } from '../errors.ts';
+import { IGNORE_INDEX, shiftRight } from '../models/t5/loss.ts';
+import type { Tokenizer } from '../tokenizers/types.ts';
+import { derivedRng, type TrainRng } from './rng.ts';
+
+/** One tokenised example; both sequences end with eos (HF T5 tokenizers append it). */
+export interface EncodedExample {
+  input: number[];
+  target: number[];
+}
+
+export interface TextExample {
+  input: string;
+  target: string;
+}
+
+export interface TruncateOptions {
+  /** Longest input kept (tokens, eos included); longer inputs are cut and re-terminated with eos. */
+  maxInputTokens: number;
+  maxTargetTokens: number;
+}
+
+export const DEFAULT_TRUNCATION: Readonly<TruncateOptions> = Object.freeze({ maxInputTokens: 512, maxTargetTokens: 128 });
+
+function truncate(ids: number[], max: number, eos: number): number[] {
+  if (ids.length <= max) return ids;
+  // As HF's tokenizer(truncation=True) for T5: keep the first max−1 tokens, then eos.
+  return [...ids.slice(0, max - 1), eos];
+}
+
+export function encodeExamples(tok: Tokenizer, examples: readonly TextExample[], opts: TruncateOptions = DEFAULT_TRUNCATION): EncodedExample[] {
+  return examples.map((e) => ({
+    input: truncate(tok.encode(e.input), opts.maxInputTokens, tok.eosId),
+    target: truncate(tok.encode(e.target), opts.maxTargetTokens, tok.eosId),
+  }));
+}
+
+/** A padded batch, ready for `T5Model.forward` and `tokenCrossEntropy`. */
+export interface TrainBatch {
+  inputIds: number[][];
+  attentionMask: number[][];
+  decoderInputIds: number[][];
+  /** Flattened [B·T] labels, -100 on padding. */
+  labels: number[];
+  /** Non-ignored label tokens (the loss is their mean). */
+  labelTokens: number;
+  /** Real (non-pad) input + label tokens: the throughput unit. */
+  tokens: number;
+}
+
+export interface SpecialIds {
+  padTokenId: number;
+  decoderStartTokenId: number;
+}
+
+export function collate(examples: readonly EncodedExample[], ids: SpecialIds): TrainBatch {
+  if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', 'collate: empty batch');
+  const s = Math.max(...examples.map((e) => e.input.length));
+  const t = Math.max(...examples.map((e) => e.target.length));
+  const labels2d = examples.map((e) => [...e.target, ...new Array<number>(t - e.target.length).fill(IGNORE_INDEX)]);
+  let inputTokens = 0;
+  let labelTokens = 0;
+  for (const e of examples) {
+    inputTokens += e.input.length;
+    labelTokens += e.target.length;
+  }
+  return {
+    inputIds: examples.map((e) => [...e.input, ...new Array<number>(s - e.input.length).fill(ids.padTokenId)]),
+    attentionMask: examples.map((e) => [...e.input.map(() => 1), ...new Array<number>(s - e.input.length).fill(0)]),
+    decoderInputIds: shiftRight(labels2d, ids.decoderStartTokenId, ids.padTokenId),
+    labels: labels2d.flat(),
+    labelTokens,
+    tokens: inputTokens + labelTokens,
+  };
+}
+
+/** Where a batch stream stands: the next batch is batch `index` of epoch `epoch`. */
+export interface Cursor {
+  epoch: number;
+  index: number;
+}
+
+/** Batches that sort examples of similar length together within a window before batching. */
+export interface BucketOptions {
+  batchSize: number;
+  /** Batches per sorting window: larger pads less, but makes batch contents less random. */
+  windowBatches: number;
+}
+
+/**
+ * A seeded, length-bucketed batch order over `lengths.length` examples.
+ *
+ * Epoch e: shuffle all indices with rng(seed, e); cut the shuffled list into windows of
+ * batchSize·windowBatches; sort each window by length; cut it into batches; shuffle the batches of
+ * the epoch. Similar lengths share a batch (little padding) while every epoch still visits every
+ * example once, in an order no two epochs share (the "bucket by sequence length" of tf.data and
+ * fairseq, here without fixed bucket boundaries).
+ */
+export class BucketSampler {
+  readonly size: number;
+  private readonly lengths: readonly number[];
+  private readonly seed: number;
+  private readonly opts: BucketOptions;
+  private planEpoch = -1;
+  private planned: number[][] = [];
+
+  constructor(lengths: readonly number[], seed: number, opts: BucketOptions) {
+    if (lengths.length === 0) throw new LorahubError('BAD_ARGUMENT', 'no training examples');
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new LorahubError('BAD_ARGUMENT', `batch size must be a positive integer, got ${opts.batchSize}`);
+    this.size = lengths.length;
+    this.lengths = lengths;
+    this.seed = seed;
+    this.opts = opts;
+  }
+
+  /** The batches (example indices) of one epoch. */
+  epochPlan(epoch: number): number[][] {
+    if (epoch === this.planEpoch) return this.planned;
+    const rng = derivedRng(this.seed, 'epoch', epoch);
+    const order = rng.shuffle(Array.from({ length: this.size }, (_, i) => i));
+    const { batchSize } = this.opts;
+    const window = batchSize * Math.max(1, this.opts.windowBatches);
+    const batches: number[][] = [];
+    for (let w = 0; w < order.length; w += window) {
+      // Stable sort: equal lengths keep their shuffled order.
+      const sorted = order.slice(w, w + window).sort((a, b) => this.lengths[a] - this.lengths[b]);
+      for (let i = 0; i < sorted.length; i += batchSize) batches.push(sorted.slice(i, i + batchSize));
+    }
+    this.planned = rng.shuffle(batches);
+    this.planEpoch = epoch;
+    return this.planned;
+  }
+
+  /** The batch at `cursor` and the cursor after it. */
+  next(cursor: Cursor): { indices: number[]; cursor: Cursor } {
+    const plan = this.epochPlan(cursor.epoch);
+    if (!Number.isInteger(cursor.index) || cursor.index < 0 || cursor.index >= plan.length) {
+      throw new LorahubError('BAD_FILE', `data cursor ${JSON.stringify(cursor)} is outside epoch ${cursor.epoch} (${plan.length} batches)`);
+    }
+    const indices = plan[cursor.index];
+    const after = cursor.index + 1 < plan.length ? { epoch: cursor.epoch, index: cursor.index + 1 } : { epoch: cursor.epoch + 1, index: 0 };
+    return { indices, cursor: after };
+  }
+}
+
+export function isCursor(v: unknown): v is Cursor {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Record<string, unknown>;
+  return Number.isInteger(c.epoch) && Number.isInteger(c.index);
+}
+
+/** Batches `examples` by length in a seeded order; its cursor is what a checkpoint saves. */
+export class ExampleStream {
+  readonly examples: EncodedExample[];
+  private readonly sampler: BucketSampler;
+  private position: Cursor = { epoch: 0, index: 0 };
+
+  constructor(examples: EncodedExample[], batchSize: number, seed: number, windowBatches = 16) {
+    this.examples = examples;
+    this.sampler = new BucketSampler(
+      examples.map((e) => e.input.length + e.target.length),
+      seed,
+      { batchSize: Math.min(batchSize, examples.length), windowBatches },
+    );
+  }
+
+  next(): EncodedExample[] {
+    const { indices, cursor } = this.sampler.next(this.position);
+    this.position = cursor;
+    return indices.map((i) => this.examples[i]);
+  }
+
+  get cursor(): Cursor {
+    return { ...this.position };
+  }
+
+  set cursor(c: Cursor) {
+    this.sampler.next(c); // validates
+    this.position = { ...c };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Span corruption (Raffel et al., JMLR 2020, §3.1.4; t5/data/preprocessors.py `span_corruption`,
+// `random_spans_noise_mask`): drop ~noiseDensity of the tokens in spans of mean length
+// meanSpanLength; the input keeps the rest with one sentinel per dropped span, the target lists
+// each sentinel followed by the span it replaced.
+
+export interface SpanCorruptionOptions {
+  /** Fraction of tokens dropped (T5: 0.15). */
+  noiseDensity: number;
+  /**
+   * Mean span length in tokens. T5 uses 3 (word pieces); ByT5 (Xue et al., TACL 2022, §3.1) 20
+   * bytes for long documents. Our texts are single examples of ~40–150 bytes, so the default is 8:
+   * one or two spans per example, each a word or two.
+   */
+  meanSpanLength: number;
+}
+
+export const DEFAULT_SPAN_CORRUPTION: Readonly<SpanCorruptionOptions> = Object.freeze({ noiseDensity: 0.15, meanSpanLength: 8 });
+
+/** n items cut into k non-empty segments at uniformly drawn distinct cut points; returns the lengths. */
+function randomSegmentation(n: number, k: number, rng: TrainRng): number[] {
+  const cuts = rng
+    .shuffle(Array.from({ length: n - 1 }, (_, i) => i + 1))
+    .slice(0, k - 1)
+    .sort((a, b) => a - b);
+  const bounds = [0, ...cuts, n];
+  return bounds.slice(1).map((b, i) => b - bounds[i]);
+}
+
+/**
+ * Span-corrupts `ids` (no eos). `sentinel(i)` is the id of the i-th sentinel (ByT5 / T5:
+ * <extra_id_i>, counted down from the top of the vocabulary). Texts shorter than 2 tokens are
+ * returned whole as the input with an empty target span list.
+ */
+export function spanCorrupt(
+  ids: readonly number[],
+  rng: TrainRng,
+  sentinel: (i: number) => number,
+  eos: number,
+  opts: SpanCorruptionOptions = DEFAULT_SPAN_CORRUPTION,
+): EncodedExample {
+  const n = ids.length;
+  if (n < 2) return { input: [...ids, eos], target: [eos] };
+  const noise = Math.min(n - 1, Math.max(1, Math.round(n * opts.noiseDensity)));
+  const spans = Math.min(noise, n - noise, Math.max(1, Math.round(noise / opts.meanSpanLength)));
+  const noiseLens = randomSegmentation(noise, spans, rng);
+  const keepLens = randomSegmentation(n - noise, spans, rng);
+  const input: number[] = [];
+  const target: number[] = [];
+  let at = 0;
+  // As T5: kept span first, then a noise span, alternating.
+  for (let s = 0; s < spans; s++) {
+    input.push(...ids.slice(at, at + keepLens[s]));
+    at += keepLens[s];
+    input.push(sentinel(s));
+    target.push(sentinel(s), ...ids.slice(at, at + noiseLens[s]));
+    at += noiseLens[s];
+  }
+  input.push(eos);
+  target.push(eos);
+  return { input, target };
+}

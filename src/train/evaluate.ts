@@ -1,0 +1,42 @@
+/**
+ * End-of-training evaluation: exact match of greedy answers (lorahub's normalisation,
+ * eval/exact-match.ts) and teacher-forced mean token loss.
+ */
+import { accuracy, type Accuracy } from '../eval/exact-match.ts';
+import { generateExamples, scoreExamples } from '../eval/score.ts';
+import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
+import type { Tokenizer } from '../tokenizers/types.ts';
+import type { TextExample } from './data.ts';
+
+export interface EvalOptions {
+  lora?: LoraDeltas;
+  batchSize?: number;
+  /** Default: the longest target (tokens, eos included) + 2. */
+  maxNewTokens?: number;
+}
+
+export function exactMatchAccuracy(model: T5Model, tok: Tokenizer, examples: readonly TextExample[], opts: EvalOptions = {}): Accuracy {
+  const longest = Math.max(...examples.map((e) => tok.encode(e.target).length));
+  const gen = generateExamples(model, tok, [...examples], {
+    maxNewTokens: opts.maxNewTokens ?? longest + 2,
+    lora: opts.lora,
+    batchSize: opts.batchSize,
+  });
+  return accuracy(
+    gen.map((g) => g.text),
+    examples.map((e) => e.target),
+  );
+}
+
+/** Mean token cross-entropy over all label tokens of `examples`. */
+export function meanTokenLoss(model: T5Model, tok: Tokenizer, examples: readonly TextExample[], opts: EvalOptions = {}): number {
+  const r = scoreExamples(model, tok, [...examples], opts.lora, opts.batchSize);
+  const sum = r.reduce((s, x) => s + x.sum, 0);
+  const n = r.reduce((s, x) => s + x.tokens, 0);
+  return sum / n;
+}
+
+/** The first `n` examples (evaluation subsets are prefixes: the splits are already shuffled). */
+export function subset<T>(xs: readonly T[], n: number | undefined): T[] {
+  return n === undefined ? xs.slice() : xs.slice(0, Math.max(0, n));
+}

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../../src/backend.ts';
+import { t5ConfigFromHf } from '../../src/models/t5/config.ts';
+import { T5Model } from '../../src/models/t5/model.ts';
+import { getTask, listTasks } from '../../src/tasks/registry.ts';
+import { ByteTokenizer } from '../../src/tokenizers/bytes.ts';
+import { loadTokenizer } from '../../src/tokenizers/index.ts';
+import {
+  assertUpstreamOnly,
+  baseHfConfig,
+  disposeParams,
+  initBaseParams,
+  modelOverParams,
+  saveBaseModel,
+  trainBase,
+  upstreamMixture,
+  upstreamTasks,
+  type TrainBaseOptions,
+} from '../../src/train/base.ts';
+import { readCheckpoint } from '../../src/train/checkpoint.ts';
+import { meanTokenLoss } from '../../src/train/evaluate.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'lorahub-base-test-'));
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function options(over: Partial<TrainBaseOptions> = {}): TrainBaseOptions {
+  return {
+    size: 'tiny',
+    steps: 4,
+    pretrainSteps: 2,
+    batchSize: 8,
+    lr: { peak: 3e-3, warmupSteps: 0, decay: 'constant', finalFraction: 1 },
+    seed: 1,
+    name: 'lorahub/test-base',
+    maxPerTask: 3,
+    ...over,
+  };
+}
+
+function values(params: Map<string, tf.Variable>): Float32Array[] {
+  return [...params.values()].map((v) => v.dataSync() as Float32Array);
+}
+
+describe('base model', () => {
+  it('mixes only upstream tasks and refuses a target task', () => {
+    const tasks = upstreamTasks();
+    expect(tasks.length).toBeGreaterThan(20);
+    const targets = listTasks().filter((t) => t.kind === 'target');
+    expect(targets.length).toBeGreaterThan(0);
+    expect(tasks.some((t) => targets.some((x) => x.name === t.name))).toBe(false);
+    expect(() => assertUpstreamOnly([...tasks, getTask('boolean_expressions')])).toThrow(/must not see target tasks.*boolean_expressions/);
+    expect(() => upstreamMixture([getTask('boolean_expressions')])).toThrow(/target/);
+  });
+
+  it('initialises with HF T5 standard deviations, seeded', () => {
+    const cfg = t5ConfigFromHf(baseHfConfig('tiny', 'x'));
+    const a = initBaseParams(cfg, 7);
+    const b = initBaseParams(cfg, 7);
+    const c = initBaseParams(cfg, 8);
+    expect(values(b)).toEqual(values(a));
+    expect(values(c)[0]).not.toEqual(values(a)[0]);
+    const std = (name: string) => {
+      const x = Array.from((a.get(name) as tf.Variable).dataSync());
+      return Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
+    };
+    expect(std('enc.0.self.q')).toBeCloseTo((64 * 16) ** -0.5, 2);
+    expect(std('enc.0.ffn.wo')).toBeCloseTo(128 ** -0.5, 2);
+    expect(std('embed')).toBeCloseTo(1, 1);
+    expect(Array.from((a.get('enc.0.selfNorm') as tf.Variable).dataSync()).every((x) => x === 1)).toBe(true);
+    for (const p of [a, b, c]) disposeParams(p);
+  });
+
+  it('saves an HF checkpoint that loads back to the same model (F32 exact, F16 close)', () => {
+    const raw = baseHfConfig('tiny', 'lorahub/t5-byte-tiny');
+    const cfg = t5ConfigFromHf(raw);
+    const params = initBaseParams(cfg, 3);
+    const input = { inputIds: [[40, 50, 60, 1]] };
+    const dec = [[0, 70, 80]];
+    const logits = (m: T5Model) => tf.tidy(() => m.forward(input, dec).logits.dataSync() as Float32Array);
+    const want = logits(modelOverParams(cfg, params));
+    for (const dtype of ['F32', 'F16'] as const) {
+      const dir = join(tmp, `save-${dtype}`);
+      saveBaseModel(dir, raw, params, dtype);
+      const back = T5Model.load(dir);
+      const got = logits(back);
+      if (dtype === 'F32') expect(got).toEqual(want);
+      else got.forEach((x, i) => expect(Math.abs(x - want[i])).toBeLessThan(0.05));
+      back.dispose();
+      const json = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+      expect(json).toMatchObject({ _name_or_path: 'lorahub/t5-byte-tiny', vocab_size: 384, feed_forward_proj: 'gated-gelu', tie_word_embeddings: false });
+      expect(loadTokenizer(dir).encode('a')).toEqual([100, 1]);
+    }
+    disposeParams(params);
+  });
+
+  it('training lowers the loss on the upstream mixture (span corruption, then instructions)', async () => {
+    const tok = new ByteTokenizer({ extraIds: 125, modelVocabSize: 384 });
+    const held = upstreamMixture(upstreamTasks(), 2);
+    const cfg = t5ConfigFromHf(baseHfConfig('tiny', 'x'));
+    const init = initBaseParams(cfg, 1);
+    const before = meanTokenLoss(modelOverParams(cfg, init), tok, held);
+    disposeParams(init);
+    const start = tf.memory().numTensors;
+    const r = await trainBase(options({ steps: 24, pretrainSteps: 4, maxPerTask: 8 }));
+    const after = meanTokenLoss(r.model, r.tokenizer, held);
+    disposeParams(r.params);
+    expect(tf.memory().numTensors).toBe(start);
+    expect(after).toBeLessThan(before - 1.5);
+  });
+
+  it('is seeded and resumes bit-identically across the phase change', async () => {
+    const a = await trainBase(options({ steps: 4 }));
+    const b = await trainBase(options({ steps: 4 }));
+    expect(values(b.params)).toEqual(values(a.params));
+    const ac = new AbortController();
+    const dir = join(tmp, 'ck');
+    await expect(
+      trainBase(options({ steps: 4, checkpoint: { dir, every: 0 }, signal: ac.signal, hooks: { afterStep: ({ step }) => step === 1 && ac.abort() } })),
+    ).rejects.toMatchObject({ code: 'INTERRUPTED' });
+    expect(readCheckpoint(dir)?.state.cursor).toMatchObject({ span: { epoch: 0, index: 1 }, instruct: { epoch: 0, index: 0 } });
+    const c = await trainBase(options({ steps: 4, checkpoint: { dir, every: 0 }, resume: true }));
+    expect(c.loop.losses).toEqual(a.loop.losses);
+    expect(values(c.params)).toEqual(values(a.params));
+    for (const r of [a, b, c]) disposeParams(r.params);
+  });
+});

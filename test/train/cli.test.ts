@@ -1,0 +1,93 @@
+/**
+ * `lorahub train-base` and `lorahub train` end to end on the tiny preset: base model into a
+ * library, a module trained on it and registered with metrics, target tasks refused, and Ctrl-C
+ * (a real SIGINT to a child process) saving a checkpoint that --resume continues.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readAdapter } from '../../src/io/peft.ts';
+import { openLibrary } from '../../src/library/index.ts';
+import { readCheckpoint } from '../../src/train/checkpoint.ts';
+import { runCli } from '../cli/run.ts';
+import { REPO } from '../helpers.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'lorahub-train-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const base = join(tmp, 'base');
+const lib = join(tmp, 'lib');
+
+describe('lorahub train-base / train', () => {
+  it('trains a base into a library, then a module on it with its metrics', async () => {
+    const b = await runCli([
+      'train-base', '--out', base, '--size', 'tiny', '--steps', '3', '--pretrain-steps', '1', '--max-per-task', '2',
+      '--batch-size', '4', '--eval-per-task', '1', '--dtype', 'f32', '--set-base', '--library', lib, '--json',
+    ]);
+    expect(b.stderr).toBe('');
+    expect(b.code).toBe(0);
+    const report = JSON.parse(b.stdout) as { parameters: number; steps: number; exactMatch: Record<string, number> };
+    expect(report.steps).toBe(3);
+    expect(report.parameters).toBe(246784);
+    expect(Object.keys(report.exactMatch)).toContain('bool_and');
+    expect(existsSync(join(base, 'model.safetensors'))).toBe(true);
+    expect(readCheckpoint(`${base}.ckpt`)?.state.step).toBe(3);
+
+    const ck = join(tmp, 'ck-bool_and');
+    const t = await runCli([
+      'train', '--task', 'bool_and', '--library', lib, '--steps', '3', '--rank', '2', '--alpha', '4',
+      '--batch-size', '4', '--eval-test', '2', '--eval-train', '2', '--checkpoint-dir', ck, '--json',
+    ]);
+    expect(t.stderr).toBe('');
+    expect(t.code).toBe(0);
+    const r = JSON.parse(t.stdout) as { name: string; metrics: Record<string, number> };
+    expect(r.name).toBe('bool_and');
+    const entry = (await openLibrary(lib)).getModule('bool_and');
+    expect(entry.task).toBe('bool_and');
+    expect(entry.base.fingerprint).not.toBeNull();
+    expect(entry.metrics).toMatchObject({ steps: 3, test_exact_match: r.metrics.test_exact_match, train_exact_match: r.metrics.train_exact_match });
+    expect(entry.peft).toMatchObject({ r: 2, alpha: 4, targetModules: ['q', 'v'], baseModelNameOrPath: 'lorahub/t5-byte-tiny' });
+    // The run's checkpoint only serves recovery: gone after success.
+    expect(existsSync(ck)).toBe(false);
+
+    const out = join(tmp, 'dy');
+    const d = await runCli(['train', '--task', 'bool_or', '--library', lib, '--dylora', '1:4', '--steps', '2', '--batch-size', '4', '--eval-test', '1', '--eval-train', '1', '--out', out, '--no-add', '--json']);
+    expect(d.code).toBe(0);
+    expect((await readAdapter(out)).config.r).toBe(4);
+    expect((await openLibrary(lib)).hasModule('bool_or-dylora')).toBe(false);
+  });
+
+  it('refuses to put a module trained on a target task into the library', async () => {
+    const r = await runCli(['train', '--task', 'boolean_expressions', '--library', lib, '--steps', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^lorahub: error: task "boolean_expressions" is a target task/);
+  });
+
+  it('Ctrl-C saves a checkpoint and exits; --resume continues from it', async () => {
+    const out = join(tmp, 'sig');
+    const args = ['train-base', '--out', out, '--size', 'tiny', '--max-per-task', '2', '--batch-size', '2', '--eval-per-task', '0'];
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'lorahub.mjs'), '--backend', 'wasm', ...args, '--steps', '400', '--log-every', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (!sent && /step 2\/400/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    expect(stderr).toMatch(/lorahub: error: interrupted at step \d+; checkpoint saved in .*sig\.ckpt \(continue with --resume\)/);
+    expect(code).toBe(1);
+    const step = readCheckpoint(`${out}.ckpt`)?.state.step ?? -1;
+    expect(step).toBeGreaterThanOrEqual(2);
+    const r = await runCli([...args, '--steps', String(step + 1), '--resume', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ steps: step + 1, resumedFrom: step });
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).lorahub_training.steps).toBe(step + 1);
+  });
+});
