@@ -13,7 +13,8 @@ import { moduleDeltas, disposeDeltas } from '../../src/lora/apply.ts';
 import { compose } from '../../src/lora/compose.ts';
 import type { LoraConfig, LoraModule, LoraTarget } from '../../src/lora/module.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
-import { Sampler, writeRandomT5, type RandomT5Size } from '../../src/models/t5/random.ts';
+import { Rng } from '../../src/adapt/rng.ts';
+import { fillNormal, writeRandomT5, type RandomT5Size } from '../../src/models/t5/random.ts';
 import { ByteTokenizer } from '../../src/tokenizers/bytes.ts';
 
 export interface WorldOptions {
@@ -33,7 +34,7 @@ const INPUTS = [
   '( True and False ) or not True is',
 ];
 
-export function randomModule(name: string, cfg: { dModel: number; inner: number; layers: number; decLayers: number }, rank: number, rng: Sampler, baseName: string): LoraModule {
+export function randomModule(name: string, cfg: { dModel: number; inner: number; layers: number; decLayers: number }, rank: number, rng: Rng, baseName: string): LoraModule {
   const targets = new Map<string, LoraTarget>();
   const paths: string[] = [];
   for (let i = 0; i < cfg.layers; i++) for (const p of ['q', 'v']) paths.push(`encoder.block.${i}.layer.0.SelfAttention.${p}`);
@@ -48,9 +49,10 @@ export function randomModule(name: string, cfg: { dModel: number; inner: number;
       r: rank,
       dIn: cfg.dModel,
       dOut: cfg.inner,
-      // PEFT-like init scale for A; B as after training (non-zero), small enough that ΔW ≈ 10% of W.
-      a: rng.fillNormal(rank * cfg.dModel, cfg.dModel ** -0.5),
-      b: rng.fillNormal(cfg.inner * rank, 0.1 / Math.sqrt(rank * cfg.dModel) / (alpha / rank) * Math.sqrt(cfg.dModel)),
+      // A at PEFT's init scale (rows of norm ~1); B as after training, non-zero, with
+      // std 0.1/(s·√r) so that s·BA has entries of std ~0.1/√d — about a tenth of W's.
+      a: fillNormal(rng, rank * cfg.dModel, cfg.dModel ** -0.5),
+      b: fillNormal(rng, cfg.inner * rank, 0.1 / ((alpha / rank) * Math.sqrt(rank))),
       scaling: alpha / rank,
     });
   }
@@ -110,7 +112,7 @@ export async function writeWorld(o: WorldOptions): Promise<World> {
   writeRandomT5(o.size, o.seed, base);
   const model = T5Model.load(base);
   const c = model.config;
-  const rng = new Sampler(o.seed + 1);
+  const rng = Rng.fromSeed(o.seed + 1);
   const dims = { dModel: c.dModel, inner: c.numHeads * c.dKv, layers: c.numLayers, decLayers: c.numDecoderLayers };
   const modules = Array.from({ length: o.modules }, (_, i) => randomModule(`m${String(i).padStart(2, '0')}`, dims, o.rank, rng, '../base'));
   // The teacher: a sparse composition of a few modules (a task close to some upstream skills).

@@ -7,8 +7,7 @@
  * U(0.6, 1.4) instead of exactly 1, an LM head with std d_model^-0.5 (logits of order 1).
  */
 import { mkdirSync } from 'node:fs';
-import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { Rng } from '../../adapt/rng.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors.ts';
 import { t5ConfigFromHf } from './config.ts';
@@ -49,38 +48,11 @@ export function randomT5HfConfig(size: RandomT5Size): Record<string, unknown> {
   };
 }
 
-/** Seeded normal / uniform sampler (Box–Muller over xoroshiro128+). */
-export class Sampler {
-  private readonly gen;
-  private spare: number | undefined;
-
-  constructor(seed: number) {
-    this.gen = xoroshiro128plus(seed | 0);
-  }
-
-  uniform(): number {
-    return uniformFloat64(this.gen);
-  }
-
-  normal(): number {
-    if (this.spare !== undefined) {
-      const s = this.spare;
-      this.spare = undefined;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = this.uniform();
-    const v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-
-  fillNormal(n: number, std: number): Float32Array {
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.normal() * std;
-    return out;
-  }
+/** n normals with standard deviation `std`, as float32. */
+export function fillNormal(rng: Rng, n: number, std: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.normal() * std;
+  return out;
 }
 
 /** Standard deviation of each HF weight (transformers _init_weights), by name. */
@@ -102,7 +74,7 @@ export function writeRandomT5(size: RandomT5Size, seed: number, outDir: string):
   const raw = randomT5HfConfig(size);
   const cfg = t5ConfigFromHf(raw);
   const dims = RANDOM_T5_SIZES[size];
-  const rng = new Sampler(seed);
+  const rng = Rng.fromSeed(seed);
   const tensors: TensorToWrite[] = [];
   let params = 0;
   for (const e of t5WeightTable(cfg)) {
@@ -113,7 +85,7 @@ export function writeRandomT5(size: RandomT5Size, seed: number, outDir: string):
       data = new Float32Array(n);
       for (let i = 0; i < n; i++) data[i] = 0.6 + 0.8 * rng.uniform();
     } else {
-      data = rng.fillNormal(n, initStd(e.hf, { ...dims, d_model: cfg.dModel }));
+      data = fillNormal(rng, n, initStd(e.hf, { ...dims, d_model: cfg.dModel }));
     }
     tensors.push({ name: e.hf, dtype: 'F32', shape: e.hfShape, data });
   }
