@@ -84,6 +84,13 @@ export function t5WeightTable(cfg: T5Config): WeightEntry[] {
 /** Names a checkpoint may carry that alias `shared.weight` (HF ties them; safetensors stores one). */
 const EMBEDDING_ALIASES = ['encoder.embed_tokens.weight', 'decoder.embed_tokens.weight'];
 
+/**
+ * Tensors transformers ignores on load (T5ForConditionalGeneration
+ * `_keys_to_ignore_on_load_unexpected`): original T5 v1.0 checkpoints carry an unused
+ * cross-attention position bias. A tied model may also store lm_head.weight (= shared.weight).
+ */
+const IGNORED = [/^decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight$/, /^lm_head\.weight$/];
+
 /** Loaded weights, keyed by our names; Linear weights already transposed to [dIn, dOut]. */
 export interface T5Weights {
   tensors: Map<string, tf.Tensor>;
@@ -147,7 +154,7 @@ export function loadT5Weights(cfg: T5Config, file: string): T5Weights {
         throw new LorahubError('SHAPE_MISMATCH', `${file}: tensor "${alias}" has shape [${st.info(alias).shape.join(', ')}]`);
       }
     }
-    const unknown = st.names().filter((n) => !expected.has(n) && !EMBEDDING_ALIASES.includes(n) && n !== 'lm_head.weight');
+    const unknown = st.names().filter((n) => !expected.has(n) && !EMBEDDING_ALIASES.includes(n) && !IGNORED.some((re) => re.test(n)));
     if (unknown.length > 0) {
       throw new LorahubError('BAD_FILE', `${file}: unexpected tensor "${unknown[0]}" for this config (${unknown.length} unexpected)`);
     }
