@@ -22,7 +22,7 @@ import { listTasks } from '../tasks/registry.ts';
 import type { TaskDef } from '../tasks/types.ts';
 import { ByteTokenizer } from '../tokenizers/bytes.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import { BucketSampler, collate, DEFAULT_SPAN_CORRUPTION, encodeExamples, ExampleStream, isCursor, spanCorrupt, type Cursor, type EncodedExample, type TextExample } from './data.ts';
+import { BucketSampler, DEFAULT_SPAN_CORRUPTION, defaultMicroBatchTokens, microBatches, encodeExamples, ExampleStream, isCursor, spanCorrupt, type Cursor, type EncodedExample, type TextExample } from './data.ts';
 import { exactMatchAccuracy, subset } from './evaluate.ts';
 import { batchLoss } from './lora.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
@@ -200,6 +200,8 @@ export interface TrainBaseOptions {
   lr: LrSchedule;
   clipNorm?: number;
   weightDecay?: number;
+  /** Micro-batch budget in padded tokens (gradient accumulation); default defaultMicroBatchTokens. */
+  microBatchTokens?: number;
   seed: number;
   /** Recorded as the model's `_name_or_path` (and so as base_model_name_or_path of its modules). */
   name: string;
@@ -261,11 +263,12 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
       opts.seed,
       cfg.vocabSize,
     );
+    const microTokens = opts.microBatchTokens ?? defaultMicroBatchTokens(cfg);
     const problem: TrainProblem = {
       params,
       planStep: (step) => {
-        const batch = collate(step < opts.pretrainSteps ? spans.next() : instruct.next(), cfg);
-        return { loss: () => batchLoss(model, batch), tokens: batch.tokens };
+        const micro = microBatches(step < opts.pretrainSteps ? spans.next() : instruct.next(), cfg, microTokens);
+        return { losses: micro.batches.map((batch) => () => batchLoss(model, batch)), tokens: micro.tokens };
       },
       cursor: () => ({ instruct: instruct.cursor, span: { ...spans.position } }),
       restoreCursor: (c, where) => {
@@ -288,6 +291,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
         config: BASE_PRESETS[opts.size],
         pretrainSteps: opts.pretrainSteps,
         batchSize: opts.batchSize,
+        microBatchTokens: microTokens,
         tasks: tasks.map((t) => t.name),
         maxPerTask: opts.maxPerTask ?? null,
         steps: opts.steps,
@@ -319,6 +323,8 @@ export interface BuildBaseOptions extends TrainBaseOptions {
   dtype: WeightsDtype;
   /** Upstream test examples per task for the final exact-match report (0: none). */
   evalPerTask: number;
+  /** Called when training is done and saving (then evaluation) starts. */
+  onPhase?: (phase: 'save' | 'evaluate', detail: string) => void;
 }
 
 export interface BuildBaseResult {
@@ -334,12 +340,14 @@ export interface BuildBaseResult {
 export async function buildBaseModel(opts: BuildBaseOptions): Promise<BuildBaseResult> {
   const r = await trainBase(opts);
   try {
+    opts.onPhase?.('save', opts.out);
     saveBaseModel(opts.out, r.config, r.params, opts.dtype);
   } finally {
     disposeParams(r.params);
   }
   let evaluation: Record<string, number> = {};
   if (opts.evalPerTask > 0) {
+    opts.onPhase?.('evaluate', `${opts.evalPerTask} test examples of each of ${r.tasks.length} upstream tasks`);
     const saved = T5Model.load(opts.out);
     try {
       evaluation = evaluateUpstream(saved, r.tokenizer, r.tasks, opts.evalPerTask);

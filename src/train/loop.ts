@@ -17,8 +17,11 @@ import { TrainRng } from './rng.ts';
 
 /** One step's work, built by the problem. */
 export interface StepPlan {
-  /** The loss to differentiate (called under a gradient tape). */
-  loss: () => tf.Scalar;
+  /**
+   * The step's loss as a sum of parts (micro-batches), each differentiated on its own under a
+   * gradient tape and the gradients added up: the memory of one part, the gradient of the whole.
+   */
+  losses: (() => tf.Scalar)[];
   /** Update masks for some parameters (DyLoRA); see Adam. Disposed by the loop. */
   masks?: Map<string, tf.Tensor>;
   /** Real input + label tokens of the batch (throughput). */
@@ -134,6 +137,39 @@ function checkParams(problem: TrainProblem, saved: ReadonlyMap<string, { shape: 
   }
 }
 
+/** Σ of the parts' values and of their gradients (by parameter name), in the parts' order. */
+function accumulateGradients(
+  parts: (() => tf.Scalar)[],
+  varList: tf.Variable[],
+  nameOf: ReadonlyMap<string, string>,
+): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  if (parts.length === 0) throw new LorahubError('BAD_ARGUMENT', 'internal: a training step with no loss');
+  let total: tf.Scalar | undefined;
+  const acc = new Map<string, tf.Tensor>();
+  try {
+    for (const part of parts) {
+      const { value, grads } = tf.variableGrads(part, varList);
+      if (total) {
+        const sum = tf.add(total, value) as tf.Scalar;
+        tf.dispose([total, value]);
+        total = sum;
+      } else total = value;
+      for (const [varName, g] of Object.entries(grads)) {
+        const name = nameOf.get(varName) as string;
+        const prev = acc.get(name);
+        if (prev) {
+          acc.set(name, tf.add(prev, g));
+          tf.dispose([prev, g]);
+        } else acc.set(name, g);
+      }
+    }
+  } catch (err) {
+    tf.dispose([...(total ? [total] : []), ...acc.values()]);
+    throw err;
+  }
+  return { value: total as tf.Scalar, grads: acc };
+}
+
 /**
  * Runs `opts.steps` optimisation steps (or what is left of them after a resume) on `problem`,
  * updating its variables in place.
@@ -183,7 +219,8 @@ export async function runTraining(problem: TrainProblem, opts: LoopOptions): Pro
     const sessionStart = performance.now();
     let sessionTokens = 0;
     const varList = [...problem.params.values()];
-    const nameOf = new Map(varList.map((v, i) => [v.name, [...problem.params.keys()][i]]));
+    // tf.variableGrads keys gradients by the engine's variable names; ours are the map's keys.
+    const names = new Map([...problem.params].map(([name, v]) => [v.name, name]));
 
     while (step < opts.steps) {
       if (opts.signal?.aborted) {
@@ -196,22 +233,29 @@ export async function runTraining(problem: TrainProblem, opts: LoopOptions): Pro
       opts.hooks?.beforeStep?.(step, problem.params);
       const t0 = performance.now();
       const plan = problem.planStep(step, rng);
-      const { value, grads } = tf.variableGrads(plan.loss, varList);
-      const byName = new Map(Object.entries(grads).map(([k, g]) => [nameOf.get(k) as string, g]));
-      const clipped = clipByGlobalNorm(byName, opts.clipNorm);
-      // One read per step for both numbers (each read waits for the backend).
-      const both = tf.stack([value, clipped.norm]);
-      const [loss, gradNorm] = Array.from(both.dataSync());
-      both.dispose();
-      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-        tf.dispose([value, clipped.norm, ...Object.values(grads), ...clipped.grads.values(), ...(plan.masks?.values() ?? [])]);
-        const what = !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${gradNorm}`;
-        const kept = savedStep !== null ? `kept checkpoint at step ${savedStep} (${ckpt?.dir})` : 'no checkpoint was saved before it';
-        throw new LorahubError('NUMERIC', `step ${step + 1}: ${what}; ${kept}`);
+      let loss: number;
+      let gradNorm: number;
+      let lr: number;
+      const temps: tf.Tensor[] = [...(plan.masks?.values() ?? [])];
+      try {
+        const { value, grads } = accumulateGradients(plan.losses, varList, names);
+        temps.push(value, ...grads.values());
+        const clipped = clipByGlobalNorm(grads, opts.clipNorm);
+        temps.push(clipped.norm, ...clipped.grads.values());
+        // One read per step for both numbers (each read waits for the backend).
+        const both = tf.stack([value, clipped.norm]);
+        [loss, gradNorm] = Array.from(both.dataSync());
+        both.dispose();
+        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+          const what = !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${gradNorm}`;
+          const kept = savedStep !== null ? `kept checkpoint at step ${savedStep} (${ckpt?.dir})` : 'no checkpoint was saved before it';
+          throw new LorahubError('NUMERIC', `step ${step + 1}: ${what}; ${kept}`);
+        }
+        lr = learningRate(opts.lr, step, opts.steps);
+        adam.apply(clipped.grads, lr, plan.masks);
+      } finally {
+        tf.dispose(temps);
       }
-      const lr = learningRate(opts.lr, step, opts.steps);
-      adam.apply(clipped.grads, lr, plan.masks);
-      tf.dispose([value, clipped.norm, ...Object.values(grads), ...clipped.grads.values(), ...(plan.masks?.values() ?? [])]);
       step++;
       losses.push(loss);
       tokens += plan.tokens;

@@ -14,7 +14,7 @@ import { T5_LINEAR_NAMES, t5LinearShape, type T5Config } from '../models/t5/conf
 import { tokenCrossEntropy } from '../models/t5/loss.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import { collate, encodeExamples, ExampleStream, isCursor, type TextExample } from './data.ts';
+import { defaultMicroBatchTokens, encodeExamples, ExampleStream, isCursor, microBatches, type TextExample, type TrainBatch } from './data.ts';
 import { dyloraMasks, DYLORA_METADATA_KEY, sampleRank, type DyLoraRange } from './dylora.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
 import { TrainRng } from './rng.ts';
@@ -168,6 +168,8 @@ export interface TrainLoraOptions {
   lr: LrSchedule;
   /** Global gradient-norm clip; default 1.0. */
   clipNorm?: number;
+  /** Micro-batch budget in padded tokens (gradient accumulation); default defaultMicroBatchTokens. */
+  microBatchTokens?: number;
   seed: number;
   /** Module name and the base name recorded in adapter_config.json. */
   name: string;
@@ -188,8 +190,8 @@ export interface TrainLoraResult {
   loop: LoopResult;
 }
 
-/** Mean token cross-entropy of `model` + deltas on a batch (what every trainer minimises). */
-export function batchLoss(model: T5Model, batch: ReturnType<typeof collate>, lora?: LoraDeltas): tf.Scalar {
+/** Token cross-entropy of `model` + deltas on a batch, summed and divided by batch.labelTokens (its mean, or its share of a larger batch's). */
+export function batchLoss(model: T5Model, batch: TrainBatch, lora?: LoraDeltas): tf.Scalar {
   return tf.tidy(() => {
     const out = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask }, batch.decoderInputIds, lora);
     return tf.div(tf.sum(tokenCrossEntropy(out.logits, batch.labels)), batch.labelTokens) as tf.Scalar;
@@ -209,6 +211,7 @@ export async function trainLora(opts: TrainLoraOptions): Promise<TrainLoraResult
   const params = initLoraParams(cfg, paths, spec.rank, opts.seed);
   try {
     const stream = new ExampleStream(encodeExamples(opts.tokenizer, opts.examples), opts.batchSize, opts.seed);
+    const microTokens = opts.microBatchTokens ?? defaultMicroBatchTokens(cfg);
     const vars = new Map<string, tf.Variable>();
     const countShapes = new Map<string, number[]>();
     for (const p of params) {
@@ -223,17 +226,18 @@ export async function trainLora(opts: TrainLoraOptions): Promise<TrainLoraResult
       params: vars,
       countShapes,
       planStep: (_step, rng) => {
-        const batch = collate(stream.next(), cfg);
+        const micro = microBatches(stream.next(), cfg, microTokens);
         // DyLoRA (Valipour et al. 2023, §3): a rank b per step, scaling α/b, only component b−1 updated.
         const b = spec.dylora ? sampleRank(rng, spec.dylora) : spec.rank;
         return {
-          loss: () =>
+          losses: micro.batches.map((batch) => () =>
             tf.tidy(() => {
               const deltas = loraDeltas(params, b, spec.alpha / b);
               return batchLoss(model, batch, deltas);
             }),
+          ),
           masks: spec.dylora ? dyloraMasks(params, b, paramName) : undefined,
-          tokens: batch.tokens,
+          tokens: micro.tokens,
         };
       },
       cursor: () => ({ data: stream.cursor }),
@@ -259,6 +263,7 @@ export async function trainLora(opts: TrainLoraOptions): Promise<TrainLoraResult
         targetNames: spec.targets,
         dylora: spec.dylora ?? null,
         batchSize: opts.batchSize,
+        microBatchTokens: microTokens,
         examples: opts.examples.length,
         steps: opts.steps,
       },

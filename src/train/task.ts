@@ -36,6 +36,7 @@ export interface TrainTaskOptions {
   spec: LoraSpec;
   steps: number;
   batchSize: number;
+  microBatchTokens?: number;
   lr: LrSchedule;
   seed: number;
   checkpoint?: CheckpointOptions;
@@ -50,6 +51,8 @@ export interface TrainTaskOptions {
   keepCheckpoint?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** Called when training is done and evaluation (then saving) starts. */
+  onPhase?: (phase: 'evaluate' | 'save', detail: string) => void;
   hooks?: TrainHooks;
 }
 
@@ -125,6 +128,7 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
       spec: opts.spec,
       steps: opts.steps,
       batchSize: opts.batchSize,
+      microBatchTokens: opts.microBatchTokens,
       lr: opts.lr,
       seed: opts.seed,
       name,
@@ -141,6 +145,7 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
 
     const test = subset(taskExamples(task, 'test'), opts.evalTest);
     const trainEval = subset(train, opts.evalTrain ?? 100);
+    opts.onPhase?.('evaluate', `${test.length} test and ${trainEval.length} train examples`);
     const tail = loop.losses.slice(-Math.max(1, Math.ceil(loop.losses.length / 10)));
     const metrics: Record<string, MetricValue> = {
       ...evaluateModule(model, tok, module, test, trainEval).metrics,
@@ -158,6 +163,7 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
     const tmp = opts.out ? undefined : mkdtempSync(join(tmpdir(), 'lorahub-train-'));
     const outDir = opts.out ?? join(tmp as string, name);
     try {
+      opts.onPhase?.('save', opts.library ? `${name} into ${opts.library.dir}` : outDir);
       await writeAdapter(outDir, module);
       const added = opts.library
         ? await opts.library.addModule(outDir, { name, task: task.name, metrics, base: opts.modelDir, force: opts.force })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ByteTokenizer } from '../../src/tokenizers/bytes.ts';
-import { BucketSampler, collate, encodeExamples, ExampleStream, spanCorrupt } from '../../src/train/data.ts';
+import { BucketSampler, collate, encodeExamples, ExampleStream, microBatches, spanCorrupt } from '../../src/train/data.ts';
 import { learningRate } from '../../src/train/loop.ts';
 import { TrainRng } from '../../src/train/rng.ts';
 
@@ -52,6 +52,19 @@ describe('collate', () => {
     expect(b.decoderInputIds).toEqual([[0, 20, 1, 0], [0, 21, 22, 23]]);
     expect(b.labelTokens).toBe(6);
     expect(b.tokens).toBe(11);
+  });
+});
+
+describe('microBatches', () => {
+  it('cuts a batch into consecutive parts under the padded-token budget, each normalised by the whole batch', () => {
+    const ex = [2, 3, 3, 5, 8, 8].map((n) => ({ input: new Array<number>(n).fill(7), target: [9, 1] }));
+    const m = microBatches(ex, { padTokenId: 0, decoderStartTokenId: 0 }, 20);
+    expect(m.batches.map((b) => b.inputIds.length)).toEqual([3, 2, 1]);
+    expect(m.batches.every((b) => b.inputIds.length * (b.inputIds[0].length + 2) <= 20)).toBe(true);
+    expect(m.batches.every((b) => b.labelTokens === 12)).toBe(true);
+    expect(m.tokens).toBe(29 + 12);
+    // An example larger than the budget still gets its own micro-batch.
+    expect(microBatches(ex, { padTokenId: 0, decoderStartTokenId: 0 }, 5).batches).toHaveLength(6);
   });
 });
 

@@ -156,6 +156,14 @@ describe('trainLora', () => {
     await expect(trainLora(options({ steps: 2 * k, checkpoint: { dir, every: 3 }, resume: true, seed: 9 }))).rejects.toThrow(/seed = 3.*this run has 9/);
   });
 
+  it('accumulates micro-batch gradients to the full batch\'s (same update, bounded memory)', async () => {
+    const whole = await trainLora(options({ steps: 3 }));
+    const parts = await trainLora(options({ steps: 3, microBatchTokens: 40 }));
+    expect(parts.loop.losses.map((x) => x.toFixed(5))).toEqual(whole.loop.losses.map((x) => x.toFixed(5)));
+    const [a, b] = [weightsOf(whole.module), weightsOf(parts.module)];
+    a.forEach((w, i) => w.forEach((x, j) => expect(Math.abs(x - b[i][j])).toBeLessThan(1e-5)));
+  });
+
   it('stops on a NaN loss with NUMERIC and keeps the last good checkpoint', async () => {
     const dir = join(tmp, 'ck-nan');
     const poison = (step: number, params: Map<string, tf.Variable>) => {

@@ -25,6 +25,7 @@ interface Opts {
   schedule: string;
   weightDecay: string;
   seed: string;
+  microBatchTokens?: string;
   name?: string;
   dtype: string;
   checkpointDir?: string;
@@ -57,6 +58,7 @@ export function register(program: Command): void {
     .option('--warmup <n>', 'linear warm-up steps (default: 2% of --steps)')
     .option('--schedule <s>', 'constant | linear | cosine decay after warm-up (to 10% of the peak)', 'cosine')
     .option('--weight-decay <x>', 'decoupled weight decay (AdamW)', '0')
+    .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default: ~1 GB of activations for the model size)')
     .option('--seed <s>', 'seed (init, data order, corruption)', '0')
     .option('--name <name>', 'the model\'s _name_or_path (recorded by its modules; default lorahub/t5-byte-<size>)')
     .option('--dtype <d>', 'stored weight type: f16 | f32', 'f16')
@@ -99,6 +101,7 @@ export function register(program: Command): void {
           steps,
           pretrainSteps,
           batchSize: positiveInt('--batch-size', opts.batchSize, 32),
+          microBatchTokens: opts.microBatchTokens ? positiveInt('--micro-batch-tokens', opts.microBatchTokens, 1024) : undefined,
           lr,
           weightDecay: numberOption('--weight-decay', opts.weightDecay, true),
           seed: seedOption(opts.seed),
@@ -110,6 +113,10 @@ export function register(program: Command): void {
           evalPerTask: countOption('--eval-per-task', opts.evalPerTask),
           signal: interrupt.signal,
           onProgress: progress.onProgress,
+          onPhase: (phase, detail) => {
+            progress.stop();
+            if (!opts.json) process.stderr.write(`${phase === 'evaluate' ? 'evaluating exact match on' : 'saving to'} ${detail}…\n`);
+          },
         });
         progress.stop();
         let base: string | null = null;

@@ -25,6 +25,7 @@ interface Opts {
   schedule: string;
   batchSize: string;
   seed: string;
+  microBatchTokens?: string;
   library?: string;
   model?: string;
   name?: string;
@@ -146,6 +147,7 @@ export function register(program: Command): void {
     .option('--warmup <n>', 'linear warm-up steps', '0')
     .option('--schedule <s>', 'constant | linear | cosine decay after warm-up', 'linear')
     .option('--batch-size <n>', 'examples per step (batched by similar length)', '16')
+    .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default: ~1 GB of activations for the model size)')
     .option('--seed <s>', 'seed (init, data order, DyLoRA ranks)', '0')
     .option('--library <dir>', `module library (default ${DEFAULT_LIBRARY_DIR}, or LORAHUB_LIBRARY)`)
     .option('--model <dir>', 'base model folder (default: the library base model)')
@@ -198,6 +200,7 @@ export function register(program: Command): void {
           },
           steps: positiveInt('--steps', opts.steps, 300),
           batchSize: positiveInt('--batch-size', opts.batchSize, 16),
+          microBatchTokens: opts.microBatchTokens ? positiveInt('--micro-batch-tokens', opts.microBatchTokens, 1024) : undefined,
           lr,
           seed: seedOption(opts.seed),
           checkpoint: { dir: checkpointDir, every: countOption('--checkpoint-every', opts.checkpointEvery) },
@@ -208,6 +211,10 @@ export function register(program: Command): void {
           keepCheckpoint: opts.keepCheckpoint,
           signal: interrupt.signal,
           onProgress: progress.onProgress,
+          onPhase: (phase, detail) => {
+            progress.stop();
+            if (!opts.json) process.stderr.write(`${phase === 'evaluate' ? 'evaluating exact match on' : 'saving'} ${detail}…\n`);
+          },
         });
         progress.stop();
         const summary = {
