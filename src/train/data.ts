@@ -87,14 +87,18 @@ export function collate(examples: readonly EncodedExample[], ids: SpecialIds, lo
 }
 
 /**
- * Micro-batch token budget (padded input + target tokens) for a model: ≈1 024 at the default
- * preset (d_model 256, 4+4 layers), scaled inversely with d_model × layers. Measured: a training
- * step keeps ≈0.9 MB of activations per padded token at the default preset, whatever the
- * sequence length, and the tfjs wasm backend fails ("memory access out of bounds") once its heap
- * passes 2 GB; 1 024 tokens stay under 1 GB.
+ * Micro-batch budget in padded (input + target) tokens: 512 up to the default preset (d_model 256,
+ * 4+4 layers), less for larger models in proportion to d_model × layers. Two measured reasons:
+ * - memory: a step keeps ≈0.9 MB of activations per padded token at the default preset, and the
+ *   tfjs wasm backend fails ("memory access out of bounds") once its heap passes 2 GB;
+ * - speed: under a gradient tape ops.ts `bmm` splits attention products with tf.split, whose wasm
+ *   Slice copies the whole input per piece, so its cost grows with the square of batch × heads.
+ *   At the default preset, 32 examples/step: 559 tok/s with 512-token micro-batches, 455 with
+ *   1 024, 399 with 2 048 (with batched products under the tape, 623 whatever the size).
  */
 export function defaultMicroBatchTokens(cfg: { dModel: number; numLayers: number; numDecoderLayers: number }): number {
-  return Math.max(256, Math.round((1024 * 256 * 8) / (cfg.dModel * (cfg.numLayers + cfg.numDecoderLayers))));
+  const scaled = Math.round((512 * 256 * 8) / (cfg.dModel * (cfg.numLayers + cfg.numDecoderLayers)));
+  return Math.max(64, Math.min(512, scaled));
 }
 
 /** A batch as micro-batches under a token budget, for gradient accumulation. */

@@ -58,7 +58,7 @@ export function register(program: Command): void {
     .option('--warmup <n>', 'linear warm-up steps (default: 2% of --steps)')
     .option('--schedule <s>', 'constant | linear | cosine decay after warm-up (to 10% of the peak)', 'cosine')
     .option('--weight-decay <x>', 'decoupled weight decay (AdamW)', '0')
-    .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default: ~1 GB of activations for the model size)')
+    .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default 512; less for models larger than the default preset)')
     .option('--seed <s>', 'seed (init, data order, corruption)', '0')
     .option('--name <name>', 'the model\'s _name_or_path (recorded by its modules; default lorahub/t5-byte-<size>)')
     .option('--dtype <d>', 'stored weight type: f16 | f32', 'f16')

@@ -147,7 +147,7 @@ export function register(program: Command): void {
     .option('--warmup <n>', 'linear warm-up steps', '0')
     .option('--schedule <s>', 'constant | linear | cosine decay after warm-up', 'linear')
     .option('--batch-size <n>', 'examples per step (batched by similar length)', '16')
-    .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default: ~1 GB of activations for the model size)')
+    .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default 512; less for models larger than the default preset)')
     .option('--seed <s>', 'seed (init, data order, DyLoRA ranks)', '0')
     .option('--library <dir>', `module library (default ${DEFAULT_LIBRARY_DIR}, or LORAHUB_LIBRARY)`)
     .option('--model <dir>', 'base model folder (default: the library base model)')
