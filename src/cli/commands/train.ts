@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
@@ -40,6 +41,21 @@ interface Opts {
   evalTrain: string;
   logEvery?: string;
   json?: boolean;
+}
+
+/** Where `lorahub train` keeps run folders by default (relative to the working directory). */
+const DEFAULT_RUNS_DIR = '.lorahub';
+
+/** After a successful run, the default runs folder goes too if nothing else is in it. */
+function removeEmptyRunsDir(): void {
+  for (const d of [join(DEFAULT_RUNS_DIR, 'checkpoints'), DEFAULT_RUNS_DIR]) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // Not empty (another run's checkpoint) or already gone: leave it.
+      return;
+    }
+  }
 }
 
 /** A number option (finite, > 0 unless `allowZero`). */
@@ -182,7 +198,7 @@ export function register(program: Command): void {
       const modelDir = opts.model ?? lib?.defaultBaseDir();
       if (!modelDir) throw new LorahubError('BAD_ARGUMENT', `no --model given and no default base model in ${libDir} (see \`lorahub modules set-base\`)`);
       const name = opts.name ?? (dylora ? `${opts.task}-dylora` : opts.task);
-      const checkpointDir = opts.checkpointDir ?? (opts.out ? `${opts.out}.ckpt` : join('.lorahub', 'checkpoints', `train-${name}`));
+      const checkpointDir = opts.checkpointDir ?? (opts.out ? `${opts.out}.ckpt` : join(DEFAULT_RUNS_DIR, 'checkpoints', `train-${name}`));
       const progress = trainingProgress(`train ${name}`, { json: opts.json, logEvery: opts.logEvery ? positiveInt('--log-every', opts.logEvery, 1) : undefined });
       const interrupt = interruptSignal();
       try {
@@ -217,6 +233,7 @@ export function register(program: Command): void {
           },
         });
         progress.stop();
+        if (!opts.checkpointDir && !opts.out && !opts.keepCheckpoint) removeEmptyRunsDir();
         const summary = {
           name: r.name,
           task: r.task,
