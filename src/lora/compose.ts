@@ -15,8 +15,9 @@ import type { LoraModule, LoraTarget } from './module.ts';
 /**
  * How to compose modules of different ranks:
  * - 'none': ranks must be equal (the default; an error names the module and key).
- * - 'truncate': keep the first r_min rank components of each module (right for DyLoRA-trained
- *   modules, whose leading components form a valid lower-rank module, Valipour et al. 2023).
+ * - 'truncate': keep the first r_min rank components of each module, with scaling α/r_min (right
+ *   for DyLoRA-trained modules, whose leading components form a valid lower-rank module at that
+ *   scaling, Valipour et al. 2023).
  * - 'pad': zero-pad every module to r_max (ΔW of each module unchanged).
  * With either harmonisation, differing scalings are folded into B (exact, since ΔW is linear in B).
  */
@@ -87,6 +88,19 @@ export function planComposition(modules: LoraModule[], weights: number[], harmon
   return plan;
 }
 
+/**
+ * The scaling a module's target has at the harmonised rank. Truncation follows DyLoRA
+ * (Valipour et al. 2023, §3): a module cut to rank b keeps lora_alpha, so its scaling is α/b
+ * (α/√b with rslora) — what it was trained with at that rank. Zero-padding leaves ΔW as it
+ * was, so the scaling is unchanged. Differences from the composed scaling fold into B.
+ */
+function harmonizedScaling(m: LoraModule, t: LoraTarget, rank: number, how: Harmonize): number {
+  if (how !== 'truncate' || t.r === rank) return t.scaling;
+  const rs = m.config.use_rslora;
+  const alpha = t.scaling * (rs ? Math.sqrt(t.r) : t.r);
+  return rs ? alpha / Math.sqrt(rank) : alpha / rank;
+}
+
 /** Scaling of a harmonised target: lora_alpha / rank (or /√rank with rslora), from the first module. */
 function composedScaling(first: LoraModule, rank: number, t0: LoraTarget): number {
   const alpha = t0.scaling * (first.config.use_rslora ? Math.sqrt(t0.r) : t0.r);
@@ -131,7 +145,7 @@ export function compose(modules: LoraModule[], weights: number[], opts: ComposeO
       const t = m.targets.get(p.path) as LoraTarget;
       // A [r, dIn]: rows are rank components; B [dOut, r]: columns are. Harmonise, then accumulate.
       const srcA = t.r === p.rank ? t.a : resizeCols(t.a, 1, t.r * t.dIn, p.rank * t.dIn);
-      const fold = harmonize === 'none' ? 1 : t.scaling / p.scaling;
+      const fold = harmonize === 'none' ? 1 : harmonizedScaling(m, t, p.rank, harmonize) / p.scaling;
       const srcB = t.r === p.rank && fold === 1 ? t.b : resizeCols(t.b, t.dOut, t.r, p.rank, fold);
       accumulate(a, srcA, w32[i], 1, p.rank * p.dIn, p.rank * p.dIn, i === 0);
       accumulate(b, srcB, w32[i], p.dOut, p.rank, p.rank, i === 0);

@@ -141,6 +141,11 @@ describe('COMPOSE (LoRAHub rule) vs lorahub get_final_weights', () => {
     const t = tr.targets.get('encoder.block.0.layer.0.SelfAttention.q');
     expect(t?.r).toBe(2);
     expect(t?.scaling).toBe(16); // lora_alpha 32 / rank 2
+    // DyLoRA semantics: a0 cut to rank 2 keeps its leading components unchanged at scaling α/2.
+    const src0 = a0.targets.get('encoder.block.0.layer.0.SelfAttention.q');
+    expect(Array.from(t?.a ?? [])).toEqual(Array.from(src0?.a.slice(0, 2 * (src0?.dIn ?? 0)) ?? []));
+    expect(t?.b[0]).toBe(src0?.b[0]);
+    expect(t?.b[1]).toBe(src0?.b[1]);
     const padded = compose([a0, small], [0, 1], { harmonize: 'pad' });
     const p = padded.targets.get('encoder.block.0.layer.0.SelfAttention.q');
     expect(p?.r).toBe(4);

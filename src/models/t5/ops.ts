@@ -103,7 +103,9 @@ export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const [g, m, k] = a.shape;
   const n = b.shape[2];
   if (g === 1) return tf.reshape(mm(tf.reshape(a, [m, k]), tf.reshape(b, [k, n])), [1, m, n]);
-  if (m * k * n < BMM_SPLIT_MIN_MACS || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
+  // Under a tape (training) the split's tf.split copies the whole input per piece; one batched
+  // product is faster there.
+  if (recording() || m * k * n < BMM_SPLIT_MIN_MACS || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
   return tf.tidy(() => {
     const as = splitRows(tf.reshape(a, [g * m, k]), g);
     const bs = splitRows(tf.reshape(b, [g * k, n]), g);
