@@ -12,7 +12,7 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adapt, type Evaluator } from '../src/adapt/adapt.ts';
+import { adapt, DEFAULT_POPSIZE, type Evaluator } from '../src/adapt/adapt.ts';
 import { BatchedEvaluator, SequentialEvaluator, WorkerEvaluator } from '../src/adapt/evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type ObjectiveOptions } from '../src/adapt/objective.ts';
 import { initBackend } from '../src/backend.ts';
@@ -26,7 +26,7 @@ import { writeWorld } from './lib/world.ts';
 const o = new Command()
   .option('--worlds <list>', 'fixture,small', 'fixture,small')
   .option('--workers <n>', 'worker threads for the workers rows', '2')
-  .option('--budget <n>', 'CMA-ES evaluation budget when chasing the 40-evaluation objective', '400')
+  .option('--budget <n>', 'CMA-ES evaluation budget when chasing the 40-evaluation objective', '300')
   .option('--seed <n>', 'seed', '42')
   .option('--json', 'one JSON line per measurement')
   .parse()
@@ -91,7 +91,7 @@ async function run(s: Setup): Promise<void> {
   const seed = Number(o.seed);
   const obj = new FewShotObjective(T5Model.load(s.modelDir), s.modules, s.batch, s.objective);
   const dim = s.modules.length;
-  const lambda = 4 + Math.floor(3 * Math.log(dim));
+  const lambda = DEFAULT_POPSIZE;
   const population = Array.from({ length: lambda }, (_, i) => s.modules.map((_, j) => 0.5 * Math.sin(1 + i * 7 + j * 3)));
   const engines: [string, () => Evaluator][] = [
     ['one at a time', () => new SequentialEvaluator(obj)],
@@ -124,7 +124,7 @@ async function run(s: Setup): Promise<void> {
     const { value, peakMb } = await withPeakRss(async () => {
       const ev = make();
       try {
-        return await adapt(dim, ev, { optimizer: 'cmaes', budget: Number(o.budget), seed, sigma0: 0.5, bound: 1.5 });
+        return await adapt(dim, ev, { optimizer: 'cmaes', budget: Number(o.budget), seed, bound: 1.5 });
       } finally {
         await ev.close?.();
       }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { adapt, type Evaluator } from '../../src/adapt/adapt.ts';
+import { adapt, DEFAULT_SETTINGS, type Evaluator } from '../../src/adapt/adapt.ts';
 import { BatchedEvaluator, WorkerEvaluator } from '../../src/adapt/evaluator.ts';
 import { FewShotObjective } from '../../src/adapt/objective.ts';
 import { runCompose, type ComposeReport, type ComposeRequest } from '../../src/adapt/run.ts';
@@ -34,7 +34,7 @@ function request(out: string, over: Partial<ComposeRequest> = {}): ComposeReques
     numModules: 20,
     harmonize: 'none',
     examples: 5,
-    settings: { optimizer: 'cmaes', budget: 200, seed: 42, sigma0: 0.5, bound: 1.5 },
+    settings: { ...DEFAULT_SETTINGS, seed: 42 },
     normalization: 'reference',
     alpha: 0.05,
     workers: 1,
@@ -51,7 +51,7 @@ beforeAll(async () => {
 
 describe('lorahub compose on the t5-gated fixture (reference normalisation)', () => {
   let first: ComposeReport;
-  it(`reaches an objective ≤ ${REFERENCE_OBJECTIVE} (the reference's 40 evaluations), and saves adapter, report and plot`, async () => {
+  it(`with the default settings reaches an objective ≤ ${REFERENCE_OBJECTIVE} (the reference's 40 evaluations), and saves adapter, report and plot`, async () => {
     first = await runCompose(request(join(tmp, 'r1')));
     expect(first.objective).toBeLessThanOrEqual(REFERENCE_OBJECTIVE);
     expect(first.objective).toBeLessThanOrEqual(first.base_objective);
@@ -129,7 +129,8 @@ describe('bad input', () => {
     expect(r.objective).toBe(-1);
   });
   it('a budget smaller than one generation', async () => {
-    await expect(adapt(20, fake(() => 1), { optimizer: 'cmaes', budget: 10, seed: 1, sigma0: 0.5, bound: 1.5 })).rejects.toThrow(/--budget 10 is too small: .* need at least 13/);
+    await expect(adapt(20, fake(() => 1), { optimizer: 'cmaes', budget: 5, seed: 1, bound: 1.5 })).rejects.toThrow(/--budget 5 is too small: .* need at least 7/);
+    await expect(adapt(20, fake(() => 1), { optimizer: 'cmaes', budget: 12, seed: 1, bound: 1.5, popsize: 12 })).rejects.toThrow(/--budget 12 is too small: .* need at least 13/);
   });
   it('empty, malformed and too-short data files; mixed ranks without harmonisation', async () => {
     const empty = join(tmp, 'empty.jsonl');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
+import { DEFAULT_POPSIZE, DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
 import type { OptimizerName } from '../../adapt/optimizer.ts';
 import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
 import type { LossNormalization } from '../../adapt/objective.ts';
@@ -67,8 +67,8 @@ export function register(program: Command): void {
     .option('--time-limit <seconds>', 'stop searching after this many seconds')
     .option('--seed <n>', 'seed (module sample, few-shot sample, optimiser)', '42')
     .option('--optimizer <name>', 'cmaes | cobyla | random', 'cmaes')
-    .option('--sigma0 <x>', `initial CMA-ES step size (default ${DEFAULT_SETTINGS.sigma0})`)
-    .option('--popsize <n>', 'population size (default 4 + floor(3 ln n))')
+    .option('--sigma0 <x>', 'initial CMA-ES step size (default 1/sqrt(number of modules))')
+    .option('--popsize <n>', `population size (default ${DEFAULT_POPSIZE})`)
     .option('--workers <n|auto>', 'worker threads scoring population slices (1: one batched pass in this thread)', 'auto')
     .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', 'mean-token')
     .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)')
@@ -98,7 +98,7 @@ export function register(program: Command): void {
           budget: positiveInt('--budget', opts.budget, DEFAULT_SETTINGS.budget),
           timeLimitSec: opts.timeLimit !== undefined ? num('--time-limit', opts.timeLimit) : undefined,
           seed,
-          sigma0: opts.sigma0 !== undefined ? num('--sigma0', opts.sigma0) : DEFAULT_SETTINGS.sigma0,
+          sigma0: opts.sigma0 !== undefined ? num('--sigma0', opts.sigma0) : undefined,
           bound: DEFAULT_SETTINGS.bound,
           popsize: opts.popsize !== undefined ? positiveInt('--popsize', opts.popsize, 1) : undefined,
         },
