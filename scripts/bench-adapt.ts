@@ -124,6 +124,7 @@ async function run(s: Setup): Promise<void> {
     const { value, peakMb } = await withPeakRss(async () => {
       const ev = make();
       try {
+        if (ev instanceof WorkerEvaluator) await ev.ready(); // startup is reported by the throughput rows
         return await adapt(dim, ev, { optimizer: 'cmaes', budget: Number(o.budget), seed, bound: 1.5 });
       } finally {
         await ev.close?.();

@@ -86,6 +86,14 @@ export class WorkerEvaluator implements Evaluator {
     });
   }
 
+  /**
+   * Loads the model and modules in every thread now (they load lazily on their first task), so
+   * that startup is not paid inside the search. One empty task per thread, sent together.
+   */
+  async ready(): Promise<void> {
+    await Promise.all(Array.from({ length: this.workers }, () => this.pool.run({ key: this.setup.key, population: [], hold: 50 } satisfies WorkerTask)));
+  }
+
   async evaluate(population: number[][]): Promise<number[]> {
     const n = Math.min(this.workers, population.length);
     const per = Math.ceil(population.length / n);

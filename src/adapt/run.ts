@@ -241,6 +241,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
     workers > 1
       ? new WorkerEvaluator({ workers, modelDir: spec.modelDir, modules, batch, objective: objective.options, backend: info.name === 'tensorflow' ? undefined : info.name })
       : new BatchedEvaluator(objective);
+  if (evaluator instanceof WorkerEvaluator) await evaluator.ready();
   const tLoad = performance.now();
   hooks.onStart?.({ modules: spec.moduleNames, dim: modules.length, budget: spec.settings.budget, popsize: spec.settings.popsize, workers, backend: info.name });
   hooks.onPhase?.('search');

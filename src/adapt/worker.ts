@@ -20,6 +20,8 @@ export interface WorkerSetup {
 export interface WorkerTask {
   key: string;
   population: number[][];
+  /** Warm-up only: keep this thread busy this many ms after loading, so each thread gets one. */
+  hold?: number;
 }
 
 let objective: Promise<FewShotObjective> | undefined;
@@ -34,6 +36,7 @@ export default async function score(task: WorkerTask): Promise<number[]> {
   if (task.key !== setup.key) throw new Error('worker: task for another setup');
   objective ??= load(setup);
   const obj = await objective;
+  if (task.hold) await new Promise((r) => setTimeout(r, task.hold));
   const out: number[] = [];
   for (let i = 0; i < task.population.length; i += 32) {
     out.push(...obj.scorePopulation(task.population.slice(i, i + 32)).map((r) => r.objective));
