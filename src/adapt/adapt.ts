@@ -31,10 +31,11 @@ export interface AdaptSettings {
 }
 
 /**
- * Defaults chosen from measurements (README, "ADAPT"): on 20-module worlds, with budgets of a
- * few hundred evaluations, CMA-ES with λ = 6 and σ₀ = 1/√n reached the objective of the
- * reference's 40 COBYLA evaluations in a median of ~70 evaluations, against ~150 for the
- * textbook λ = 4 + ⌊3 ln n⌋ = 12 with σ₀ = 0.5. σ₀ = 1/√n keeps the first candidates' norm
+ * Defaults chosen from measurements (`npm run bench:search`, README "ADAPT"): on 20-module
+ * worlds, with budgets of a few hundred evaluations, CMA-ES with λ = 6 and σ₀ = 1/√n reached the
+ * objective of the reference's 40 COBYLA evaluations after 31–115 evaluations (median ~80),
+ * against 97–193 (and 2 misses in 6) for the textbook λ = 4 + ⌊3 ln n⌋ = 12 with σ₀ = 0.5.
+ * σ₀ = 1/√n keeps the first candidates' norm
  * ‖w‖ ≈ 1 whatever the number of modules: an isotropic σ₀ = 0.5 over 20 modules sums twenty
  * deltas at ‖w‖ ≈ 2.2, which mostly wrecks the base model.
  */
