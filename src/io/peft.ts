@@ -513,12 +513,21 @@ function checkTarget(module: LoraModule, key: string, t: LoraTarget): void {
  * without adapter name, metadata {"format": "pt"} plus module.metadata). A stale adapter_model.bin in
  * the folder is removed: loaders that prefer .bin (PEFT <= 0.3) would otherwise read old weights.
  */
-export async function writeAdapter(dir: string, module: LoraModule): Promise<void> {
+export interface WriteAdapterOptions {
+  /**
+   * Stored dtype. F16/BF16 halve the size (PEFT and our reader load them; values are rounded to
+   * nearest even), e.g. for a shipped library with a size budget. Default F32.
+   */
+  dtype?: 'F32' | 'F16' | 'BF16';
+}
+
+export async function writeAdapter(dir: string, module: LoraModule, opts: WriteAdapterOptions = {}): Promise<void> {
+  const dtype = opts.dtype ?? 'F32';
   const tensors: TensorToWrite[] = [];
   for (const [key, t] of module.targets) {
     checkTarget(module, key, t);
-    tensors.push({ name: peftKey(key, 'A'), dtype: 'F32', shape: [t.r, t.dIn], data: t.a });
-    tensors.push({ name: peftKey(key, 'B'), dtype: 'F32', shape: [t.dOut, t.r], data: t.b });
+    tensors.push({ name: peftKey(key, 'A'), dtype, shape: [t.r, t.dIn], data: t.a });
+    tensors.push({ name: peftKey(key, 'B'), dtype, shape: [t.dOut, t.r], data: t.b });
   }
   const configText = pythonJsonDumps(peftConfigObject(module.config));
   const weights = encodeSafetensors(tensors, { ...(module.metadata ?? {}), format: 'pt' });

@@ -380,3 +380,29 @@ describe('adapter errors', () => {
     expect(e2.message).toContain('encoder.block.0.layer.0.SelfAttention.q');
   });
 });
+
+describe('writeAdapter dtype', () => {
+  it('F16 storage halves the file and reads back within half precision', async () => {
+    const { readAdapter: read, writeAdapter: write } = await import('../../src/io/peft.ts');
+    const os = await import('node:os');
+    const fsm = await import('node:fs');
+    const pathm = await import('node:path');
+    const src = await read(new URL('../../../shared/fixtures/t5-gated/adapters/a0', import.meta.url).pathname);
+    const dir = fsm.mkdtempSync(pathm.join(os.tmpdir(), 'lorahub-f16-'));
+    try {
+      await write(pathm.join(dir, 'f32'), src);
+      await write(pathm.join(dir, 'f16'), src, { dtype: 'F16' });
+      const size = (d: string) => fsm.statSync(pathm.join(dir, d, 'adapter_model.safetensors')).size;
+      expect(size('f16')).toBeLessThan(0.6 * size('f32'));
+      const back = await read(pathm.join(dir, 'f16'));
+      for (const [p, t] of src.targets) {
+        const b = back.targets.get(p);
+        let m = 0;
+        t.a.forEach((v, i) => (m = Math.max(m, Math.abs(v - (b?.a[i] ?? Number.NaN)) / Math.max(Math.abs(v), 1e-3))));
+        expect(m).toBeLessThan(1e-3);
+      }
+    } finally {
+      fsm.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
