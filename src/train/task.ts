@@ -33,6 +33,8 @@ export interface TrainTaskOptions {
   name?: string;
   /** Adapter folder to write; default (with a library): a temporary folder, removed after the add. */
   out?: string;
+  /** Stored dtype of the adapter (default F32; F16 halves a shipped library). */
+  dtype?: 'F32' | 'F16';
   spec: LoraSpec;
   steps: number;
   batchSize: number;
@@ -164,7 +166,7 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
     const outDir = opts.out ?? join(tmp as string, name);
     try {
       opts.onPhase?.('save', opts.library ? `${name} into ${opts.library.dir}` : outDir);
-      await writeAdapter(outDir, module);
+      await writeAdapter(outDir, module, { dtype: opts.dtype });
       const added = opts.library
         ? await opts.library.addModule(outDir, { name, task: task.name, metrics, base: opts.modelDir, force: opts.force })
         : null;

@@ -40,6 +40,7 @@ interface Opts {
   evalTest?: string;
   evalTrain: string;
   logEvery?: string;
+  dtype: string;
   json?: boolean;
 }
 
@@ -149,6 +150,12 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
   return { signal: ac.signal, dispose: () => process.off('SIGINT', onSigint) };
 }
 
+function dtypeOption(v: string): 'F32' | 'F16' {
+  const d = v.toUpperCase();
+  if (d === 'F32' || d === 'F16') return d;
+  throw new LorahubError('BAD_ARGUMENT', `--dtype must be f32 or f16, got "${v}"`);
+}
+
 export function register(program: Command): void {
   program
     .command('train')
@@ -170,6 +177,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'module name (default: the task name)')
     .option('--out <dir>', 'also keep the PEFT adapter folder here')
     .option('--no-add', 'do not add the module to the library (needs --out)')
+    .option('--dtype <d>', 'stored adapter weights: f32 | f16 (half the size; loading converts)', 'f32')
     .option('--force', 'replace a module of the same name in the library')
     .option('--checkpoint-dir <dir>', 'run folder for checkpoints (default <out>.ckpt, or .lorahub/checkpoints/train-<name>)')
     .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only on Ctrl-C)', '100')
@@ -208,6 +216,7 @@ export function register(program: Command): void {
           library: opts.add ? lib : undefined,
           name,
           out: opts.out,
+          dtype: dtypeOption(opts.dtype),
           spec: {
             rank: dylora ? dylora.max : rank,
             alpha: numberOption('--alpha', opts.alpha),
