@@ -11,7 +11,8 @@ import { writeFileAtomic } from '../../src/io/atomic.ts';
 import { writeAdapter } from '../../src/io/peft.ts';
 import { moduleDeltas, disposeDeltas } from '../../src/lora/apply.ts';
 import { compose } from '../../src/lora/compose.ts';
-import type { LoraConfig, LoraModule, LoraTarget } from '../../src/lora/module.ts';
+import type { LoraModule, LoraTarget } from '../../src/lora/module.ts';
+import { peftConfigFor } from '../../src/train/lora.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
 import { Rng } from '../../src/adapt/rng.ts';
 import { fillNormal, writeRandomT5, type RandomT5Size } from '../../src/models/t5/random.ts';
@@ -56,21 +57,7 @@ export function randomModule(name: string, cfg: { dModel: number; inner: number;
       scaling: alpha / rank,
     });
   }
-  const config: LoraConfig = {
-    peft_type: 'LORA',
-    task_type: 'SEQ_2_SEQ_LM',
-    base_model_name_or_path: baseName,
-    r: rank,
-    lora_alpha: alpha,
-    target_modules: ['q', 'v'],
-    lora_dropout: 0,
-    bias: 'none',
-    fan_in_fan_out: false,
-    use_rslora: false,
-    rank_pattern: {},
-    alpha_pattern: {},
-    extra: {},
-  };
+  const config = peftConfigFor({ rank, alpha, targets: ['q', 'v'] }, baseName);
   return { name, config, targets };
 }
 
