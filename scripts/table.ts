@@ -1,0 +1,127 @@
+/**
+ * The paper-style table (LoRAHub, Huang et al. 2024, Table 1) on our world, for every target
+ * task: zero-shot base, in-context learning with the 5 examples (when they fit the context),
+ * best single library module, LoRAHub average and best over 5 seeds (20 modules sampled per
+ * seed, 5 examples), and a LoRA fine-tuned on the same 5 examples — on our generated test split,
+ * or, with --bbh DIR, on the real BIG-Bench Hard test file (evaluation only: never trained on).
+ *
+ *   npx tsx scripts/table.ts [--library modules] [--bbh ../shared/bbh] [--task NAME] [--seeds 5] [--limit N] [--json]
+ */
+import { Command } from 'commander';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCompose } from '../src/adapt/run.ts';
+import { DEFAULT_SETTINGS } from '../src/adapt/adapt.ts';
+import { initBackend } from '../src/backend.ts';
+import { evaluateExactMatch } from '../src/eval/evaluate.ts';
+import { loadBaseModel, openLibrary } from '../src/library/index.ts';
+import { T5Model } from '../src/models/t5/model.ts';
+import { fewShot, getTask, listTasks, loadExamplesFile, taskExamples, type Example } from '../src/tasks/index.ts';
+import { loadTokenizer } from '../src/tokenizers/index.ts';
+import { trainLora } from '../src/train/lora.ts';
+
+const o = new Command()
+  .option('--library <dir>', 'module library with its default base', 'modules')
+  .option('--bbh <dir>', 'evaluate on the real BBH test files in DIR (e.g. ../shared/bbh)')
+  .option('--task <name>', 'one target task only')
+  .option('--seeds <n>', 'LoRAHub seeds', '5')
+  .option('--num-modules <n>', 'modules per LoRAHub run', '20')
+  .option('--limit <n>', 'evaluate on the first N test examples only')
+  .option('--icl-max-tokens <n>', 'in-context prompts longer than this are reported as not fitting', '1024')
+  .option('--tune-steps <n>', 'steps of the 5-example LoRA baseline', '100')
+  .option('--json', 'one JSON line per task')
+  .parse()
+  .opts<{ library: string; bbh?: string; task?: string; seeds: string; numModules: string; limit?: string; iclMaxTokens: string; tuneSteps: string; json?: boolean }>();
+
+await initBackend();
+const lib = await openLibrary(o.library);
+const modelDir = lib.defaultBaseDir();
+if (!modelDir) throw new Error(`${o.library} has no default base model`);
+const model = T5Model.load(modelDir);
+const tok = loadTokenizer(modelDir);
+const base = await loadBaseModel(modelDir);
+const targets = (o.task ? [getTask(o.task)] : listTasks().filter((t) => t.kind === 'target'));
+const compatible = lib.listModules().filter((e) => e.base.fingerprint === base.fingerprint).map((e) => e.name);
+const seeds = Array.from({ length: Number(o.seeds) }, (_, i) => i + 1);
+const tmp = mkdtempSync(join(tmpdir(), 'lorahub-table-'));
+const rows: Record<string, unknown>[] = [];
+
+try {
+  for (const task of targets) {
+    const bbhFile = o.bbh ? join(o.bbh, `${task.name}.json`) : undefined;
+    if (bbhFile && !existsSync(bbhFile)) continue;
+    let test: Example[] = bbhFile ? loadExamplesFile(bbhFile) : taskExamples(task, 'test');
+    if (o.limit) test = test.slice(0, Number(o.limit));
+    const acc = (module?: Parameters<typeof evaluateExactMatch>[3]) => evaluateExactMatch(model, tok, test, module).accuracy;
+    const zeroShot = acc();
+    // In-context learning: the 5 examples of seed 1, then the test input.
+    const shots = fewShot(task, 5, 1);
+    const prefix = shots.map((e) => `${e.input} ${e.target}\n\n`).join('');
+    const iclExamples = test.map((e) => ({ input: prefix + e.input, target: e.target }));
+    const fits = iclExamples.every((e) => tok.encode(e.input).length <= Number(o.iclMaxTokens));
+    const icl = fits ? evaluateExactMatch(model, tok, iclExamples).accuracy : null;
+    let bestSingle: { name: string; accuracy: number } | null = null;
+    for (const name of compatible) {
+      const a = acc(await lib.loadModule(name));
+      if (!bestSingle || a > bestSingle.accuracy) bestSingle = { name, accuracy: a };
+    }
+    const lorahub: number[] = [];
+    for (const seed of seeds) {
+      const r = await runCompose({
+        task: task.name,
+        testData: bbhFile,
+        library: o.library,
+        numModules: Math.min(Number(o.numModules), compatible.length),
+        harmonize: 'none',
+        examples: 5,
+        settings: { ...DEFAULT_SETTINGS, seed },
+        normalization: 'mean-token',
+        alpha: 0.05,
+        workers: 'auto',
+        out: join(tmp, `${task.name}-${seed}`),
+        testLimit: o.limit ? Number(o.limit) : undefined,
+      });
+      lorahub.push(r.accuracy ?? Number.NaN);
+    }
+    // A LoRA fine-tuned on the same 5 examples (seed 1's), as the paper's LoRA baseline.
+    const tuned = await trainLora({
+      model,
+      tokenizer: tok,
+      examples: shots,
+      spec: { rank: 8, alpha: 16, targets: ['q', 'v'] },
+      steps: Number(o.tuneSteps),
+      batchSize: 5,
+      lr: { peak: 1e-3, warmupSteps: 0, decay: 'constant', finalFraction: 1 },
+      seed: 1,
+      name: `${task.name}-5shot`,
+      baseModelNameOrPath: modelDir,
+    });
+    const row = {
+      task: task.name,
+      zero_shot: zeroShot,
+      icl,
+      best_single: bestSingle?.accuracy ?? null,
+      best_single_module: bestSingle?.name ?? null,
+      lorahub_avg: lorahub.reduce((a, b) => a + b, 0) / lorahub.length,
+      lorahub_best: Math.max(...lorahub),
+      lora_tune: acc(tuned.module),
+      test: bbhFile ? `BBH ${test.length}` : `generated ${test.length}`,
+    };
+    rows.push(row);
+    if (o.json) {
+      const { best_single_module: _m, test: _t, ...line } = row;
+      console.log(JSON.stringify(line));
+    }
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+if (!o.json) {
+  const pct = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? (100 * x).toFixed(1) : '—');
+  console.log('| task | test | zero-shot | ICL (5) | best single module | LoRAHub avg | LoRAHub best | LoRA (5 examples) |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.task} | ${r.test} | ${pct(r.zero_shot)} | ${pct(r.icl)} | ${pct(r.best_single)} (${r.best_single_module}) | ${pct(r.lorahub_avg)} | ${pct(r.lorahub_best)} | ${pct(r.lora_tune)} |`);
+  }
+}
