@@ -55,10 +55,10 @@ export function buildFewShotBatch(tokenizer: Tokenizer, examples: { input: strin
   return padBatch(inputs, targets, tokenizer.padId);
 }
 
-/** Pads token id lists into a FewShotBatch. */
+/** Pads token id lists into a FewShotBatch (inputs with pad, labels with -100; no targets → no labels). */
 export function padBatch(inputs: number[][], targets: number[][], padId: number): FewShotBatch {
   const s = Math.max(...inputs.map((x) => x.length));
-  const t = Math.max(...targets.map((x) => x.length));
+  const t = Math.max(0, ...targets.map((x) => x.length));
   return {
     inputIds: inputs.map((x) => [...x, ...new Array<number>(s - x.length).fill(padId)]),
     attentionMask: inputs.map((x) => [...x.map(() => 1), ...new Array<number>(s - x.length).fill(0)]),
@@ -106,11 +106,7 @@ export class FewShotObjective {
     this.batch = batch;
     this.options = { ...DEFAULT_OBJECTIVE, ...options };
     const cfg = model.config;
-    try {
-      checkLabels(batch.labels, cfg.vocabSize);
-    } catch (err) {
-      throw new LorahubError('BAD_TOKEN', (err as Error).message, { cause: err });
-    }
+    checkLabels(batch.labels, cfg.vocabSize);
     this.decoderInputIds = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
   }
 

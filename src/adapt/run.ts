@@ -13,7 +13,7 @@ import { LorahubError } from '../errors.ts';
 import { evaluateExactMatch } from '../eval/evaluate.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { writeAdapter } from '../io/peft.ts';
-import { loadBaseModel, openLibrary, resolveModules, type Library } from '../library/index.ts';
+import { loadBaseModel, openLibraryIfExists, resolveModules, type Library } from '../library/index.ts';
 import { compose, type Harmonize } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { T5Model } from '../models/t5/model.ts';
@@ -147,19 +147,10 @@ async function loadModules(spec: RunSpec, lib: Library | undefined, modelDir: st
   return resolveModules(spec.moduleItems, { library: lib, base });
 }
 
-async function openLib(dir: string | undefined | null): Promise<Library | undefined> {
-  const d = dir ?? './modules';
-  if (!existsSync(d)) {
-    if (dir) throw new LorahubError('NOT_FOUND', `library ${dir} does not exist`);
-    return undefined;
-  }
-  return openLibrary(d);
-}
-
 /** Resolves a request into a RunSpec (few-shot set, model, modules). */
 export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec; lib: Library | undefined }> {
   const examples = resolveFewShot(req);
-  const lib = await openLib(req.library);
+  const lib = await openLibraryIfExists(req.library);
   const modelDir = req.model ?? lib?.defaultBaseDir();
   if (!modelDir) throw new LorahubError('BAD_ARGUMENT', `no --model given and no default base model in ${req.library ?? './modules'}`);
   let items = req.modules;
@@ -198,10 +189,6 @@ function readJsonFile<T>(file: string): T {
   }
 }
 
-function evaluate(model: T5Model, tok: Tokenizer, test: Example[], module: LoraModule | undefined): number {
-  return evaluateExactMatch(model, tok, test, module).accuracy;
-}
-
 /**
  * Runs (or resumes) a composition. `resumeDir`: continue the run saved there; `req` then only
  * supplies workers/backend/out overrides.
@@ -217,7 +204,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
   if (resumeDir) {
     spec = readJsonFile<RunSpec>(join(resumeDir, 'run.json'));
     if (spec.version !== 1) throw new LorahubError('BAD_FILE', `${resumeDir}/run.json: unknown version ${String(spec.version)}`);
-    lib = await openLib(spec.library);
+    lib = await openLibraryIfExists(spec.library ?? undefined);
     const statePath = join(resumeDir, 'state.json');
     if (existsSync(statePath)) snapshot = readJsonFile<AdaptSnapshot>(statePath);
   } else {
@@ -268,8 +255,8 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
   const composed = compose(modules, result.weights, { harmonize: spec.harmonize, name: 'lorahub-composed' });
   const test = req.noEval ? [] : testExamples(spec, req.testLimit);
   hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
-  const zeroShot = test.length > 0 ? evaluate(model, tok, test, undefined) : null;
-  const acc = test.length > 0 ? evaluate(model, tok, test, composed) : null;
+  const zeroShot = test.length > 0 ? evaluateExactMatch(model, tok, test).accuracy : null;
+  const acc = test.length > 0 ? evaluateExactMatch(model, tok, test, composed).accuracy : null;
   const tEval = performance.now();
   hooks.onPhase?.('save');
   const adapterDir = join(out, 'adapter');

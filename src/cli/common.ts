@@ -2,23 +2,16 @@
  * Argument helpers shared by the CLI verbs: models, adapters (folders or library names),
  * and jsonl data files. Library code throws LorahubError; nothing here prints.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { LorahubError } from '../errors.ts';
-import { DEFAULT_LIBRARY_DIR, openLibrary, type Library } from '../library/index.ts';
+import { DEFAULT_LIBRARY_DIR, openLibraryIfExists, type Library } from '../library/index.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { T5Model } from '../models/t5/model.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
 /** Opens the library if its folder exists (commands that only optionally use it). */
-export async function maybeLibrary(dir: string | undefined): Promise<Library | undefined> {
-  const d = dir ?? DEFAULT_LIBRARY_DIR;
-  if (!existsSync(d)) {
-    if (dir) throw new LorahubError('NOT_FOUND', `library ${dir} does not exist`);
-    return undefined;
-  }
-  return openLibrary(d);
-}
+export const maybeLibrary = openLibraryIfExists;
 
 /** `--model DIR`, or the library's default base model. */
 export function resolveModelDir(model: string | undefined, lib: Library | undefined): string {

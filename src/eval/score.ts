@@ -4,7 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../errors.ts';
 import { generateGreedy, stripGenerated } from '../models/t5/generate.ts';
-import { checkLabels, exampleLosses, IGNORE_INDEX, shiftRight, tokenCrossEntropy } from '../models/t5/loss.ts';
+import { padBatch } from '../adapt/objective.ts';
+import { checkLabels, exampleLosses, shiftRight, tokenCrossEntropy } from '../models/t5/loss.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
@@ -33,11 +34,6 @@ function labelsOf(e: ExampleIn, tok: Tokenizer, i: number): number[] {
   return tok.encode(e.target);
 }
 
-function pad(rows: number[][], value: number): number[][] {
-  const n = Math.max(...rows.map((r) => r.length));
-  return rows.map((r) => [...r, ...new Array<number>(n - r.length).fill(value)]);
-}
-
 export interface ScoreResult {
   /** Mean token cross-entropy (NaN when the example has no label tokens). */
   loss: number;
@@ -51,21 +47,22 @@ export function scoreExamples(model: T5Model, tok: Tokenizer, examples: ExampleI
   const out: ScoreResult[] = [];
   for (let s = 0; s < examples.length; s += batchSize) {
     const chunk = examples.slice(s, s + batchSize);
-    const inputs = chunk.map((e, i) => inputIdsOf(e, tok, s + i));
-    const labels = pad(chunk.map((e, i) => labelsOf(e, tok, s + i)), IGNORE_INDEX);
+    const batch = padBatch(
+      chunk.map((e, i) => inputIdsOf(e, tok, s + i)),
+      chunk.map((e, i) => labelsOf(e, tok, s + i)),
+      cfg.padTokenId,
+    );
     try {
-      checkLabels(labels, cfg.vocabSize);
+      checkLabels(batch.labels, cfg.vocabSize);
     } catch (err) {
       throw new LorahubError('BAD_TOKEN', `examples ${s + 1}–${s + chunk.length}: ${(err as Error).message}`, { cause: err });
     }
-    const ids = pad(inputs, cfg.padTokenId);
-    const mask = inputs.map((r) => [...r.map(() => 1), ...new Array<number>(ids[0].length - r.length).fill(0)]);
-    const dec = shiftRight(labels, cfg.decoderStartTokenId, cfg.padTokenId);
+    const dec = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
     const perToken = tf.tidy(() => {
-      const r = model.forward({ inputIds: ids, attentionMask: mask }, dec, lora);
-      return tokenCrossEntropy(r.logits, labels.flat());
+      const r = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask }, dec, lora);
+      return tokenCrossEntropy(r.logits, batch.labels.flat());
     });
-    const l = exampleLosses(perToken.dataSync(), labels);
+    const l = exampleLosses(perToken.dataSync(), batch.labels);
     perToken.dispose();
     l.sum.forEach((sum, i) => out.push({ loss: l.mean[i], tokens: l.tokens[i], sum }));
   }
@@ -89,10 +86,8 @@ export function generateExamples(
   const bs = opts.batchSize ?? DEFAULT_BATCH;
   const out: GenerateResult[] = [];
   for (let s = 0; s < examples.length; s += bs) {
-    const inputs = examples.slice(s, s + bs).map((e, i) => inputIdsOf(e, tok, s + i));
-    const ids = pad(inputs, cfg.padTokenId);
-    const mask = inputs.map((r) => [...r.map(() => 1), ...new Array<number>(ids[0].length - r.length).fill(0)]);
-    const gen = generateGreedy(model, { inputIds: ids, attentionMask: mask }, { maxNewTokens: opts.maxNewTokens, lora: opts.lora });
+    const { inputIds, attentionMask } = padBatch(examples.slice(s, s + bs).map((e, i) => inputIdsOf(e, tok, s + i)), [], cfg.padTokenId);
+    const gen = generateGreedy(model, { inputIds, attentionMask }, { maxNewTokens: opts.maxNewTokens, lora: opts.lora });
     for (const row of gen) {
       const outputIds = stripGenerated(row, cfg.eosTokenId);
       out.push({ outputIds, text: tok.decode(outputIds) });

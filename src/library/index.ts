@@ -4,6 +4,7 @@ export {
   DEFAULT_LIBRARY_DIR,
   Library,
   openLibrary,
+  openLibraryIfExists,
   TEST_PAUSE_ENV,
   validateModuleName,
   type AddOptions,

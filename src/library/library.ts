@@ -438,3 +438,16 @@ export async function openLibrary(dir: string = DEFAULT_LIBRARY_DIR, opts: { cre
   }
   return new Library(abs, (st ? readManifest(abs) : undefined) ?? emptyManifest());
 }
+
+/**
+ * The library at `dir`, or — when no dir is given and the default ./modules does not exist —
+ * undefined (commands that only optionally use a library). An explicit dir must exist.
+ */
+export async function openLibraryIfExists(dir?: string): Promise<Library | undefined> {
+  const d = dir ?? DEFAULT_LIBRARY_DIR;
+  if (!existsSync(d)) {
+    if (dir) throw new LorahubError('NOT_FOUND', `library ${dir} does not exist`);
+    return undefined;
+  }
+  return openLibrary(d);
+}

@@ -3,6 +3,7 @@
  * over every non-ignored token of the batch (torch CrossEntropyLoss(ignore_index=-100)).
  */
 import * as tf from '@tensorflow/tfjs';
+import { LorahubError } from '../../errors.ts';
 
 export const IGNORE_INDEX = -100;
 
@@ -51,7 +52,7 @@ export function checkLabels(labels: number[][], vocabSize: number): void {
   for (let b = 0; b < labels.length; b++) {
     for (const l of labels[b]) {
       if (l !== IGNORE_INDEX && (!Number.isInteger(l) || l < 0 || l >= vocabSize)) {
-        throw new RangeError(`labels[${b}]: token id ${l} is outside the vocabulary [0, ${vocabSize}) and is not -100`);
+        throw new LorahubError('BAD_TOKEN', `labels[${b}]: token id ${l} is outside the vocabulary [0, ${vocabSize}) and is not -100`);
       }
     }
   }
