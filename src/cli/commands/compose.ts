@@ -51,6 +51,12 @@ function normalization(v: string): LossNormalization {
   throw new LorahubError('BAD_ARGUMENT', `--loss-normalization must be mean-token or reference, got "${v}"`);
 }
 
+/** A fresh run folder per invocation, so repeating a command never collides with an old run. */
+function defaultRunDir(name: string, seed: number): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `runs/${name}-seed${seed}-${stamp}`;
+}
+
 export function register(program: Command): void {
   program
     .command('compose')
@@ -74,7 +80,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)')
     .option('--alpha <x>', 'L1 regularisation weight (objective += alpha·mean|w|)', '0.05')
     .option('--harmonize <how>', 'modules of different ranks: truncate | pad')
-    .option('--out <dir>', 'run folder (default runs/<task>-seed<seed>)')
+    .option('--out <dir>', 'run folder (default runs/<task>-seed<seed>-<YYYYMMDD-HHMMSS>)')
     .option('--resume <dir>', 'continue an interrupted run from its last finished generation')
     .option('--no-eval', 'skip the accuracy evaluation on the test split')
     .option('--json', 'print a final JSON line {"weights","objective","evaluations","seconds","modules","zero_shot_accuracy","accuracy"}')
@@ -106,7 +112,7 @@ export function register(program: Command): void {
         batchSize: opts.batchSize !== undefined ? positiveInt('--batch-size', opts.batchSize, 1) : undefined,
         alpha: num('--alpha', opts.alpha),
         workers: opts.workers === 'auto' ? 'auto' : positiveInt('--workers', opts.workers, 1),
-        out: opts.out ?? `runs/${opts.task ?? 'data'}-seed${seed}`,
+        out: opts.out ?? defaultRunDir(opts.task ?? 'data', seed),
         backend: g.backend,
         noEval: opts.eval === false,
       };
