@@ -348,12 +348,7 @@ export class SafetensorsFile {
 
   /** Integer / bool dtypes as int32; an I64/U64/U32 value outside the int32 range is an error. */
   readInt32(name: string): Int32Array {
-    const info = this.info(name);
-    this.requireInt(name, info);
-    const n = (info.end - info.begin) / BYTES_PER_ELEMENT[info.dtype];
-    const bytes = new Uint8Array(info.end - info.begin);
-    this.readInto(name, info, bytes);
-    const view = new DataView(bytes.buffer);
+    const { info, n, view } = this.readIntRaw(name);
     const out = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const v = readIntElement(info.dtype, view, i);
@@ -370,12 +365,7 @@ export class SafetensorsFile {
 
   /** Integer / bool dtypes as int64 (U64 values above 2^63-1 are an error). */
   readBigInt64(name: string): BigInt64Array {
-    const info = this.info(name);
-    this.requireInt(name, info);
-    const n = (info.end - info.begin) / BYTES_PER_ELEMENT[info.dtype];
-    const bytes = new Uint8Array(info.end - info.begin);
-    this.readInto(name, info, bytes);
-    const view = new DataView(bytes.buffer);
+    const { info, n, view } = this.readIntRaw(name);
     const out = new BigInt64Array(n);
     for (let i = 0; i < n; i++) {
       const v = readIntElement(info.dtype, view, i);
@@ -392,6 +382,15 @@ export class SafetensorsFile {
       fs.closeSync(this.fd);
       this.fd = undefined;
     }
+  }
+
+  /** An integer tensor's raw bytes, element count and dtype, after checking the dtype. */
+  private readIntRaw(name: string): { info: TensorInfo; n: number; view: DataView } {
+    const info = this.info(name);
+    this.requireInt(name, info);
+    const bytes = new Uint8Array(info.end - info.begin);
+    this.readInto(name, info, bytes);
+    return { info, n: bytes.length / BYTES_PER_ELEMENT[info.dtype], view: new DataView(bytes.buffer) };
   }
 
   private requireInt(name: string, info: TensorInfo): void {

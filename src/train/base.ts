@@ -15,7 +15,7 @@ import { writeFilesAtomic } from '../io/atomic.ts';
 import { encodeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
 import { t5ConfigFromHf, type T5Config } from '../models/t5/config.ts';
 import { T5Model } from '../models/t5/model.ts';
-import { randomT5HfConfig, writeByT5TokenizerFiles } from '../models/t5/random.ts';
+import { randomT5HfConfig, t5InitStd, writeByT5TokenizerFiles } from '../models/t5/random.ts';
 import { t5WeightTable, type WeightEntry } from '../models/t5/weights.ts';
 import { taskExamples } from '../tasks/dataset.ts';
 import { listTasks } from '../tasks/registry.ts';
@@ -56,25 +56,6 @@ export function baseHfConfig(size: BaseSize, nameOrPath: string): Record<string,
   return { _name_or_path: nameOrPath, ...randomT5HfConfig('tiny'), ...preset };
 }
 
-/** Standard deviation of each weight at initialisation, by HF name. */
-function initStd(e: WeightEntry, cfg: T5Config): number {
-  const d = cfg.dModel;
-  const hf = e.hf;
-  // transformers T5PreTrainedModel._init_weights (factor 1.0) for all but the LM head.
-  if (hf === 'shared.weight') return 1.0;
-  // HF draws an untied lm_head with std 1.0; on unit-RMS decoder states that gives logits of
-  // std √d_model (16 here) and a first loss in the hundreds. d_model^-0.5 gives unit logits and
-  // a first loss near ln(vocab), as the random fixtures do (models/t5/random.ts).
-  if (hf === 'lm_head.weight') return d ** -0.5;
-  if (hf.endsWith('relative_attention_bias.weight')) return d ** -0.5;
-  if (/\.q\.weight$/.test(hf)) return (d * cfg.dKv) ** -0.5;
-  if (/\.(k|v)\.weight$/.test(hf)) return d ** -0.5;
-  if (/\.o\.weight$/.test(hf)) return (cfg.numHeads * cfg.dKv) ** -0.5;
-  if (/\.wi(_0|_1)?\.weight$/.test(hf)) return d ** -0.5;
-  if (/\.wo\.weight$/.test(hf)) return cfg.dFf ** -0.5;
-  throw new LorahubError('BAD_ARGUMENT', `internal: no initialisation for ${hf}`);
-}
-
 /** Our layout's shape for a table entry (Linear weights transposed to [dIn, dOut]). */
 function oursShape(e: WeightEntry): number[] {
   return e.transpose ? [e.hfShape[1], e.hfShape[0]] : e.hfShape;
@@ -91,7 +72,7 @@ export function initBaseParams(cfg: T5Config, seed: number): Map<string, tf.Vari
   const out = new Map<string, tf.Variable>();
   for (const e of t5WeightTable(cfg)) {
     const n = e.hfShape.reduce((a, b) => a * b, 1);
-    const data = e.hf.endsWith('layer_norm.weight') ? new Float32Array(n).fill(1) : rng.fillNormal(n, initStd(e, cfg));
+    const data = e.hf.endsWith('layer_norm.weight') ? new Float32Array(n).fill(1) : rng.fillNormal(n, t5InitStd(e.hf, cfg, cfg.dModel ** -0.5));
     out.set(
       e.ours,
       tf.tidy(() => {

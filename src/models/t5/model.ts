@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../../errors.ts';
 import { loadT5Config, type T5Config } from './config.ts';
 import { bucketTable } from './position.ts';
-import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from './ops.ts';
+import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, mulRows, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from './ops.ts';
 import { disposeWeights, loadT5Weights, weightsFile, type T5Weights } from './weights.ts';
 
 /** Deltas keyed by HF module path ("decoder.block.1.layer.1.EncDecAttention.v"); one per group or shared. */
@@ -329,14 +329,4 @@ export class T5Model {
       return { logits: this.lmHead(out.x), cache: next };
     });
   }
-}
-
-/** Elementwise product of rows, broadcasting shared rows over groups. */
-function mulRows(a: Rows, b: Rows, groups: number): Rows {
-  return tf.tidy<Rows>(() => {
-    if (a.shared === b.shared || groups === 1) return { x: tf.mul(a.x, b.x) as tf.Tensor2D, shared: a.shared && b.shared };
-    const [s, u] = a.shared ? [a, b] : [b, a];
-    const [rows, width] = s.x.shape;
-    return { x: tf.reshape(tf.mul(tf.reshape(u.x, [groups, rows, width]), s.x), [groups * rows, width]) as tf.Tensor2D, shared: false };
-  });
 }

@@ -189,13 +189,26 @@ export function linear(r: Rows, w: tf.Tensor2D, delta: LoraDelta | GroupedLoraDe
   });
 }
 
-/** Elementwise a + b on rows, broadcasting shared rows over groups. */
-export function addRows(a: Rows, b: Rows, groups: number): Rows {
+/**
+ * An elementwise op on two row sets, broadcasting shared rows over the groups of unshared ones
+ * (reshaped to [G, R, width] so the shared [R, width] rows broadcast without a copy).
+ */
+function combineRows(a: Rows, b: Rows, groups: number, op: (x: tf.Tensor, y: tf.Tensor) => tf.Tensor): Rows {
   return tf.tidy<Rows>(() => {
-    if (a.shared === b.shared || groups === 1) return { x: tf.add(a.x, b.x) as tf.Tensor2D, shared: a.shared && b.shared };
+    if (a.shared === b.shared || groups === 1) return { x: op(a.x, b.x) as tf.Tensor2D, shared: a.shared && b.shared };
     const [s, u] = a.shared ? [a, b] : [b, a];
     const [rows, width] = s.x.shape;
-    const sum = tf.add(tf.reshape(u.x, [groups, rows, width]), s.x);
-    return { x: tf.reshape(sum, [groups * rows, width]) as tf.Tensor2D, shared: false };
+    const out = op(tf.reshape(u.x, [groups, rows, width]), s.x);
+    return { x: tf.reshape(out, [groups * rows, width]) as tf.Tensor2D, shared: false };
   });
+}
+
+/** Elementwise a + b on rows (residual connections). */
+export function addRows(a: Rows, b: Rows, groups: number): Rows {
+  return combineRows(a, b, groups, tf.add);
+}
+
+/** Elementwise a · b on rows (the gated FFN). */
+export function mulRows(a: Rows, b: Rows, groups: number): Rows {
+  return combineRows(a, b, groups, tf.mul);
 }

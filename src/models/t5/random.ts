@@ -10,7 +10,8 @@ import { mkdirSync } from 'node:fs';
 import { Rng } from '../../adapt/rng.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors.ts';
-import { t5ConfigFromHf } from './config.ts';
+import { LorahubError } from '../../errors.ts';
+import { t5ConfigFromHf, type T5Config } from './config.ts';
 import { t5WeightTable } from './weights.ts';
 
 export type RandomT5Size = 'tiny' | 'small' | 'base';
@@ -55,25 +56,29 @@ export function fillNormal(rng: Rng, n: number, std: number): Float32Array {
   return out;
 }
 
-/** Standard deviation of each HF weight (transformers _init_weights), by name. */
-function initStd(hf: string, c: Record<string, number>): number {
-  const d = c.d_model;
+/**
+ * Initial standard deviation of each HF weight (transformers T5PreTrainedModel._init_weights,
+ * factor 1.0), except the LM head: HF draws an untied head with std 1.0, which on unit-RMS
+ * decoder states gives logits of std √d_model; d_model^-0.5 gives unit logits. The relative
+ * position bias std is the caller's (HF: d_model^-0.5). Layer norms are not drawn.
+ */
+export function t5InitStd(hf: string, cfg: T5Config, relativeBiasStd: number): number {
+  const d = cfg.dModel;
   if (hf === 'shared.weight') return 1.0;
   if (hf === 'lm_head.weight') return d ** -0.5;
-  if (hf.endsWith('relative_attention_bias.weight')) return 0.5;
-  if (/\.q\.weight$/.test(hf)) return (d * c.d_kv) ** -0.5;
+  if (hf.endsWith('relative_attention_bias.weight')) return relativeBiasStd;
+  if (/\.q\.weight$/.test(hf)) return (d * cfg.dKv) ** -0.5;
   if (/\.(k|v)\.weight$/.test(hf)) return d ** -0.5;
-  if (/\.o\.weight$/.test(hf)) return (c.num_heads * c.d_kv) ** -0.5;
+  if (/\.o\.weight$/.test(hf)) return (cfg.numHeads * cfg.dKv) ** -0.5;
   if (/\.wi(_0|_1)?\.weight$/.test(hf)) return d ** -0.5;
-  if (/\.wo\.weight$/.test(hf)) return c.d_ff ** -0.5;
-  throw new Error(`no init for ${hf}`);
+  if (/\.wo\.weight$/.test(hf)) return cfg.dFf ** -0.5;
+  throw new LorahubError('BAD_ARGUMENT', `internal: no initialisation for ${hf}`);
 }
 
 /** Writes a random checkpoint folder; returns the parameter count. */
 export function writeRandomT5(size: RandomT5Size, seed: number, outDir: string): number {
   const raw = randomT5HfConfig(size);
   const cfg = t5ConfigFromHf(raw);
-  const dims = RANDOM_T5_SIZES[size];
   const rng = Rng.fromSeed(seed);
   const tensors: TensorToWrite[] = [];
   let params = 0;
@@ -85,7 +90,8 @@ export function writeRandomT5(size: RandomT5Size, seed: number, outDir: string):
       data = new Float32Array(n);
       for (let i = 0; i < n; i++) data[i] = 0.6 + 0.8 * rng.uniform();
     } else {
-      data = fillNormal(rng, n, initStd(e.hf, { ...dims, d_model: cfg.dModel }));
+      // A larger relative bias than HF's (0.5), as the shared fixtures do, so outputs are not degenerate.
+      data = fillNormal(rng, n, t5InitStd(e.hf, cfg, 0.5));
     }
     tensors.push({ name: e.hf, dtype: 'F32', shape: e.hfShape, data });
   }
