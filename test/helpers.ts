@@ -1,4 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { LorahubError } from '../src/errors.ts';
+import { disposeDeltas, moduleDeltas } from '../src/lora/apply.ts';
+import type { LoraModule } from '../src/lora/module.ts';
+import type { T5Model } from '../src/models/t5/model.ts';
+import type { Tokenizer } from '../src/tokenizers/types.ts';
+import { meanTokenLoss } from '../src/train/evaluate.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,4 +29,25 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export function flat(x: unknown): number[] {
   return Array.isArray(x) ? x.flatMap(flat) : [x as number];
+}
+
+/** Runs fn and returns the LorahubError it throws (fails the test if it throws anything else, or nothing). */
+export function errorOf(fn: () => unknown): LorahubError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(LorahubError);
+    return err as LorahubError;
+  }
+  throw new Error('expected an error');
+}
+
+/** Mean token loss of model (+ module) on examples, disposing the module's deltas. */
+export function moduleLoss(model: T5Model, tok: Tokenizer, examples: readonly { input: string; target: string }[], module?: LoraModule): number {
+  const deltas = module ? moduleDeltas(module) : undefined;
+  try {
+    return meanTokenLoss(model, tok, examples, { lora: deltas });
+  } finally {
+    if (deltas) disposeDeltas(deltas);
+  }
 }

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorOf } from '../helpers.ts';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LorahubError } from '../../src/errors.ts';
 import {
   bf16BitsToF32,
   encodeSafetensors,
@@ -34,17 +34,6 @@ function rawFile(header: unknown, data: Uint8Array): string {
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
   return tmpFile(Buffer.concat([len, json, data]));
-}
-
-/** Runs fn and returns the LorahubError it throws. */
-function errorOf(fn: () => unknown): LorahubError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(LorahubError);
-    return err as LorahubError;
-  }
-  throw new Error('expected an error');
 }
 
 function bytesOf(a: ArrayBufferView): Buffer {

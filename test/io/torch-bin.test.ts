@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { zipSync } from 'fflate';
+import { errorOf } from '../helpers.ts';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LorahubError } from '../../src/errors.ts';
 import { f32ToBf16Bits, f32ToF16Bits, readSafetensors } from '../../src/io/safetensors.ts';
 import { readTorchBin } from '../../src/io/torch-bin.ts';
 
@@ -17,16 +17,6 @@ function tmpFile(bytes: Uint8Array): string {
   const p = path.join(tmp, `t${counter++}.bin`);
   fs.writeFileSync(p, bytes);
   return p;
-}
-
-function errorOf(fn: () => unknown): LorahubError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(LorahubError);
-    return err as LorahubError;
-  }
-  throw new Error('expected an error');
 }
 
 // --- a minimal protocol-2 pickle assembler (opcodes from CPython Lib/pickletools.py) --------------

@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend.ts';
-import { disposeDeltas, moduleDeltas } from '../../src/lora/apply.ts';
 import { compose } from '../../src/lora/compose.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
 import { loadTokenizer } from '../../src/tokenizers/index.ts';
 import type { Tokenizer } from '../../src/tokenizers/types.ts';
 import { parseDyLoraRange, sampleRank, truncateDyLora } from '../../src/train/dylora.ts';
-import { meanTokenLoss } from '../../src/train/evaluate.ts';
 import { disposeLoraParams, initLoraParams, loraTargetPaths, trainLora, type TrainLoraOptions } from '../../src/train/lora.ts';
 import { TrainRng } from '../../src/train/rng.ts';
-import { T5_GATED } from '../helpers.ts';
+import { T5_GATED, moduleLoss } from '../helpers.ts';
 
 let model: T5Model;
 let tok: Tokenizer;
@@ -41,12 +39,7 @@ function options(over: Partial<TrainLoraOptions>): TrainLoraOptions {
 }
 
 function lossWith(module?: LoraModule): number {
-  const deltas = module ? moduleDeltas(module) : undefined;
-  try {
-    return meanTokenLoss(model, tok, examples, { lora: deltas });
-  } finally {
-    if (deltas) disposeDeltas(deltas);
-  }
+  return moduleLoss(model, tok, examples, module);
 }
 
 describe('DyLoRA', () => {

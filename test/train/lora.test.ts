@@ -7,15 +7,13 @@ import { initBackend } from '../../src/backend.ts';
 import { LorahubError } from '../../src/errors.ts';
 import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
 import { SafetensorsFile } from '../../src/io/safetensors.ts';
-import { disposeDeltas, moduleDeltas } from '../../src/lora/apply.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
 import { loadTokenizer } from '../../src/tokenizers/index.ts';
 import type { Tokenizer } from '../../src/tokenizers/types.ts';
 import { readCheckpoint } from '../../src/train/checkpoint.ts';
-import { meanTokenLoss } from '../../src/train/evaluate.ts';
 import { initLoraParams, loraTargetPaths, trainLora, disposeLoraParams, type TrainLoraOptions } from '../../src/train/lora.ts';
-import { T5_GATED } from '../helpers.ts';
+import { T5_GATED, moduleLoss } from '../helpers.ts';
 
 let model: T5Model;
 let tok: Tokenizer;
@@ -51,12 +49,7 @@ function options(over: Partial<TrainLoraOptions> = {}): TrainLoraOptions {
 }
 
 function lossWith(module?: LoraModule): number {
-  const deltas = module ? moduleDeltas(module) : undefined;
-  try {
-    return meanTokenLoss(model, tok, examples, { lora: deltas });
-  } finally {
-    if (deltas) disposeDeltas(deltas);
-  }
+  return moduleLoss(model, tok, examples, module);
 }
 
 function weightsOf(m: LoraModule): Float32Array[] {
