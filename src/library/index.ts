@@ -2,7 +2,9 @@
 export {
   BASE_FOLDER,
   DEFAULT_LIBRARY_DIR,
+  defaultReadLibraryDir,
   Library,
+  SHIPPED_LIBRARY_DIR,
   openLibrary,
   openLibraryIfExists,
   TEST_PAUSE_ENV,

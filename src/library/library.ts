@@ -14,6 +14,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { LorahubError } from '../errors.ts';
 import { readAdapter, writeAdapter } from '../io/peft.ts';
 import type { LoraModule } from '../lora/module.ts';
@@ -36,6 +37,21 @@ import {
 } from './manifest.ts';
 
 export const DEFAULT_LIBRARY_DIR = './modules';
+/** The library this package ships (its own modules/ folder: base model + upstream modules). */
+export const SHIPPED_LIBRARY_DIR = fileURLToPath(new URL('../../modules', import.meta.url));
+
+/**
+ * Where a command that only READS a library looks when none is named: LORAHUB_LIBRARY, else
+ * ./modules when it holds a library, else the shipped default — so `lorahub compose --task …`
+ * works from any folder, not only from a clone's root. Commands that write (train, modules add)
+ * keep ./modules: they must never write into an installed package.
+ */
+export function defaultReadLibraryDir(): string {
+  const env = process.env.LORAHUB_LIBRARY;
+  if (env) return env;
+  if (existsSync(join(DEFAULT_LIBRARY_DIR, MANIFEST_FILE))) return DEFAULT_LIBRARY_DIR;
+  return existsSync(join(SHIPPED_LIBRARY_DIR, MANIFEST_FILE)) ? SHIPPED_LIBRARY_DIR : DEFAULT_LIBRARY_DIR;
+}
 /** The conventional folder of the default base inside a library. */
 export const BASE_FOLDER = 'base';
 
@@ -444,7 +460,7 @@ export async function openLibrary(dir: string = DEFAULT_LIBRARY_DIR, opts: { cre
  * undefined (commands that only optionally use a library). An explicit dir must exist.
  */
 export async function openLibraryIfExists(dir?: string): Promise<Library | undefined> {
-  const d = dir ?? DEFAULT_LIBRARY_DIR;
+  const d = dir ?? defaultReadLibraryDir();
   if (!existsSync(d)) {
     if (dir) throw new LorahubError('NOT_FOUND', `library ${dir} does not exist`);
     return undefined;

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import {
   DEFAULT_LIBRARY_DIR,
+  defaultReadLibraryDir,
   Library,
   openLibrary,
   shortFingerprint,
@@ -22,6 +23,11 @@ const LIBRARY_ENV = 'LORAHUB_LIBRARY';
 
 function libraryDir(opts: LibraryOpts): string {
   return opts.library ?? process.env[LIBRARY_ENV] ?? DEFAULT_LIBRARY_DIR;
+}
+
+/** Read-only subcommands also find the shipped default from any folder. */
+function readLibraryDir(opts: LibraryOpts): string {
+  return opts.library ?? defaultReadLibraryDir();
 }
 
 function out(text: string): void {
@@ -84,7 +90,7 @@ export function register(program: Command): void {
   const modules = program
     .command('modules')
     .description(`manage the LoRA module library (a folder with manifest.json; default ${DEFAULT_LIBRARY_DIR}, env ${LIBRARY_ENV})`);
-  const libOpt = ['--library <dir>', `library folder (default: $${LIBRARY_ENV} or ${DEFAULT_LIBRARY_DIR})`] as const;
+  const libOpt = ['--library <dir>', `library folder (default: $${LIBRARY_ENV}, else ${DEFAULT_LIBRARY_DIR}; list/info/verify/export fall back to the shipped library)`] as const;
 
   modules
     .command('list')
@@ -92,7 +98,7 @@ export function register(program: Command): void {
     .option(...libOpt)
     .option('--json', 'print JSON')
     .action(async (opts: LibraryOpts & { json?: boolean }) => {
-      const lib = await openLibrary(libraryDir(opts));
+      const lib = await openLibrary(readLibraryDir(opts));
       const entries = lib.listModules();
       if (opts.json) {
         out(JSON.stringify(entries.map((e) => ({ ...e, size: Library.sizeOf(e) })), null, 2));
@@ -125,7 +131,7 @@ export function register(program: Command): void {
     .option(...libOpt)
     .option('--json', 'print JSON')
     .action(async (name: string, opts: LibraryOpts & { json?: boolean }) => {
-      const lib = await openLibrary(libraryDir(opts));
+      const lib = await openLibrary(readLibraryDir(opts));
       const e = lib.getModule(name);
       let targets: string[] | undefined;
       let loadError: string | undefined;
@@ -198,7 +204,7 @@ export function register(program: Command): void {
     .option(...libOpt)
     .option('--json', 'print JSON')
     .action(async (opts: LibraryOpts & { json?: boolean }) => {
-      const lib = await openLibrary(libraryDir(opts));
+      const lib = await openLibrary(readLibraryDir(opts));
       const report = await lib.verifyLibrary();
       if (opts.json) out(JSON.stringify(report, null, 2));
       else printVerify(report);
@@ -218,7 +224,7 @@ export function register(program: Command): void {
     .argument('<dir>', 'destination folder (must not exist)')
     .option(...libOpt)
     .action(async (name: string, dir: string, opts: LibraryOpts) => {
-      const lib = await openLibrary(libraryDir(opts));
+      const lib = await openLibrary(readLibraryDir(opts));
       out(`exported ${name} to ${await lib.exportModule(name, dir)}`);
     });
 
