@@ -52,9 +52,11 @@ function lorahub(args: string[], label: string): Promise<{ code: number; last: s
   });
 }
 
+/** Bytes of what ships: training checkpoints (base.ckpt, .build/) are not committed. */
 function dirSize(dir: string): number {
   let n = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name.endsWith('.ckpt') || e.name === '.build') continue;
     const p = join(dir, e.name);
     n += e.isDirectory() ? dirSize(p) : statSync(p).size;
   }
