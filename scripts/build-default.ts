@@ -11,9 +11,9 @@
  */
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { openLibrary } from '../src/library/index.ts';
+import { openLibrary, shippedBytes } from '../src/library/index.ts';
 import { listTasks } from '../src/tasks/index.ts';
 
 const o = new Command()
@@ -50,17 +50,6 @@ function lorahub(args: string[], label: string): Promise<{ code: number; last: s
     });
     child.on('close', (code) => resolveRun({ code: code ?? 1, last: stdout.trim().split('\n').pop() ?? '', seconds: (performance.now() - t0) / 1000 }));
   });
-}
-
-/** Bytes of what ships: training checkpoints (base.ckpt, .build/) are not committed. */
-function dirSize(dir: string): number {
-  let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name.endsWith('.ckpt') || e.name === '.build') continue;
-    const p = join(dir, e.name);
-    n += e.isDirectory() ? dirSize(p) : statSync(p).size;
-  }
-  return n;
 }
 
 mkdirSync(out, { recursive: true });
@@ -107,7 +96,7 @@ await Promise.all(Array.from({ length: Math.max(1, Number(o.parallel)) }, () => 
 // 3. Verify and summarise.
 lib.refresh();
 const verify = await lorahub(['modules', 'verify', '--library', out, '--json'], 'verify');
-const size = dirSize(out) - (existsSync(log) ? statSync(log).size : 0);
+const size = shippedBytes(out) - (existsSync(log) ? statSync(log).size : 0);
 record({ step: 'done', seconds: (performance.now() - t0) / 1000, failures, verify_code: verify.code, bytes: size });
 process.stderr.write(`built ${out}: ${lib.listModules().length} modules, ${(size / 2 ** 20).toFixed(1)} MB, ${((performance.now() - t0) / 60000).toFixed(1)} min; verify ${verify.code === 0 ? 'ok' : 'FAILED'}${failures.length ? `; failed: ${failures.join(', ')}` : ''}\n`);
 if (failures.length > 0 || verify.code !== 0) process.exitCode = 1;

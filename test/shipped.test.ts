@@ -4,12 +4,12 @@
  * any folder. A fresh clone must be able to run `lorahub compose --task boolean_expressions`.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
-import { openLibrary, SHIPPED_LIBRARY_DIR } from '../src/library/index.ts';
+import { openLibrary, SHIPPED_LIBRARY_DIR, shippedBytes } from '../src/library/index.ts';
 import { listTasks } from '../src/tasks/index.ts';
 import { runCli } from './cli/run.ts';
 import { REPO, T5_GATED } from './helpers.ts';
@@ -22,17 +22,6 @@ function keyLayout(file: string): string[] {
   } finally {
     f.close();
   }
-}
-
-/** Bytes under dir, skipping what git does not ship (training checkpoints: *.ckpt, .build). */
-function folderBytes(dir: string): number {
-  let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name.endsWith('.ckpt') || e.name === '.build') continue;
-    const p = join(dir, e.name);
-    n += e.isDirectory() ? folderBytes(p) : statSync(p).size;
-  }
-  return n;
 }
 
 describe('the shipped default library', () => {
@@ -48,7 +37,7 @@ describe('the shipped default library', () => {
     expect(names).toEqual(upstream);
     const report = await lib.verifyLibrary();
     expect(report.ok).toBe(true);
-    expect(folderBytes(SHIPPED_LIBRARY_DIR)).toBeLessThanOrEqual(30 * 2 ** 20);
+    expect(shippedBytes(SHIPPED_LIBRARY_DIR)).toBeLessThanOrEqual(30 * 2 ** 20);
   });
 
   it('stores modules with the fixture adapters\' config fields and PEFT key layout (loadable by Python PEFT)', async () => {

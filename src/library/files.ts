@@ -59,6 +59,20 @@ export function listFiles(dir: string): string[] {
     .sort();
 }
 
+/**
+ * Bytes a library folder ships: everything under it except training checkpoints (`*.ckpt`,
+ * `.build/`), which build-default leaves there and git ignores.
+ */
+export function shippedBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name.endsWith('.ckpt') || e.name === '.build') continue;
+    const p = join(dir, e.name);
+    n += e.isDirectory() ? shippedBytes(p) : statSync(p).size;
+  }
+  return n;
+}
+
 /** sha256 + size of every file in `dir`. */
 export async function hashFolder(dir: string): Promise<Record<string, FileRecord>> {
   const out: Record<string, FileRecord> = {};

@@ -24,3 +24,4 @@ export {
 export type { DefaultBase, FileRecord, Manifest, MetricValue, ModuleEntry } from './manifest.ts';
 export { resolveModules, sampleCompatible, type ResolveOptions } from './resolve.ts';
 export { verifyLibrary, type ModuleReport, type VerifyReport } from './verify.ts';
+export { shippedBytes } from './files.ts';
