@@ -18,7 +18,7 @@ import { T5Model } from '../models/t5/model.ts';
 import { randomT5HfConfig, t5InitStd, writeByT5TokenizerFiles } from '../models/t5/random.ts';
 import { t5WeightTable, type WeightEntry } from '../models/t5/weights.ts';
 import { taskExamples } from '../tasks/dataset.ts';
-import { listTasks } from '../tasks/registry.ts';
+import { getTask, listTasks } from '../tasks/registry.ts';
 import type { TaskDef } from '../tasks/types.ts';
 import { ByteTokenizer } from '../tokenizers/bytes.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -124,8 +124,18 @@ export function saveBaseModel(dir: string, rawConfig: Record<string, unknown>, p
   writeByT5TokenizerFiles(dir, EXTRA_IDS);
 }
 
-/** The upstream tasks of the registry, after checking that no target task is among them. */
-export function upstreamTasks(tasksDir?: string): TaskDef[] {
+/**
+ * The upstream tasks of the registry — or only those named in `names`, in registry order — after
+ * checking that no target task is among them (naming one is an error, not a silent skip).
+ */
+export function upstreamTasks(tasksDir?: string, names?: readonly string[]): TaskDef[] {
+  if (names !== undefined) {
+    if (names.length === 0) throw new LorahubError('BAD_ARGUMENT', 'base training needs at least one task');
+    const chosen = new Set(names.map((n) => getTask(n, tasksDir).name));
+    const tasks = listTasks(tasksDir).filter((t) => chosen.has(t.name));
+    assertUpstreamOnly(tasks);
+    return tasks;
+  }
   const tasks = listTasks(tasksDir).filter((t) => t.kind === 'upstream');
   assertUpstreamOnly(tasks);
   if (tasks.length === 0) throw new LorahubError('NOT_FOUND', `no upstream tasks in ${tasksDir ?? 'the task registry'}`);
@@ -192,6 +202,8 @@ export interface TrainBaseOptions {
   /** Recorded as the model's `_name_or_path` (and so as base_model_name_or_path of its modules). */
   name: string;
   tasksDir?: string;
+  /** Only these upstream tasks (default: every upstream task of the registry). */
+  tasks?: readonly string[];
   /** Train examples per upstream task (default: the whole train split). */
   maxPerTask?: number;
   checkpoint?: CheckpointOptions;
@@ -223,7 +235,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
   if (!Number.isInteger(opts.pretrainSteps) || opts.pretrainSteps < 0) {
     throw new LorahubError('BAD_ARGUMENT', `pretraining steps must be a non-negative integer, got ${opts.pretrainSteps}`);
   }
-  const tasks = upstreamTasks(opts.tasksDir);
+  const tasks = upstreamTasks(opts.tasksDir, opts.tasks);
   const mixture = upstreamMixture(tasks, opts.maxPerTask);
   const raw = {
     ...baseHfConfig(opts.size, opts.name),

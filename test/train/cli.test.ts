@@ -58,6 +58,25 @@ describe('lorahub train-base / train', () => {
     expect((await openLibrary(lib)).hasModule('bool_or-dylora')).toBe(false);
   });
 
+  it('--tasks trains on the named upstream tasks only; a target or unknown name is refused', async () => {
+    const out = join(tmp, 'subset');
+    const r = await runCli([
+      'train-base', '--out', out, '--size', 'tiny', '--steps', '1', '--pretrain-steps', '0', '--tasks', 'bool_or, bool_and',
+      '--max-per-task', '2', '--batch-size', '2', '--eval-per-task', '1', '--json',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(Object.keys((JSON.parse(r.stdout) as { exactMatch: Record<string, number> }).exactMatch)).toEqual(['bool_and', 'bool_or']);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).lorahub_training.upstream_tasks).toEqual(['bool_and', 'bool_or']);
+
+    const target = await runCli(['train-base', '--out', join(tmp, 'no'), '--size', 'tiny', '--steps', '1', '--tasks', 'bool_and,boolean_expressions']);
+    expect(target.code).toBe(2);
+    expect(target.stderr).toMatch(/base training must not see target tasks, got "boolean_expressions" \(target\)/);
+    const unknown = await runCli(['train-base', '--out', join(tmp, 'no'), '--size', 'tiny', '--steps', '1', '--tasks', 'bool_nope']);
+    expect(unknown.stderr).toMatch(/unknown task "bool_nope" \(available: .*bool_and/);
+    expect(existsSync(join(tmp, 'no'))).toBe(false);
+  });
+
   it('refuses to put a module trained on a target task into the library', async () => {
     const r = await runCli(['train', '--task', 'boolean_expressions', '--library', lib, '--steps', '1']);
     expect(r.code).toBe(2);

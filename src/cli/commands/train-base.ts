@@ -18,6 +18,7 @@ interface Opts {
   steps: string;
   pretrainSteps?: string;
   mix: string;
+  tasks?: string;
   maxPerTask?: string;
   batchSize: string;
   lr: string;
@@ -52,6 +53,7 @@ export function register(program: Command): void {
     .option('--steps <n>', 'optimisation steps in total', '4000')
     .option('--pretrain-steps <n>', 'leading span-corruption steps (default: 10% of --steps; with --resume, the checkpoint\'s)')
     .option('--mix <name>', 'training mixture (only "upstream": every upstream task, never a target)', 'upstream')
+    .option('--tasks <names>', 'only these upstream tasks, comma-separated (default: all of them)')
     .option('--max-per-task <n>', 'train examples per upstream task (default: all)')
     .option('--batch-size <n>', 'examples per step (batched by similar length)', '32')
     .option('--lr <x>', 'peak learning rate (Adam)', '2e-3')
@@ -106,6 +108,7 @@ export function register(program: Command): void {
           weightDecay: numberOption('--weight-decay', opts.weightDecay, true),
           seed: seedOption(opts.seed),
           name: opts.name ?? `lorahub/t5-byte-${size}`,
+          tasks: opts.tasks === undefined ? undefined : opts.tasks.split(',').map((n) => n.trim()).filter((n) => n !== ''),
           maxPerTask: opts.maxPerTask ? positiveInt('--max-per-task', opts.maxPerTask, 1) : undefined,
           dtype: dtype === 'f16' ? 'F16' : 'F32',
           checkpoint: { dir: checkpointDir, every: countOption('--checkpoint-every', opts.checkpointEvery) },
