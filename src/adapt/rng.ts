@@ -9,6 +9,7 @@
 import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
 import { LorahubError } from '../errors.ts';
+import { splitMixState } from '../rng.ts';
 
 /** JSON-serialisable snapshot of an `Rng`. */
 export interface RngState {
@@ -22,19 +23,6 @@ export interface RngState {
 const TWO_POW_26 = 67108864;
 const TWO_POW_53 = 9007199254740992;
 
-/**
- * Murmur3's 32-bit finaliser (Appleby, MurmurHash3 `fmix32`): a bijective avalanche mix.
- * Used to spread a small integer seed over the generator's 128-bit state.
- */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h | 0;
-}
-
 export class Rng {
   private readonly gen: JumpableRandomGenerator;
   private spare: number | null;
@@ -44,22 +32,12 @@ export class Rng {
     this.spare = spare;
   }
 
-  /**
-   * A generator from an integer seed in [-2^31, 2^32).
-   *
-   * Why not `xoroshiro128plus(seed)` directly: pure-rand fills the state as (-1, ~seed, seed, 0),
-   * so the first outputs of neighbouring seeds are nearly identical (the first one is ~seed).
-   * We mix the seed into all four words with fmix32 instead (a splitmix-style seeding, as
-   * Vigna recommends for the xoshiro family); seeds 0, 1, 2, … then give unrelated streams.
-   */
+  /** A generator from an integer seed in [-2^31, 2^32), its state filled by SplitMix (src/rng.ts). */
   static fromSeed(seed: number): Rng {
     if (!Number.isInteger(seed) || seed < -0x80000000 || seed >= 0x100000000) {
       throw new LorahubError('BAD_ARGUMENT', `rng seed: expected an integer in [-2^31, 2^32), got ${seed}`);
     }
-    const golden = 0x9e3779b9; // 2^32 / φ, the Weyl increment of splitmix
-    const words = [0, 1, 2, 3].map((k) => fmix32((seed | 0) + Math.imul(k + 1, golden)));
-    if (!words.some((w) => w !== 0)) words[0] = 1; // the all-zero state is a fixed point
-    return new Rng(xoroshiro128plusFromState(words), null);
+    return new Rng(xoroshiro128plusFromState(splitMixState(seed)), null);
   }
 
   /** Restores a generator saved with `state()`; it continues the identical stream. */

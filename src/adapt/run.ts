@@ -18,7 +18,7 @@ import { compose, type Harmonize } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { T5Model } from '../models/t5/model.ts';
 import { fewShot, getTask, loadExamplesFile, taskExamples, type Example } from '../tasks/index.ts';
-import { Rng } from '../tasks/rng.ts';
+import { Rng } from '../rng.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { adapt, type AdaptResult, type AdaptSettings, type AdaptSnapshot, type Evaluator, type GenerationRecord } from './adapt.ts';
@@ -131,7 +131,7 @@ function resolveFewShot(req: ComposeRequest): Example[] {
 
 /** A seeded draw of k lines (kept in file order), like the reference's random few-shot sample. */
 function sampleSeeded(all: Example[], k: number, seed: number): Example[] {
-  const idx = new Rng(seed).shuffle(all.map((_, i) => i)).slice(0, k);
+  const idx = Rng.fromRawSeed(seed).shuffle(all.map((_, i) => i)).slice(0, k);
   return idx.sort((a, b) => a - b).map((i) => all[i]);
 }
 

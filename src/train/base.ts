@@ -26,7 +26,7 @@ import { BucketSampler, DEFAULT_SPAN_CORRUPTION, defaultMicroBatchTokens, microB
 import { exactMatchAccuracy, subset } from './evaluate.ts';
 import { batchLoss } from './lora.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
-import { derivedRng, TrainRng } from './rng.ts';
+import { derivedRng, Rng } from '../rng.ts';
 
 export type BaseSize = 'tiny' | 'compact' | 'default';
 
@@ -67,8 +67,8 @@ function oursShape(e: WeightEntry): number[] {
  * norms start at 1.
  */
 export function initBaseParams(cfg: T5Config, seed: number): Map<string, tf.Variable> {
-  // TrainRng, not random.ts's Sampler: Sampler seeds xoroshiro directly and its first normals are ~0.
-  const rng = TrainRng.fromSeed(seed);
+  // Rng, not random.ts's Sampler: Sampler seeds xoroshiro directly and its first normals are ~0.
+  const rng = Rng.fromSeed(seed);
   const out = new Map<string, tf.Variable>();
   for (const e of t5WeightTable(cfg)) {
     const n = e.hfShape.reduce((a, b) => a * b, 1);

@@ -22,7 +22,7 @@ export interface CheckpointState {
   version: 1;
   /** Steps completed (the next step to run). */
   step: number;
-  /** The run's random stream (TrainRng.state()). */
+  /** The run's random stream (Rng.state(), src/rng.ts). */
   rng: number[];
   /** Data positions, as the trainer's data sources define them. */
   cursor: Record<string, unknown>;

@@ -8,7 +8,7 @@
 import { LorahubError } from '../errors.ts';
 import { IGNORE_INDEX, shiftRight } from '../models/t5/loss.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import { derivedRng, type TrainRng } from './rng.ts';
+import { derivedRng, type Rng } from '../rng.ts';
 
 /** One tokenised example; both sequences end with eos (HF T5 tokenizers append it). */
 export interface EncodedExample {
@@ -266,7 +266,7 @@ export interface SpanCorruptionOptions {
 export const DEFAULT_SPAN_CORRUPTION: Readonly<SpanCorruptionOptions> = Object.freeze({ noiseDensity: 0.15, meanSpanLength: 8 });
 
 /** n items cut into k non-empty segments at uniformly drawn distinct cut points; returns the lengths. */
-function randomSegmentation(n: number, k: number, rng: TrainRng): number[] {
+function randomSegmentation(n: number, k: number, rng: Rng): number[] {
   const cuts = rng
     .shuffle(Array.from({ length: n - 1 }, (_, i) => i + 1))
     .slice(0, k - 1)
@@ -282,7 +282,7 @@ function randomSegmentation(n: number, k: number, rng: TrainRng): number[] {
  */
 export function spanCorrupt(
   ids: readonly number[],
-  rng: TrainRng,
+  rng: Rng,
   sentinel: (i: number) => number,
   eos: number,
   opts: SpanCorruptionOptions = DEFAULT_SPAN_CORRUPTION,

@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule, LoraTarget } from '../lora/module.ts';
-import type { TrainRng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 
 /** safetensors metadata key recording that (and how) a module was DyLoRA-trained. */
 export const DYLORA_METADATA_KEY = 'lorahub_dylora';
@@ -39,7 +39,7 @@ export function parseDyLoraRange(text: string): DyLoraRange {
 }
 
 /** The step's rank b, uniform in [min, max] (paper: b ~ p_B, uniform). */
-export function sampleRank(rng: TrainRng, range: DyLoraRange): number {
+export function sampleRank(rng: Rng, range: DyLoraRange): number {
   return rng.int(range.min, range.max);
 }
 

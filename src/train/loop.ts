@@ -13,7 +13,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LorahubError } from '../errors.ts';
 import { Adam, clipByGlobalNorm, type AdamOptions } from './adam.ts';
 import { checkSameRun, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
-import { TrainRng } from './rng.ts';
+import { Rng } from '../rng.ts';
 
 /** One step's work, built by the problem. */
 export interface StepPlan {
@@ -34,7 +34,7 @@ export interface TrainProblem {
   /** Mask shapes of parameters updated with masks (see Adam's countShapes). */
   countShapes?: Map<string, number[]>;
   /** Builds the work of step `step` (0-based); `rng` is the run's random stream. */
-  planStep(step: number, rng: TrainRng): StepPlan;
+  planStep(step: number, rng: Rng): StepPlan;
   /** Data positions, saved in checkpoints. */
   cursor(): Record<string, unknown>;
   restoreCursor(cursor: Record<string, unknown>, where: string): void;
@@ -178,7 +178,7 @@ export async function runTraining(problem: TrainProblem, opts: LoopOptions): Pro
   if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new LorahubError('BAD_ARGUMENT', `steps must be a positive integer, got ${opts.steps}`);
   const adam = new Adam(problem.params, opts.adam, problem.countShapes);
   const run = runIdentity(opts);
-  let rng = TrainRng.fromSeed(opts.seed);
+  let rng = Rng.fromSeed(opts.seed);
   let step = 0;
   let losses: number[] = [];
   let tokens = 0;
@@ -207,7 +207,7 @@ export async function runTraining(problem: TrainProblem, opts: LoopOptions): Pro
       }
       adam.loadState(c.tensors, ckpt.dir);
       problem.restoreCursor(c.state.cursor, ckpt.dir);
-      rng = TrainRng.fromState(c.state.rng);
+      rng = Rng.fromState(c.state.rng);
       step = c.state.step;
       losses = c.state.losses.slice();
       tokens = c.state.tokens;

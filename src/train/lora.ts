@@ -17,7 +17,7 @@ import type { Tokenizer } from '../tokenizers/types.ts';
 import { defaultMicroBatchTokens, encodeExamples, ExampleStream, isCursor, microBatches, type TextExample, type TrainBatch } from './data.ts';
 import { dyloraMasks, DYLORA_METADATA_KEY, sampleRank, type DyLoraRange } from './dylora.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
-import { TrainRng } from './rng.ts';
+import { Rng } from '../rng.ts';
 
 export type LoraTargetName = (typeof T5_LINEAR_NAMES)[number];
 
@@ -75,7 +75,7 @@ export function paramName(path: string, which: 'A' | 'B'): string {
  */
 export function initLoraParams(cfg: T5Config, paths: readonly string[], rank: number, seed: number): LoraParam[] {
   if (!Number.isInteger(rank) || rank < 1) throw new LorahubError('BAD_ARGUMENT', `LoRA rank must be a positive integer, got ${rank}`);
-  const rng = TrainRng.fromSeed(seed);
+  const rng = Rng.fromSeed(seed);
   return paths.map((path) => {
     const shape = t5LinearShape(cfg, path);
     if (!shape) throw new LorahubError('BAD_ARGUMENT', `no Linear "${path}" in this model`);

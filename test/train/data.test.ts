@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ByteTokenizer } from '../../src/tokenizers/bytes.ts';
 import { BucketSampler, collate, encodeExamples, ExampleStream, microBatches, spanCorrupt } from '../../src/train/data.ts';
 import { learningRate } from '../../src/train/loop.ts';
-import { TrainRng } from '../../src/train/rng.ts';
+import { Rng } from '../../src/rng.ts';
 
 describe('BucketSampler', () => {
   const lengths = Array.from({ length: 103 }, (_, i) => 5 + ((i * 37) % 61));
@@ -72,7 +72,7 @@ describe('spanCorrupt', () => {
   it('drops about 15% of the tokens in sentinel-marked spans that the target restores (T5 span corruption)', () => {
     const ids = Array.from({ length: 80 }, (_, i) => 3 + i);
     const sentinel = (i: number) => 383 - i;
-    const out = spanCorrupt(ids, TrainRng.fromSeed(5), sentinel, 1, { noiseDensity: 0.15, meanSpanLength: 4 });
+    const out = spanCorrupt(ids, Rng.fromSeed(5), sentinel, 1, { noiseDensity: 0.15, meanSpanLength: 4 });
     // Rebuild the text: each sentinel in the input is replaced by what follows it in the target.
     const spans = new Map<number, number[]>();
     let cur = -1;

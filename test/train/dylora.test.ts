@@ -7,7 +7,7 @@ import { loadTokenizer } from '../../src/tokenizers/index.ts';
 import type { Tokenizer } from '../../src/tokenizers/types.ts';
 import { parseDyLoraRange, sampleRank, truncateDyLora } from '../../src/train/dylora.ts';
 import { disposeLoraParams, initLoraParams, loraTargetPaths, trainLora, type TrainLoraOptions } from '../../src/train/lora.ts';
-import { TrainRng } from '../../src/train/rng.ts';
+import { Rng } from '../../src/rng.ts';
 import { T5_GATED, moduleLoss } from '../helpers.ts';
 
 let model: T5Model;
@@ -51,8 +51,8 @@ describe('DyLoRA', () => {
   it('each step updates only component b−1 (row of A, column of B); undrawn components stay exactly as initialised', async () => {
     const range = { min: 1, max: 4 };
     const seed = 3;
-    // The loop's random stream is TrainRng(seed) and each step's rank is its next draw.
-    const rng = TrainRng.fromSeed(seed);
+    // The loop's random stream is Rng(seed) and each step's rank is its next draw.
+    const rng = Rng.fromSeed(seed);
     const drawn = new Set([0, 1, 2].map(() => sampleRank(rng, range) - 1));
     expect(drawn.size).toBeLessThan(4);
     const init = initLoraParams(model.config, loraTargetPaths(model.config, ['q', 'v']), 4, seed);

@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { LorahubError } from '../../errors.ts';
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 import { defineGenerator } from './define.ts';
 
 export type BoolOp = 'not' | 'and' | 'or';

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { LorahubError } from '../../errors.ts';
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 import { defineGenerator } from './define.ts';
 
 export const OPENERS = ['(', '[', '{', '<'] as const;

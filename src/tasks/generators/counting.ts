@@ -4,7 +4,7 @@
  * items of other categories that must not be counted.
  */
 import { z } from 'zod';
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 import { defineGenerator } from './define.ts';
 import { numberToWords } from './arithmetic.ts';
 import { CATEGORIES, CATEGORY_SINGULAR, ITEMS, type Category, type Item } from './vocab.ts';

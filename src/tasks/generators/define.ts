@@ -4,7 +4,7 @@
  * Its parameters are validated by its own zod schema when a task file is loaded.
  */
 import type { z } from 'zod';
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 
 export interface Instance {
   fields: Record<string, string>;

@@ -5,7 +5,7 @@
  * Positions are simulated exactly; the answer is whether the walk ends at the start.
  */
 import { z } from 'zod';
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 import { defineGenerator } from './define.ts';
 
 export type Direction = 'forward' | 'backward' | 'left' | 'right';

@@ -4,7 +4,7 @@
  * The five story frames and their wording are BBH's; the inventories are our own lists.
  */
 import { z } from 'zod';
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 import { defineGenerator } from './define.ts';
 import { BOOKS, COLORS, NAMES, POSITIONS } from './vocab.ts';
 

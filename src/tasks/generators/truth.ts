@@ -4,7 +4,7 @@
  * the truth, so each person's honesty is (previous honesty == claim).
  */
 import { z } from 'zod';
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 import { defineGenerator } from './define.ts';
 import { FACTS, NAMES } from './vocab.ts';
 
