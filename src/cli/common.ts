@@ -93,6 +93,13 @@ export function positiveInt(name: string, v: string | undefined, dflt: number): 
   return n;
 }
 
+/** Parses a comma-separated list option (items trimmed, empty items dropped); an empty list is an error. */
+export function parseList(flag: string, v: string): string[] {
+  const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new LorahubError('BAD_ARGUMENT', `${flag} is empty`);
+  return items;
+}
+
 /** Writes one line to stdout. */
 export function out(line: string): void {
   process.stdout.write(`${line}\n`);

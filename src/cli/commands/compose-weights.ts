@@ -3,7 +3,7 @@ import { LorahubError } from '../../errors.ts';
 import { writeAdapter } from '../../io/peft.ts';
 import { loadBaseModel, resolveModules } from '../../library/index.ts';
 import { compose, type Harmonize } from '../../lora/compose.ts';
-import { maybeLibrary, out, resolveModelDir } from '../common.ts';
+import { maybeLibrary, out, parseList, resolveModelDir } from '../common.ts';
 
 interface Opts {
   model?: string;
@@ -13,12 +13,6 @@ interface Opts {
   harmonize?: string;
   library?: string;
   json?: boolean;
-}
-
-export function parseList(flag: string, v: string): string[] {
-  const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (items.length === 0) throw new LorahubError('BAD_ARGUMENT', `${flag} is empty`);
-  return items;
 }
 
 export function parseWeights(v: string): number[] {

@@ -5,9 +5,9 @@ import type { OptimizerName } from '../../adapt/optimizer.ts';
 import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
 import type { LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
-import { out, positiveInt } from '../common.ts';
+import { out, parseList, positiveInt } from '../common.ts';
 import { globalOptions } from '../options.ts';
-import { parseHarmonize, parseList } from './compose-weights.ts';
+import { parseHarmonize } from './compose-weights.ts';
 
 interface Opts {
   task?: string;

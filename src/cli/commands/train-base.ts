@@ -8,7 +8,7 @@ import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
 import { BASE_PRESETS, buildBaseModel, type BaseSize } from '../../train/base.ts';
 import { readCheckpoint } from '../../train/checkpoint.ts';
 import type { LrSchedule } from '../../train/loop.ts';
-import { out, positiveInt } from '../common.ts';
+import { out, parseList, positiveInt } from '../common.ts';
 import { setupBackend } from '../options.ts';
 import { countOption, interruptSignal, numberOption, parseDecay, seedOption, trainingProgress } from './train.ts';
 
@@ -108,7 +108,7 @@ export function register(program: Command): void {
           weightDecay: numberOption('--weight-decay', opts.weightDecay, true),
           seed: seedOption(opts.seed),
           name: opts.name ?? `lorahub/t5-byte-${size}`,
-          tasks: opts.tasks === undefined ? undefined : opts.tasks.split(',').map((n) => n.trim()).filter((n) => n !== ''),
+          tasks: opts.tasks === undefined ? undefined : parseList('--tasks', opts.tasks),
           maxPerTask: opts.maxPerTask ? positiveInt('--max-per-task', opts.maxPerTask, 1) : undefined,
           dtype: dtype === 'f16' ? 'F16' : 'F32',
           checkpoint: { dir: checkpointDir, every: countOption('--checkpoint-every', opts.checkpointEvery) },

@@ -11,7 +11,7 @@ import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
 import { parseDyLoraRange } from '../../train/dylora.ts';
 import type { LrDecay, LrSchedule, Progress } from '../../train/loop.ts';
 import { trainTaskModule } from '../../train/task.ts';
-import { out, positiveInt } from '../common.ts';
+import { out, parseList, positiveInt } from '../common.ts';
 import { setupBackend } from '../options.ts';
 
 interface Opts {
@@ -220,7 +220,7 @@ export function register(program: Command): void {
           spec: {
             rank: dylora ? dylora.max : rank,
             alpha: numberOption('--alpha', opts.alpha),
-            targets: opts.targets.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+            targets: parseList('--targets', opts.targets),
             dylora,
           },
           steps: positiveInt('--steps', opts.steps, 300),
