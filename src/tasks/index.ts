@@ -1,6 +1,6 @@
 // The task system's public API: re-exports only.
 export type { AnswerFormat, Example, Split, TaskDef, TaskKind } from './types.ts';
-export { DEFAULT_TASKS_DIR, getTask, listTasks, loadTaskFile } from './registry.ts';
+export { DEFAULT_TASKS_DIR, getTask, getTasks, listTasks, loadTaskFile } from './registry.ts';
 export { fewShot, sampleExamples, taskExamples } from './dataset.ts';
 export { loadExamplesFile } from './loaders.ts';
 export { validateTask } from './schema.ts';

@@ -56,10 +56,17 @@ export function listTasks(dir: string = DEFAULT_TASKS_DIR): TaskDef[] {
 }
 
 export function getTask(name: string, dir: string = DEFAULT_TASKS_DIR): TaskDef {
+  return getTasks([name], dir)[0];
+}
+
+/** The named tasks, each once, in registry order (one read of the folder); an unknown name is an error. */
+export function getTasks(names: readonly string[], dir: string = DEFAULT_TASKS_DIR): TaskDef[] {
   const tasks = listTasks(dir);
-  const task = tasks.find((t) => t.name === name);
-  if (!task) {
-    throw new LorahubError('NOT_FOUND', `unknown task "${name}" (available: ${tasks.map((t) => t.name).join(', ')})`);
+  const known = new Set(tasks.map((t) => t.name));
+  const unknown = names.find((n) => !known.has(n));
+  if (unknown !== undefined) {
+    throw new LorahubError('NOT_FOUND', `unknown task "${unknown}" (available: ${tasks.map((t) => t.name).join(', ')})`);
   }
-  return task;
+  const wanted = new Set(names);
+  return tasks.filter((t) => wanted.has(t.name));
 }

@@ -18,7 +18,7 @@ import { T5Model } from '../models/t5/model.ts';
 import { randomT5HfConfig, t5InitStd, writeByT5TokenizerFiles } from '../models/t5/random.ts';
 import { t5WeightTable, type WeightEntry } from '../models/t5/weights.ts';
 import { taskExamples } from '../tasks/dataset.ts';
-import { getTask, listTasks } from '../tasks/registry.ts';
+import { getTasks, listTasks } from '../tasks/registry.ts';
 import type { TaskDef } from '../tasks/types.ts';
 import { ByteTokenizer } from '../tokenizers/bytes.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -131,8 +131,7 @@ export function saveBaseModel(dir: string, rawConfig: Record<string, unknown>, p
 export function upstreamTasks(tasksDir?: string, names?: readonly string[]): TaskDef[] {
   if (names !== undefined) {
     if (names.length === 0) throw new LorahubError('BAD_ARGUMENT', 'base training needs at least one task');
-    const chosen = new Set(names.map((n) => getTask(n, tasksDir).name));
-    const tasks = listTasks(tasksDir).filter((t) => chosen.has(t.name));
+    const tasks = getTasks(names, tasksDir);
     assertUpstreamOnly(tasks);
     return tasks;
   }
