@@ -15,7 +15,7 @@
  */
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 import { LorahubError } from './errors.ts';
 
@@ -51,16 +51,6 @@ export class Rng {
   /** A generator from a 32-bit seed, its state filled by SplitMix (see splitMixState). */
   static fromSeed(seed: number): Rng {
     return new Rng(xoroshiro128plusFromState(splitMixState(seed)));
-  }
-
-  /**
-   * pure-rand's own seeding, `xoroshiro128plus(seed)`. The task generators and few-shot sampling
-   * were built on it (every generated dataset, and so the shipped modules, depends on it); their
-   * seeds always pass through deriveSeed's hash first, which spreads nearby seeds apart. Use
-   * fromSeed for anything new.
-   */
-  static fromRawSeed(seed: number): Rng {
-    return new Rng(xoroshiro128plus(seed | 0));
   }
 
   /** Restores a generator from `state()` (4 signed 32-bit integers). */

@@ -131,7 +131,7 @@ function resolveFewShot(req: ComposeRequest): Example[] {
 
 /** A seeded draw of k lines (kept in file order), like the reference's random few-shot sample. */
 function sampleSeeded(all: Example[], k: number, seed: number): Example[] {
-  const idx = Rng.fromRawSeed(seed).shuffle(all.map((_, i) => i)).slice(0, k);
+  const idx = Rng.fromSeed(seed).shuffle(all.map((_, i) => i)).slice(0, k);
   return idx.sort((a, b) => a - b).map((i) => all[i]);
 }
 

@@ -72,7 +72,7 @@ function buildSplits(task: TaskDef): Splits {
   };
 
   const drawSplit = (split: Split, n: number, exclude: ReadonlySet<string>, distinct: boolean): Example[] => {
-    const rng = Rng.fromRawSeed(deriveSeed(task.seed, split));
+    const rng = Rng.fromSeed(deriveSeed(task.seed, split));
     const plan =
       task.answer.type === 'choice' && task.answer.weights
         ? labelPlan(rng, n, task.answer.choices, task.answer.weights)
@@ -133,7 +133,7 @@ export function sampleExamples(task: TaskDef, split: Split, k: number, seed: num
   if (k > pool.length) {
     throw new LorahubError('BAD_ARGUMENT', `task "${task.name}" has only ${pool.length} distinct ${split} examples, asked for ${k}`);
   }
-  return Rng.fromRawSeed(deriveSeed(seed, `sample:${split}`)).sample(pool, k);
+  return Rng.fromSeed(deriveSeed(seed, `sample:${split}`)).sample(pool, k);
 }
 
 /** k few-shot examples from the train split (the target's pool), fixed by the seed. */

@@ -140,7 +140,7 @@ function shapesOf(nt: Nonterminal, n: number): string[][] {
 }
 
 /** The longest expressions we enumerate; the shape count grows roughly fivefold per token. */
-export const MAX_BOOLEAN_TOKENS = 10;
+export const MAX_BOOLEAN_TOKENS = 12;
 
 /** Every expression shape of exactly n tokens ("C" marks a constant slot). */
 export function booleanShapes(n: number): readonly string[][] {
@@ -164,12 +164,17 @@ export function canGenerateBbhBoolean(input: string, tokens = 8): boolean {
   if (!input.endsWith(' is')) return false;
   const parts = input.slice(0, -' is'.length).split(' ');
   if (parts.length !== tokens || parts.some((t) => !TOKENS.has(t))) return false;
-  let set = shapeSets.get(tokens);
+  return completeShapes(tokens).has(shapeKey(parts));
+}
+
+/** The shapes of exactly n tokens as space-joined strings, built once per n. */
+function completeShapes(n: number): Set<string> {
+  let set = shapeSets.get(n);
   if (!set) {
-    set = new Set(booleanShapes(tokens).map((s) => s.join(' ')));
-    shapeSets.set(tokens, set);
+    set = new Set(booleanShapes(n).map((s) => s.join(' ')));
+    shapeSets.set(n, set);
   }
-  return set.has(shapeKey(parts));
+  return set;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -183,6 +188,12 @@ const exprOptions = z.strictObject({
   /** Operators that must each appear at least once. */
   require: z.array(z.enum(['not', 'and', 'or'])).default([]),
   parens: z.enum(['none', 'allow', 'require']).default('allow'),
+  /**
+   * Token counts whose complete expressions must not occur as a contiguous span. Upstream tasks
+   * that draw expressions longer than BBH's 8 tokens set [8]: "not not <8-token expression>"
+   * would otherwise carry a possible BBH input inside it (the leakage check's substring rule).
+   */
+  avoidSpans: z.array(z.number().int().min(1).max(MAX_BOOLEAN_TOKENS)).default([]),
 });
 type ExprOptions = z.output<typeof exprOptions>;
 
@@ -198,7 +209,7 @@ const poolMemo = new Map<string, ShapePool>();
  * constant counts (e.g. 1/2/3/4 constants: BBH 5/65/118/62 of 250, uniform ≈ 6/59/130/58).
  */
 function shapePool(opts: ExprOptions): ShapePool {
-  const key = JSON.stringify([opts.lengths, opts.ops, opts.require, opts.parens]);
+  const key = JSON.stringify([opts.lengths, opts.ops, opts.require, opts.parens, opts.avoidSpans]);
   const cached = poolMemo.get(key);
   if (cached) return cached;
   const allowed = new Set<string>(['C', ...opts.ops]);
@@ -212,12 +223,26 @@ function shapePool(opts: ExprOptions): ShapePool {
       if (!s.every((t) => allowed.has(t))) continue;
       if (!opts.require.every((op) => s.includes(op))) continue;
       if (opts.parens === 'require' && !s.includes('(')) continue;
+      if (opts.avoidSpans.some((k) => containsShape(s, k))) continue;
       shapes.push(s);
     }
   }
   const pool = { shapes, weights: shapes.map((s) => 2 ** s.filter((t) => t === 'C').length) };
   poolMemo.set(key, pool);
   return pool;
+}
+
+/**
+ * True when some contiguous k-token window of a longer shape is itself a complete k-token shape.
+ * Constants are slots, so this holds for every expression of the shape, whatever its constants.
+ */
+function containsShape(shape: readonly string[], k: number): boolean {
+  if (shape.length <= k) return false;
+  const complete = completeShapes(k);
+  for (let i = 0; i + k <= shape.length; i++) {
+    if (complete.has(shape.slice(i, i + k).join(' '))) return true;
+  }
+  return false;
 }
 
 const NO_SHAPES = { message: 'no expression has these lengths, operators and parenthesis settings' };
@@ -296,7 +321,7 @@ export const bbhBooleanExpressions = defineGenerator({
   core: { field: 'expression', rule: 'substring' },
   params: z.strictObject({ tokens: z.number().int().min(1).max(MAX_BOOLEAN_TOKENS).default(8) }),
   sample(rng, p) {
-    const tokens = drawExpression(rng, { lengths: [p.tokens], ops: ['not', 'and', 'or'], require: [], parens: 'allow' });
+    const tokens = drawExpression(rng, { lengths: [p.tokens], ops: ['not', 'and', 'or'], require: [], parens: 'allow', avoidSpans: [] });
     const expression = tokens.join(' ');
     return { fields: { expression }, target: evalBoolean(expression) };
   },
@@ -309,7 +334,7 @@ export const booleanEval = defineGenerator({
   defaultTemplate: 'Evaluate the boolean expression: {expression}\nAnswer:',
   params: exprOptions
     .extend({ answers: z.enum(['true_false', 'yes_no']).default('true_false') })
-    .refine((o) => hasShapes({ lengths: o.lengths, ops: o.ops, require: o.require, parens: o.parens }), NO_SHAPES),
+    .refine((o) => hasShapes({ lengths: o.lengths, ops: o.ops, require: o.require, parens: o.parens, avoidSpans: o.avoidSpans }), NO_SHAPES),
   sample(rng, p) {
     const expression = drawExpression(rng, p).join(' ');
     const value = evalBoolean(expression);
