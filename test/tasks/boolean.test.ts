@@ -88,3 +88,30 @@ describe('boolean_expressions target', () => {
     }
   });
 });
+
+describe('upstream boolean tasks and BBH-length spans', () => {
+  /** Every contiguous 8-token window of an upstream input that is a complete BBH-format expression. */
+  const bbhSpans = (input: string): string[] => {
+    const tokens = input.split(/\s+/);
+    const out: string[] = [];
+    for (let i = 0; i + 8 <= tokens.length; i++) {
+      const window = tokens.slice(i, i + 8).join(' ');
+      if (canGenerateBbhBoolean(`${window} is`)) out.push(window);
+    }
+    return out;
+  };
+
+  it('bool_and draws 9–12-token expressions, none holding a complete 8-token expression', () => {
+    const task = getTask('bool_and');
+    const inputs = taskExamples(task, 'train').map((e) => e.input);
+    const lengths = new Set(inputs.map((s) => s.split(/\s+/).filter((t) => /^(True|False|not|and)$/.test(t)).length));
+    expect([...lengths].some((n) => n > 8)).toBe(true);
+    expect(inputs.flatMap(bbhSpans)).toEqual([]);
+  });
+
+  it('without avoidSpans the same task would contain them (the option does the work)', () => {
+    const task = getTask('bool_and');
+    const loose = { ...task, params: { ...task.params, avoidSpans: [] } };
+    expect(taskExamples(loose, 'train').flatMap((e) => bbhSpans(e.input)).length).toBeGreaterThan(0);
+  });
+});
