@@ -71,8 +71,13 @@ if (existsSync(join(baseDir, 'model.safetensors'))) {
 // 2. One module per upstream task, --parallel at a time.
 const lib = await openLibrary(out, { create: true });
 const wanted = o.tasks ? new Set(o.tasks.split(',')) : undefined;
-const tasks = listTasks().filter((t) => t.kind === 'upstream' && (!wanted || wanted.has(t.name)));
-const todo = tasks.map((t, i) => ({ task: t.name, seed: seed + 1 + i })).filter((t) => !lib.hasModule(t.task));
+// A module's seed is its task's index among ALL upstream tasks, so a --tasks build trains the very
+// modules a full build would (e.g. when a build is split across machines).
+const tasks = listTasks()
+  .filter((t) => t.kind === 'upstream')
+  .map((t, i) => ({ task: t.name, seed: seed + 1 + i }))
+  .filter((t) => !wanted || wanted.has(t.task));
+const todo = tasks.filter((t) => !lib.hasModule(t.task));
 process.stderr.write(`${tasks.length - todo.length} of ${tasks.length} modules already built; training ${todo.length}\n`);
 const rank = Number(o.rank);
 let next = 0;
