@@ -334,7 +334,7 @@ export const booleanEval = defineGenerator({
   defaultTemplate: 'Evaluate the boolean expression: {expression}\nAnswer:',
   params: exprOptions
     .extend({ answers: z.enum(['true_false', 'yes_no']).default('true_false') })
-    .refine((o) => hasShapes({ lengths: o.lengths, ops: o.ops, require: o.require, parens: o.parens, avoidSpans: o.avoidSpans }), NO_SHAPES),
+    .refine(hasShapes, NO_SHAPES),
   sample(rng, p) {
     const expression = drawExpression(rng, p).join(' ');
     const value = evalBoolean(expression);
