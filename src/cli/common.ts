@@ -100,6 +100,14 @@ export function parseList(flag: string, v: string): string[] {
   return items;
 }
 
+/**
+ * How long `train` and `train-base` wait for another writer's library lock before registering
+ * what they trained (interactive `modules` commands fail fast instead): a registration holds the
+ * lock for about a second, so parallel trainings sharing a library (build-default --parallel)
+ * queue up rather than fail at the end of a long run.
+ */
+export const REGISTER_LOCK_WAIT_MS = 60_000;
+
 /** Writes one line to stdout. */
 export function out(line: string): void {
   process.stdout.write(`${line}\n`);

@@ -102,10 +102,13 @@ export class Library {
   /** Absolute path of the library folder. */
   readonly dir: string;
   private manifest: Manifest;
+  /** How long a mutation waits for another writer's lock (0: fail fast; see lock.ts). */
+  private readonly lockWaitMs: number;
 
-  constructor(dir: string, manifest: Manifest) {
+  constructor(dir: string, manifest: Manifest, opts: { lockWaitMs?: number } = {}) {
     this.dir = dir;
     this.manifest = manifest;
+    this.lockWaitMs = opts.lockWaitMs ?? 0;
   }
 
   /** Re-reads the manifest (readers see the state as of open() otherwise). */
@@ -200,7 +203,7 @@ export class Library {
    */
   private async mutate<T>(fn: (lock: LibraryLock) => Promise<T>): Promise<T> {
     mkdirSync(this.dir, { recursive: true });
-    const lock = await acquireLibraryLock(this.dir);
+    const lock = await acquireLibraryLock(this.dir, { waitMs: this.lockWaitMs });
     try {
       this.refresh();
       await this.removeStaleTemps();
@@ -440,9 +443,13 @@ async function testPause(): Promise<void> {
 
 /**
  * Opens the library in `dir`. A folder without manifest.json is an empty library; a missing folder
- * is an error unless `create` (mutating commands create it on first write).
+ * is an error unless `create` (mutating commands create it on first write). `lockWaitMs`: how long
+ * its mutations wait for another writer (default: fail fast).
  */
-export async function openLibrary(dir: string = DEFAULT_LIBRARY_DIR, opts: { create?: boolean } = {}): Promise<Library> {
+export async function openLibrary(
+  dir: string = DEFAULT_LIBRARY_DIR,
+  opts: { create?: boolean; lockWaitMs?: number } = {},
+): Promise<Library> {
   const abs = resolve(dir);
   const st = statSync(abs, { throwIfNoEntry: false });
   if (!st) {
@@ -452,7 +459,7 @@ export async function openLibrary(dir: string = DEFAULT_LIBRARY_DIR, opts: { cre
   } else if (!st.isDirectory()) {
     throw new LorahubError('BAD_ARGUMENT', `${dir}: not a folder`);
   }
-  return new Library(abs, (st ? readManifest(abs) : undefined) ?? emptyManifest());
+  return new Library(abs, (st ? readManifest(abs) : undefined) ?? emptyManifest(), { lockWaitMs: opts.lockWaitMs });
 }
 
 /**

@@ -5,6 +5,11 @@
  * `.lock.owner` (pid + host): the "locked" error names the pid, and a lock whose owner is a dead
  * process on this host is broken at once instead of after the stale period (a SIGKILLed `add`
  * must not block the next command for long).
+ *
+ * Interactive commands fail fast on a live lock. Callers that have just spent minutes producing
+ * something to register (`lorahub train`, `train-base`) pass `waitMs`: a mutation holds the lock
+ * for a second or two (copy a few MB, rename, write the manifest), so a short poll turns the
+ * collisions of a parallel build into a brief wait instead of a failed step.
  */
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -91,8 +96,39 @@ async function tryLock(dir: string, onCompromised: (err: Error) => void): Promis
   });
 }
 
-/** Takes the library lock or fails fast with LOCKED. */
-export async function acquireLibraryLock(dir: string): Promise<LibraryLock> {
+export interface LockOptions {
+  /** Keep retrying a lock held by a live process for up to this long (default 0: fail fast). */
+  waitMs?: number;
+}
+
+/** Polling interval while waiting: starts short (mutations are brief), backs off to 1 s. */
+const WAIT_FIRST_MS = 50;
+const WAIT_MAX_MS = 1000;
+
+/**
+ * Takes the library lock. On a lock held by a live process: fails fast with LOCKED, or with
+ * `waitMs` retries (backing off) until the deadline, then fails with LOCKED naming the wait.
+ */
+export async function acquireLibraryLock(dir: string, opts: LockOptions = {}): Promise<LibraryLock> {
+  const waitMs = opts.waitMs ?? 0;
+  const deadline = performance.now() + waitMs;
+  for (let delay = WAIT_FIRST_MS; ; delay = Math.min(WAIT_MAX_MS, delay * 2)) {
+    try {
+      return await acquireOnce(dir);
+    } catch (err) {
+      const left = deadline - performance.now();
+      if (!(err instanceof LorahubError) || err.code !== 'LOCKED' || left <= 0) {
+        if (waitMs > 0 && err instanceof LorahubError && err.code === 'LOCKED') {
+          throw new LorahubError('LOCKED', `${err.message} (waited ${(waitMs / 1000).toFixed(1)} s)`, { cause: err.cause });
+        }
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(delay, left)));
+    }
+  }
+}
+
+async function acquireOnce(dir: string): Promise<LibraryLock> {
   let compromised: Error | undefined;
   const onCompromised = (err: Error) => {
     compromised = err;

@@ -239,6 +239,41 @@ describe('manifest and lock safety', () => {
     expect(lib.listModules().map((e) => e.name)).toEqual(['a0']);
   });
 
+  it('with lockWaitMs, waits for a held lock and commits once it is released', async () => {
+    const first = await newLibrary();
+    const lock = await acquireLibraryLock(first.dir);
+    const waiting = await openLibrary(first.dir, { lockWaitMs: 10_000 });
+    const t0 = performance.now();
+    setTimeout(() => void lock.release(), 300);
+    await waiting.addModule(adapterDir(0));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(waiting.listModules().map((e) => e.name)).toEqual(['a0']);
+    expect((await waiting.verifyLibrary()).ok).toBe(true);
+  });
+
+  it('with lockWaitMs, gives up after the wait with LOCKED naming it', async () => {
+    const first = await newLibrary();
+    const lock = await acquireLibraryLock(first.dir);
+    try {
+      const waiting = await openLibrary(first.dir, { lockWaitMs: 200 });
+      const t0 = performance.now();
+      await rejectsWith(waiting.addModule(adapterDir(0)), 'LOCKED', /is locked by another lorahub process .*retry later \(waited 0\.2 s\)/);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(190);
+    } finally {
+      await lock.release();
+    }
+    expect((await openLibrary(first.dir)).listModules()).toEqual([]);
+  });
+
+  it('lets every one of several waiting writers commit in turn', async () => {
+    const first = await newLibrary();
+    const libs = await Promise.all([0, 1, 2].map(() => openLibrary(first.dir, { lockWaitMs: 30_000 })));
+    await Promise.all(libs.map((l, k) => l.addModule(adapterDir(k))));
+    const reopened = await openLibrary(first.dir);
+    expect(reopened.listModules().map((e) => e.name)).toEqual(['a0', 'a1', 'a2']);
+    expect((await reopened.verifyLibrary()).ok).toBe(true);
+  });
+
   it('repairs a --force replacement killed between its renames', async () => {
     const { renameSync } = await import('node:fs');
     const lib = await newLibrary();

@@ -1,7 +1,8 @@
 /**
  * `lorahub train-base` and `lorahub train` end to end on the tiny preset: base model into a
  * library, a module trained on it and registered with metrics, target tasks refused, and Ctrl-C
- * (a real SIGINT to a child process) saving a checkpoint that --resume continues.
+ * (a real SIGINT to a child process) saving a checkpoint that --resume continues, and a held
+ * library lock waited for rather than failing the run.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readAdapter } from '../../src/io/peft.ts';
 import { openLibrary } from '../../src/library/index.ts';
+import { acquireLibraryLock } from '../../src/library/lock.ts';
 import { readCheckpoint } from '../../src/train/checkpoint.ts';
 import { runCli } from '../cli/run.ts';
 import { REPO } from '../helpers.ts';
@@ -56,6 +58,33 @@ describe('lorahub train-base / train', () => {
     expect(d.code).toBe(0);
     expect((await readAdapter(out)).config.r).toBe(4);
     expect((await openLibrary(lib)).hasModule('bool_or-dylora')).toBe(false);
+  });
+
+  it('waits for a library lock held by another writer instead of failing at the end of a run', async () => {
+    const lock = await acquireLibraryLock(lib);
+    const ck = join(tmp, 'ck-locked');
+    // Hold the lock until a second after training has finished (its final checkpoint is written
+    // before evaluation and registration), so the registration meets a held lock.
+    let released = false;
+    const poll = setInterval(() => {
+      if (readCheckpoint(ck)?.state.step === 2 && !released) {
+        released = true;
+        setTimeout(() => void lock.release(), 1000);
+      }
+    }, 20);
+    try {
+      const t = await runCli([
+        'train', '--task', 'bool_not_chain', '--library', lib, '--steps', '2', '--rank', '2', '--batch-size', '2',
+        '--eval-test', '1', '--eval-train', '1', '--checkpoint-dir', ck, '--json',
+      ]);
+      expect(t.stderr).toBe('');
+      expect(t.code).toBe(0);
+    } finally {
+      clearInterval(poll);
+      if (!released) await lock.release();
+    }
+    expect(released).toBe(true);
+    expect((await openLibrary(lib)).hasModule('bool_not_chain')).toBe(true);
   });
 
   it('--tasks trains on the named upstream tasks only; a target or unknown name is refused', async () => {

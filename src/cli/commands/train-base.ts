@@ -8,7 +8,7 @@ import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
 import { BASE_PRESETS, buildBaseModel, type BaseSize } from '../../train/base.ts';
 import { readCheckpoint } from '../../train/checkpoint.ts';
 import type { LrSchedule } from '../../train/loop.ts';
-import { out, parseList, positiveInt } from '../common.ts';
+import { out, parseList, positiveInt, REGISTER_LOCK_WAIT_MS } from '../common.ts';
 import { setupBackend } from '../options.ts';
 import { countOption, interruptSignal, numberOption, parseDecay, seedOption, trainingProgress } from './train.ts';
 
@@ -124,7 +124,10 @@ export function register(program: Command): void {
         progress.stop();
         let base: string | null = null;
         if (opts.setBase) {
-          const lib = await openLibrary(opts.library ?? process.env.LORAHUB_LIBRARY ?? DEFAULT_LIBRARY_DIR, { create: true });
+          const lib = await openLibrary(opts.library ?? process.env.LORAHUB_LIBRARY ?? DEFAULT_LIBRARY_DIR, {
+            create: true,
+            lockWaitMs: REGISTER_LOCK_WAIT_MS,
+          });
           await lib.setDefaultBase(opts.out);
           base = lib.dir;
         }

@@ -11,7 +11,7 @@ import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
 import { parseDyLoraRange } from '../../train/dylora.ts';
 import type { LrDecay, LrSchedule, Progress } from '../../train/loop.ts';
 import { trainTaskModule } from '../../train/task.ts';
-import { out, parseList, positiveInt } from '../common.ts';
+import { out, parseList, positiveInt, REGISTER_LOCK_WAIT_MS } from '../common.ts';
 import { setupBackend } from '../options.ts';
 
 interface Opts {
@@ -202,7 +202,7 @@ export function register(program: Command): void {
       };
       const libDir = opts.library ?? process.env.LORAHUB_LIBRARY ?? DEFAULT_LIBRARY_DIR;
       if (!opts.add && !opts.out) throw new LorahubError('BAD_ARGUMENT', '--no-add needs --out DIR (the module has to go somewhere)');
-      const lib = opts.add || !opts.model ? await openLibrary(libDir, { create: opts.add }) : undefined;
+      const lib = opts.add || !opts.model ? await openLibrary(libDir, { create: opts.add, lockWaitMs: REGISTER_LOCK_WAIT_MS }) : undefined;
       const modelDir = opts.model ?? lib?.defaultBaseDir();
       if (!modelDir) throw new LorahubError('BAD_ARGUMENT', `no --model given and no default base model in ${libDir} (see \`lorahub modules set-base\`)`);
       const name = opts.name ?? (dylora ? `${opts.task}-dylora` : opts.task);
