@@ -14,7 +14,9 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openLibrary, shippedBytes } from '../src/library/index.ts';
-import { listTasks } from '../src/tasks/index.ts';
+import { parseList } from '../src/cli/common.ts';
+import { LorahubError } from '../src/errors.ts';
+import { getTasks, listTasks } from '../src/tasks/index.ts';
 
 const o = new Command()
   .option('--out <dir>', 'library folder to build', 'modules')
@@ -52,6 +54,31 @@ function lorahub(args: string[], label: string): Promise<{ code: number; last: s
   });
 }
 
+/**
+ * The modules to build, with their seeds. A module's seed is its task's index among ALL upstream
+ * tasks, so a --tasks build trains the very modules a full build would (e.g. when a build is split
+ * across machines). --tasks refuses unknown names (listing the available ones) and target tasks.
+ */
+function plannedModules(): { task: string; seed: number }[] {
+  const wanted = o.tasks ? new Set(getTasks(parseList('--tasks', o.tasks)).map((t) => t.name)) : undefined;
+  const upstream = listTasks().filter((t) => t.kind === 'upstream');
+  const notUpstream = [...(wanted ?? [])].filter((n) => !upstream.some((t) => t.name === n));
+  if (notUpstream.length > 0) {
+    throw new LorahubError('BAD_ARGUMENT', `--tasks: ${notUpstream.join(', ')}: not an upstream task (modules train on upstream tasks only)`);
+  }
+  return upstream.map((t, i) => ({ task: t.name, seed: seed + 1 + i })).filter((t) => !wanted || wanted.has(t.task));
+}
+
+// Checked before anything is built: a typo must not surface after an hour of train-base.
+let tasks: { task: string; seed: number }[];
+try {
+  tasks = plannedModules();
+} catch (err) {
+  if (!(err instanceof LorahubError)) throw err;
+  process.stderr.write(`build-default: error: ${err.message}\n`);
+  process.exit(2);
+}
+
 mkdirSync(out, { recursive: true });
 const t0 = performance.now();
 record({ step: 'start', options: o });
@@ -70,13 +97,6 @@ if (existsSync(join(baseDir, 'model.safetensors'))) {
 
 // 2. One module per upstream task, --parallel at a time.
 const lib = await openLibrary(out, { create: true });
-const wanted = o.tasks ? new Set(o.tasks.split(',')) : undefined;
-// A module's seed is its task's index among ALL upstream tasks, so a --tasks build trains the very
-// modules a full build would (e.g. when a build is split across machines).
-const tasks = listTasks()
-  .filter((t) => t.kind === 'upstream')
-  .map((t, i) => ({ task: t.name, seed: seed + 1 + i }))
-  .filter((t) => !wanted || wanted.has(t.task));
 const todo = tasks.filter((t) => !lib.hasModule(t.task));
 process.stderr.write(`${tasks.length - todo.length} of ${tasks.length} modules already built; training ${todo.length}\n`);
 const rank = Number(o.rank);
