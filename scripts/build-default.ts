@@ -16,7 +16,8 @@ import { join, resolve } from 'node:path';
 import { openLibrary, shippedBytes } from '../src/library/index.ts';
 import { parseList } from '../src/cli/common.ts';
 import { LorahubError } from '../src/errors.ts';
-import { getTasks, listTasks } from '../src/tasks/index.ts';
+import { getTasks } from '../src/tasks/index.ts';
+import { upstreamTasks } from '../src/train/base.ts';
 
 const o = new Command()
   .option('--out <dir>', 'library folder to build', 'modules')
@@ -60,13 +61,15 @@ function lorahub(args: string[], label: string): Promise<{ code: number; last: s
  * across machines). --tasks refuses unknown names (listing the available ones) and target tasks.
  */
 function plannedModules(): { task: string; seed: number }[] {
-  const wanted = o.tasks ? new Set(getTasks(parseList('--tasks', o.tasks)).map((t) => t.name)) : undefined;
-  const upstream = listTasks().filter((t) => t.kind === 'upstream');
-  const notUpstream = [...(wanted ?? [])].filter((n) => !upstream.some((t) => t.name === n));
-  if (notUpstream.length > 0) {
-    throw new LorahubError('BAD_ARGUMENT', `--tasks: ${notUpstream.join(', ')}: not an upstream task (modules train on upstream tasks only)`);
+  const named = o.tasks ? getTasks(parseList('--tasks', o.tasks)) : undefined;
+  const targets = (named ?? []).filter((t) => t.kind !== 'upstream');
+  if (targets.length > 0) {
+    throw new LorahubError('BAD_ARGUMENT', `--tasks: ${targets.map((t) => t.name).join(', ')}: not an upstream task (modules train on upstream tasks only)`);
   }
-  return upstream.map((t, i) => ({ task: t.name, seed: seed + 1 + i })).filter((t) => !wanted || wanted.has(t.task));
+  const wanted = named && new Set(named.map((t) => t.name));
+  return upstreamTasks()
+    .map((t, i) => ({ task: t.name, seed: seed + 1 + i }))
+    .filter((t) => !wanted || wanted.has(t.task));
 }
 
 // Checked before anything is built: a typo must not surface after an hour of train-base.

@@ -116,13 +116,9 @@ export async function acquireLibraryLock(dir: string, opts: LockOptions = {}): P
     try {
       return await acquireOnce(dir);
     } catch (err) {
+      if (!(err instanceof LorahubError) || err.code !== 'LOCKED' || waitMs === 0) throw err;
       const left = deadline - performance.now();
-      if (!(err instanceof LorahubError) || err.code !== 'LOCKED' || left <= 0) {
-        if (waitMs > 0 && err instanceof LorahubError && err.code === 'LOCKED') {
-          throw new LorahubError('LOCKED', `${err.message} (waited ${(waitMs / 1000).toFixed(1)} s)`, { cause: err.cause });
-        }
-        throw err;
-      }
+      if (left <= 0) throw new LorahubError('LOCKED', `${err.message} (waited ${(waitMs / 1000).toFixed(1)} s)`, { cause: err.cause });
       await new Promise((r) => setTimeout(r, Math.min(delay, left)));
     }
   }
