@@ -6,7 +6,7 @@
  * checkpoints. Modules train --parallel at a time in separate processes (the wasm backend is
  * single-threaded; two processes measured 1.9× one).
  *
- *   npx tsx scripts/build-default.ts [--out modules] [--size tiny] [--base-steps 5000]
+ *   npx tsx scripts/build-default.ts [--out modules] [--size tiny] [--base-steps 7000]
  *     [--module-steps 300] [--rank 8] [--parallel 2] [--seed 0] [--tasks a,b]
  */
 import { Command } from 'commander';
@@ -22,7 +22,7 @@ import { upstreamTasks } from '../src/train/base.ts';
 const o = new Command()
   .option('--out <dir>', 'library folder to build', 'modules')
   .option('--size <s>', 'base preset: tiny | compact | default', 'tiny')
-  .option('--base-steps <n>', 'train-base steps', '5000')
+  .option('--base-steps <n>', 'train-base steps', '7000')
   .option('--module-steps <n>', 'train steps per module', '300')
   .option('--rank <r>', 'module rank (alpha = 2·rank, as the real lorahub modules)', '8')
   .option('--parallel <n>', 'modules trained at once', '2')
