@@ -1,0 +1,61 @@
+/**
+ * Picks the engine: `--engine` / LORAHUB_ENGINE, else onnxruntime-node when it loads, else tfjs.
+ * The device (`--device` / LORAHUB_DEVICE) is cpu unless asked; cuda needs the ort engine and
+ * onnxruntime's CUDA provider binaries (see README "GPU").
+ */
+import { availableParallelism } from 'node:os';
+import { LorahubError } from '../errors.ts';
+import { DEVICE_NAMES, ENGINE_NAMES, type DeviceName, type Engine, type EngineModel, type EngineName, type EngineOptions } from './types.ts';
+
+export * from './types.ts';
+
+function pick<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined || v === '') return undefined;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  throw new LorahubError('BAD_ARGUMENT', `${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
+}
+
+/** Normalised options: engine (undefined = auto), device, threads. */
+export function resolveEngineOptions(opts: EngineOptions = {}): { engine?: EngineName; device: DeviceName; threads: number; backend?: string } {
+  const engine = pick('--engine', opts.engine ?? process.env.LORAHUB_ENGINE, ENGINE_NAMES);
+  const device = pick('--device', opts.device ?? process.env.LORAHUB_DEVICE, DEVICE_NAMES) ?? 'cpu';
+  const threads = opts.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new LorahubError('BAD_ARGUMENT', `--threads must be a positive integer, got ${threads}`);
+  if (engine === 'tfjs' && device === 'cuda') {
+    throw new LorahubError('BAD_ARGUMENT', '--device cuda needs the ort engine (onnxruntime CUDA provider); the tfjs engine runs on its own backend (--backend)');
+  }
+  return { engine, device, threads, backend: opts.backend };
+}
+
+const cache = new Map<string, Promise<Engine>>();
+
+/** The engine for these options (one per process and option set). */
+export function openEngine(opts: EngineOptions = {}): Promise<Engine> {
+  const r = resolveEngineOptions(opts);
+  const key = JSON.stringify(r);
+  let e = cache.get(key);
+  if (!e) {
+    e = create(r);
+    cache.set(key, e);
+    e.catch(() => cache.delete(key));
+  }
+  return e;
+}
+
+async function create(r: ReturnType<typeof resolveEngineOptions>): Promise<Engine> {
+  if (r.engine === 'tfjs') return (await import('./tfjs/index.ts')).createTfjsEngine(r);
+  if (r.engine === 'ort' || r.device === 'cuda') return (await import('./ort/index.ts')).createOrtEngine(r);
+  // Auto: ort where it loads; tfjs (wasm) where it does not, saying why.
+  try {
+    return await (await import('./ort/index.ts')).createOrtEngine(r);
+  } catch (err) {
+    const tfjs = await (await import('./tfjs/index.ts')).createTfjsEngine(r);
+    tfjs.info.fallback = `onnxruntime-node did not load (${(err as Error).message.split('\n')[0]})`;
+    return tfjs;
+  }
+}
+
+/** Loads an HF model folder on the chosen engine. */
+export async function loadModel(dir: string, opts: EngineOptions = {}): Promise<EngineModel> {
+  return (await openEngine(opts)).load(dir);
+}

@@ -1,0 +1,96 @@
+/**
+ * The engine seam: everything above it (the ADAPT objective, score, eval, generate, compose,
+ * scripts) runs forward passes through these few calls and never imports a tensor library.
+ *
+ *   engine/tfjs — @tensorflow/tfjs (wasm, or tfjs-node when installed); also the trainers' engine
+ *   engine/ort  — onnxruntime-node, graphs built in TypeScript from the HF config (the default)
+ *
+ * Both take the same padded batches and plain LoraModules (PEFT layout, no tensors), so a model
+ * family's layout of inputs (T5's shifted decoder inputs; a causal LM's prompt + target) stays
+ * below the seam too.
+ */
+import type { LoraModule } from '../lora/module.ts';
+import type { T5Config } from '../models/t5/config.ts';
+
+export type EngineName = 'ort' | 'tfjs';
+export const ENGINE_NAMES: readonly EngineName[] = ['ort', 'tfjs'];
+
+export type DeviceName = 'cpu' | 'cuda';
+export const DEVICE_NAMES: readonly DeviceName[] = ['cpu', 'cuda'];
+
+/** What a user asked for (CLI flags / env); every field optional. */
+export interface EngineOptions {
+  /** 'ort' | 'tfjs'; default: LORAHUB_ENGINE, else ort when it loads, else tfjs. */
+  engine?: string;
+  /** 'cpu' | 'cuda'; default: LORAHUB_DEVICE, else cpu. */
+  device?: string;
+  /** Intra-op threads (ort) for one model; default: all cores. */
+  threads?: number;
+  /** tfjs backend (node-gpu | node | wasm | cpu), only with the tfjs engine. */
+  backend?: string;
+}
+
+/** What actually runs, recorded in --verbose, report.json and --json results. */
+export interface EngineInfo {
+  engine: EngineName;
+  device: DeviceName;
+  /** The package (and backend / execution provider) doing the work, e.g. "onnxruntime-node 1.30.0 (CPUExecutionProvider)". */
+  provider: string;
+  /** Threads one forward pass may use. */
+  threads: number;
+  /** Why the default fell back to tfjs, when it did. */
+  fallback?: string;
+}
+
+/**
+ * A padded teacher-forced batch: encoder ids and mask [B][S] (pad 0-masked), labels [B][T]
+ * (−100 on ignored positions). The engine derives the decoder inputs (T5: `_shift_right`).
+ */
+export interface ScoreBatch {
+  inputIds: number[][];
+  attentionMask: number[][];
+  labels: number[][];
+}
+
+/** One candidate's per-example token cross-entropy sums and counts of non-ignored labels. */
+export interface TokenLosses {
+  sum: number[];
+  tokens: number[];
+}
+
+export interface GenerateInput {
+  inputIds: number[][];
+  attentionMask: number[][];
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  adapter?: LoraModule;
+}
+
+/** A base model loaded by an engine. */
+export interface EngineModel {
+  readonly dir: string;
+  readonly config: T5Config;
+  readonly info: EngineInfo;
+  /**
+   * Per-(candidate, example) token-loss sums and counts. `adapters`: one LoRA module per
+   * candidate (population scoring: all candidates in one pass, each with its own low-rank delta,
+   * base weights never rewritten); empty or undefined scores the base model alone (one result).
+   * The modules must share targets and ranks (true for compositions of one module list).
+   */
+  tokenLosses(batch: ScoreBatch, adapters?: readonly LoraModule[]): Promise<TokenLosses[]>;
+  /**
+   * Greedy generation, as transformers' `generate(num_beams=1, do_sample=False)`: per example the
+   * decoder start token first, then the generated ids; rows that emitted eos are padded with pad;
+   * stops when every row has finished or after maxNewTokens.
+   */
+  generate(input: GenerateInput, opts: GenerateOptions): Promise<number[][]>;
+  dispose(): Promise<void>;
+}
+
+export interface Engine {
+  readonly info: EngineInfo;
+  /** Loads an HF model folder (config.json + model.safetensors). */
+  load(dir: string): Promise<EngineModel>;
+}
