@@ -15,10 +15,9 @@ import { join } from 'node:path';
 import { adapt, DEFAULT_POPSIZE, type Evaluator } from '../src/adapt/adapt.ts';
 import { BatchedEvaluator, SequentialEvaluator, WorkerEvaluator } from '../src/adapt/evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type ObjectiveOptions } from '../src/adapt/objective.ts';
-import { initBackend } from '../src/backend.ts';
+import { openEngine, type EngineOptions } from '../src/engine/index.ts';
 import { readAdapter } from '../src/io/peft.ts';
 import type { LoraModule } from '../src/lora/module.ts';
-import { T5Model } from '../src/models/t5/model.ts';
 import { loadExamplesFile } from '../src/tasks/index.ts';
 import { ByteTokenizer } from '../src/tokenizers/bytes.ts';
 import { writeWorld } from './lib/world.ts';
@@ -33,6 +32,8 @@ const o = new Command()
   .opts<{ worlds: string; workers: string; budget: string; seed: string; json?: boolean }>();
 
 const REPO = new URL('..', import.meta.url).pathname;
+/** The rows below were measured on tfjs (wasm); workers load on the same engine. */
+const ENGINE: EngineOptions = { engine: 'tfjs' };
 const FIXTURE = join(REPO, '..', 'shared', 'fixtures', 't5-gated');
 
 interface Setup {
@@ -89,14 +90,14 @@ function emit(r: Record<string, unknown>): void {
 async function run(s: Setup): Promise<void> {
   const workers = Number(o.workers);
   const seed = Number(o.seed);
-  const obj = new FewShotObjective(T5Model.load(s.modelDir), s.modules, s.batch, s.objective);
+  const obj = new FewShotObjective(await tfjs.load(s.modelDir), s.modules, s.batch, s.objective);
   const dim = s.modules.length;
   const lambda = DEFAULT_POPSIZE;
   const population = Array.from({ length: lambda }, (_, i) => s.modules.map((_, j) => 0.5 * Math.sin(1 + i * 7 + j * 3)));
   const engines: [string, () => Evaluator][] = [
     ['one at a time', () => new SequentialEvaluator(obj)],
     ['batched (1 pass)', () => new BatchedEvaluator(obj)],
-    [`batched + ${workers} workers`, () => new WorkerEvaluator({ workers, modelDir: s.modelDir, modules: s.modules, batch: s.batch, objective: s.objective })],
+    [`batched + ${workers} workers`, () => new WorkerEvaluator({ workers, modelDir: s.modelDir, modules: s.modules, batch: s.batch, objective: s.objective, engine: ENGINE })],
   ];
   for (const [engine, make] of engines) {
     const { value, peakMb } = await withPeakRss(async () => {
@@ -145,13 +146,13 @@ async function run(s: Setup): Promise<void> {
       peak_rss_mb: Math.round(peakMb),
     });
   }
-  obj.model.dispose();
+  await obj.model.dispose();
 }
 
-const info = await initBackend();
+const tfjs = await openEngine(ENGINE);
 for (const w of o.worlds.split(',')) await run(w === 'fixture' ? await fixtureSetup() : await worldSetup());
 if (!o.json) {
-  console.log(`backend: ${info.name}`);
+  console.log(`backend: ${tfjs.info.provider}`);
   console.log('| world | measure | engine | result | peak RSS |');
   console.log('|---|---|---|---|---|');
   for (const r of rows) {

@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import { adapt } from '../src/adapt/adapt.ts';
 import { BatchedEvaluator, SequentialEvaluator } from '../src/adapt/evaluator.ts';
 import { buildFewShotBatch, FewShotObjective } from '../src/adapt/objective.ts';
-import { initBackend } from '../src/backend.ts';
+import { loadModel } from '../src/engine/index.ts';
 import { readAdapter } from '../src/io/peft.ts';
-import { T5Model } from '../src/models/t5/model.ts';
 import { loadExamplesFile } from '../src/tasks/index.ts';
 import { ByteTokenizer } from '../src/tokenizers/bytes.ts';
 import { writeWorld } from './lib/world.ts';
@@ -22,12 +21,12 @@ const o = new Command()
   .option('--worlds <list>', 'world seeds', '0,1')
   .option('--seeds <list>', 'optimiser seeds', '1,2,3')
   .option('--budget <n>', 'CMA-ES budget', '200')
+  .option('--engine <name>', 'forward engine: ort | tfjs (default: ort when it loads, else tfjs)')
   .parse()
-  .opts<{ worlds: string; seeds: string; budget: string }>();
+  .opts<{ worlds: string; seeds: string; budget: string; engine?: string }>();
 const REPO = new URL('..', import.meta.url).pathname;
 const CONFIGS: [number | undefined, number | undefined][] = [[0.5, 12], [0.3, 12], [0.22, 12], [0.5, 6], [0.22, 6], [undefined, undefined]];
 
-await initBackend();
 console.log('| world | optimiser | evals to reach COBYLA@40 (per seed) | best @80 | best @200 |');
 console.log('|---|---|---|---|---|');
 for (const w of o.worlds.split(',').map(Number)) {
@@ -36,7 +35,7 @@ for (const w of o.worlds.split(',').map(Number)) {
   const names = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
   const modules = await Promise.all(names.map((n) => readAdapter(join(dir, 'modules', n))));
   const batch = buildFewShotBatch(new ByteTokenizer(), loadExamplesFile(join(dir, 'task.json')));
-  const obj = new FewShotObjective(T5Model.load(join(dir, 'base')), modules, batch, { normalization: 'reference', batchSize: 5 });
+  const obj = new FewShotObjective(await loadModel(join(dir, 'base'), { engine: o.engine }), modules, batch, { normalization: 'reference', batchSize: 5 });
   const c40 = await adapt(20, new SequentialEvaluator(obj), { optimizer: 'cobyla', budget: 40, seed: 1, bound: 1.5 });
   const c80 = await adapt(20, new SequentialEvaluator(obj), { optimizer: 'cobyla', budget: 80, seed: 1, bound: 1.5 });
   console.log(`| ${w} | COBYLA (base ${c40.baseObjective.toFixed(4)}) | — | ${c80.objective.toFixed(4)} | @40: ${c40.objective.toFixed(4)} |`);
@@ -53,5 +52,5 @@ for (const w of o.worlds.split(',').map(Number)) {
     const label = sigma0 === undefined ? 'CMA-ES defaults (λ 6, σ₀ 1/√n)' : `CMA-ES λ ${popsize}, σ₀ ${sigma0}`;
     console.log(`| ${w} | ${label} | ${hits.join(', ')} | ${at80.join(', ')} | ${at200.join(', ')} |`);
   }
-  obj.model.dispose();
+  await obj.model.dispose();
 }

@@ -4,7 +4,6 @@
  *   npx tsx scripts/make-random-world.ts --size small --modules 20 --rank 16 --seed 0 --out /tmp/world
  */
 import { Command } from 'commander';
-import { initBackend } from '../src/backend.ts';
 import type { RandomT5Size } from '../src/models/t5/random.ts';
 import { writeWorld } from './lib/world.ts';
 
@@ -20,6 +19,5 @@ if (!['tiny', 'small', 'base'].includes(o.size)) {
   console.error(`make-random-world: unknown --size "${o.size}" (tiny, small, base)`);
   process.exit(2);
 }
-await initBackend();
 const w = await writeWorld({ size: o.size as RandomT5Size, modules: Number(o.modules), rank: Number(o.rank), seed: Number(o.seed), out: o.out });
 console.log(`wrote ${o.out}: base/, ${w.modules.length} modules (rank ${o.rank}), task.json (teacher weights in world.json)`);

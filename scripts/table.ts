@@ -5,7 +5,10 @@
  * seed, 5 examples), and a LoRA fine-tuned on the same 5 examples — on our generated test split,
  * or, with --bbh DIR, on the real BIG-Bench Hard test file (evaluation only: never trained on).
  *
- *   npx tsx scripts/table.ts [--library modules] [--bbh ../shared/bbh] [--task NAME] [--seeds 5] [--limit N] [--json]
+ *   npx tsx scripts/table.ts [--library modules] [--bbh ../shared/bbh] [--task NAME] [--seeds 5] [--limit N] [--engine ort|tfjs] [--json]
+ *
+ * Evaluation and LoRAHub run on the chosen engine; the 5-example LoRA baseline trains on tfjs
+ * (autodiff), on its own copy of the base.
  */
 import { Command } from 'commander';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import { runCompose } from '../src/adapt/run.ts';
 import { DEFAULT_SETTINGS } from '../src/adapt/adapt.ts';
 import { initBackend } from '../src/backend.ts';
+import { openEngine } from '../src/engine/index.ts';
 import { evaluateExactMatch } from '../src/eval/evaluate.ts';
 import { loadBaseModel, openLibrary } from '../src/library/index.ts';
 import { T5Model } from '../src/models/t5/model.ts';
@@ -30,15 +34,18 @@ const o = new Command()
   .option('--limit <n>', 'evaluate on the first N test examples only')
   .option('--icl-max-tokens <n>', 'in-context prompts longer than this are reported as not fitting', '1024')
   .option('--tune-steps <n>', 'steps of the 5-example LoRA baseline', '100')
+  .option('--engine <name>', 'forward engine: ort | tfjs (default: ort when it loads, else tfjs)')
   .option('--json', 'one JSON line per task')
   .parse()
-  .opts<{ library: string; bbh?: string; task?: string; seeds: string; numModules: string; limit?: string; iclMaxTokens: string; tuneSteps: string; json?: boolean }>();
+  .opts<{ library: string; bbh?: string; task?: string; seeds: string; numModules: string; limit?: string; iclMaxTokens: string; tuneSteps: string; engine?: string; json?: boolean }>();
 
-await initBackend();
+const engine = await openEngine({ engine: o.engine });
 const lib = await openLibrary(o.library);
 const modelDir = lib.defaultBaseDir();
 if (!modelDir) throw new Error(`${o.library} has no default base model`);
-const model = T5Model.load(modelDir);
+const model = await engine.load(modelDir);
+await initBackend();
+const trainBase = T5Model.load(modelDir);
 const tok = loadTokenizer(modelDir);
 const base = await loadBaseModel(modelDir);
 const targets = (o.task ? [getTask(o.task)] : listTasks().filter((t) => t.kind === 'target'));
@@ -53,17 +60,17 @@ try {
     if (bbhFile && !existsSync(bbhFile)) continue;
     let test: Example[] = bbhFile ? loadExamplesFile(bbhFile) : taskExamples(task, 'test');
     if (o.limit) test = test.slice(0, Number(o.limit));
-    const acc = (module?: Parameters<typeof evaluateExactMatch>[3]) => evaluateExactMatch(model, tok, test, module).accuracy;
-    const zeroShot = acc();
+    const acc = async (module?: Parameters<typeof evaluateExactMatch>[3]) => (await evaluateExactMatch(model, tok, test, module)).accuracy;
+    const zeroShot = await acc();
     // In-context learning: the 5 examples of seed 1, then the test input.
     const shots = fewShot(task, 5, 1);
     const prefix = shots.map((e) => `${e.input} ${e.target}\n\n`).join('');
     const iclExamples = test.map((e) => ({ input: prefix + e.input, target: e.target }));
     const fits = iclExamples.every((e) => tok.encode(e.input).length <= Number(o.iclMaxTokens));
-    const icl = fits ? evaluateExactMatch(model, tok, iclExamples).accuracy : null;
+    const icl = fits ? (await evaluateExactMatch(model, tok, iclExamples)).accuracy : null;
     let bestSingle: { name: string; accuracy: number } | null = null;
     for (const name of compatible) {
-      const a = acc(await lib.loadModule(name));
+      const a = await acc(await lib.loadModule(name));
       if (!bestSingle || a > bestSingle.accuracy) bestSingle = { name, accuracy: a };
     }
     const lorahub: number[] = [];
@@ -79,6 +86,7 @@ try {
         normalization: 'mean-token',
         alpha: 0.05,
         workers: 'auto',
+        engine: { engine: o.engine },
         out: join(tmp, `${task.name}-${seed}`),
         testLimit: o.limit ? Number(o.limit) : undefined,
       });
@@ -86,7 +94,7 @@ try {
     }
     // A LoRA fine-tuned on the same 5 examples (seed 1's), as the paper's LoRA baseline.
     const tuned = await trainLora({
-      model,
+      model: trainBase,
       tokenizer: tok,
       examples: shots,
       spec: { rank: 8, alpha: 16, targets: ['q', 'v'] },
@@ -105,7 +113,7 @@ try {
       best_single_module: bestSingle?.name ?? null,
       lorahub_avg: lorahub.reduce((a, b) => a + b, 0) / lorahub.length,
       lorahub_best: Math.max(...lorahub),
-      lora_tune: acc(tuned.module),
+      lora_tune: await acc(tuned.module),
       test: bbhFile ? `BBH ${test.length}` : `generated ${test.length}`,
     };
     rows.push(row);
@@ -116,6 +124,8 @@ try {
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });
+  trainBase.dispose();
+  await model.dispose();
 }
 if (!o.json) {
   const pct = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? (100 * x).toFixed(1) : '—');

@@ -83,13 +83,13 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
       if (await tryWasm()) return activate('wasm', '@tensorflow/tfjs-backend-wasm');
       throw new LorahubError('BACKEND', 'backend "wasm" requested but @tensorflow/tfjs-backend-wasm could not be loaded');
     }
-    return activate('cpu', '@tensorflow/tfjs (cpu)');
+    return activate('cpu', '@tensorflow/tfjs');
   }
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     if (await tryNative(pkg)) return activate('tensorflow', pkg);
   }
   if (await tryWasm()) return activate('wasm', '@tensorflow/tfjs-backend-wasm');
-  return activate('cpu', '@tensorflow/tfjs (cpu)');
+  return activate('cpu', '@tensorflow/tfjs');
 }
 
 /** The backend in use; throws if initBackend() has not run. */

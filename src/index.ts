@@ -2,6 +2,25 @@
 export { LorahubError, type ErrorCode } from './errors.ts';
 export { initBackend, backendInfo, availableBackends, type BackendInfo, type BackendName } from './backend.ts';
 
+// Engines: every forward pass above this seam goes through these calls
+export {
+  openEngine,
+  loadModel,
+  resolveEngineOptions,
+  ENGINE_NAMES,
+  DEVICE_NAMES,
+  type Engine,
+  type EngineModel,
+  type EngineInfo,
+  type EngineOptions,
+  type EngineName,
+  type DeviceName,
+  type ScoreBatch,
+  type TokenLosses,
+  type GenerateInput,
+  type GenerateOptions,
+} from './engine/index.ts';
+
 // Formats
 export { SafetensorsFile, readSafetensors, writeSafetensors, encodeSafetensors, type TensorToWrite } from './io/safetensors.ts';
 export { readTorchBin } from './io/torch-bin.ts';
@@ -10,8 +29,9 @@ export { readAdapter, writeAdapter, parseLoraConfig, peftKey } from './io/peft.t
 // Models
 export { loadT5Config, t5ConfigFromHf, t5LinearShape, type T5Config } from './models/t5/config.ts';
 export { T5Model, type LoraDeltas, type EncoderInput } from './models/t5/model.ts';
-export { generateGreedy, stripGenerated } from './models/t5/generate.ts';
-export { tokenCrossEntropy, exampleLosses, batchMeanLoss, shiftRight, IGNORE_INDEX } from './models/t5/loss.ts';
+export { generateGreedy } from './models/t5/generate.ts';
+export { tokenCrossEntropy } from './models/t5/loss.ts';
+export { exampleLosses, batchMeanLoss, shiftRight, stripGenerated, checkLabels, IGNORE_INDEX } from './models/t5/labels.ts';
 export { t5WeightTable } from './models/t5/weights.ts';
 export { writeRandomT5 } from './models/t5/random.ts';
 export { ByteTokenizer, JsonTokenizer, loadTokenizer } from './tokenizers/index.ts';
@@ -38,4 +58,5 @@ export {
 } from './adapt/objective.ts';
 
 // Evaluation
-export { scoreExamples, generateExamples } from './eval/score.ts';
+export { scoreExamples, generateExamples, type ExampleIn, type ScoreResult, type GenerateResult } from './eval/score.ts';
+export { evaluateExactMatch, maxNewTokensFor, type EvalExample, type EvalResult } from './eval/evaluate.ts';

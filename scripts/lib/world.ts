@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import { writeAdapter } from '../../src/io/peft.ts';
 import { moduleDeltas, disposeDeltas } from '../../src/lora/apply.ts';
@@ -61,7 +62,11 @@ export function randomModule(name: string, cfg: { dModel: number; inner: number;
   return { name, config, targets };
 }
 
-/** Greedy targets of a model + module, restricted to printable ASCII bytes (33..126). */
+/**
+ * Greedy targets of a model + module, restricted to printable ASCII bytes (33..126). On tfjs
+ * directly, not through the engine seam: the restriction needs the logits, which the seam does
+ * not expose (it returns losses and unrestricted greedy ids).
+ */
 function teacherTargets(model: T5Model, module: LoraModule, inputs: string[], lengths: number[]): string[] {
   const tok = new ByteTokenizer();
   const deltas = moduleDeltas(module);
@@ -96,6 +101,7 @@ export interface World {
 /** Writes base/, modules/mNN/, task.json and world.json under `o.out`. */
 export async function writeWorld(o: WorldOptions): Promise<World> {
   const base = join(o.out, 'base');
+  await initBackend();
   writeRandomT5(o.size, o.seed, base);
   const model = T5Model.load(base);
   const c = model.config;

@@ -1,12 +1,13 @@
 /**
  * Evaluators: how a population is scored.
  * - 'sequential': one candidate per forward pass (what the reference does; for comparison).
- * - 'batched': the whole population in one forward pass (groups; see model.ts).
+ * - 'batched': the whole population in one engine call (one forward pass; see EngineModel.tokenLosses).
  * - workers: the population split into slices scored in piscina worker threads, each of which
- *   loaded the base model and the modules once.
+ *   loaded the base model (on the engine the main thread resolved) and the modules once.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import type { EngineOptions } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { Evaluator } from './adapt.ts';
@@ -25,7 +26,8 @@ export class BatchedEvaluator implements Evaluator {
   async evaluate(population: number[][]): Promise<number[]> {
     const out: number[] = [];
     for (let i = 0; i < population.length; i += this.maxGroups) {
-      out.push(...this.objective.scorePopulation(population.slice(i, i + this.maxGroups)).map((r) => r.objective));
+      const scored = await this.objective.scorePopulation(population.slice(i, i + this.maxGroups));
+      out.push(...scored.map((r) => r.objective));
     }
     return out;
   }
@@ -35,7 +37,9 @@ export class SequentialEvaluator implements Evaluator {
   constructor(private readonly objective: FewShotObjective) {}
 
   async evaluate(population: number[][]): Promise<number[]> {
-    return population.map((w) => this.objective.score(w).objective);
+    const out: number[] = [];
+    for (const w of population) out.push((await this.objective.score(w)).objective);
+    return out;
   }
 }
 
@@ -58,7 +62,11 @@ export interface WorkerEvaluatorOptions {
   modules: LoraModule[];
   batch: FewShotBatch;
   objective: ObjectiveOptions;
-  backend?: string;
+  /**
+   * The engine every worker loads the model on. Pass what the main thread resolved (engine,
+   * device, threads per worker), not the user's request, so that no worker picks another engine.
+   */
+  engine: EngineOptions;
 }
 
 export class WorkerEvaluator implements Evaluator {
@@ -75,7 +83,7 @@ export class WorkerEvaluator implements Evaluator {
       modules: opts.modules.map(shareModule),
       batch: opts.batch,
       objective: opts.objective,
-      backend: opts.backend,
+      engine: opts.engine,
     };
     this.pool = new Piscina({
       filename: new URL('./worker.mjs', import.meta.url).href,

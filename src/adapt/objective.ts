@@ -2,26 +2,21 @@
  * The LoRAHub objective: few-shot cross-entropy of base model + composed module, plus
  * α·mean|w| (sail-sg/lorahub algorithm.py: `default_get_loss` + `default_l1_regularization`).
  *
- * `scorePopulation` is a pure function of the weights: it composes each candidate's module
- * (pure), applies it as a low-rank delta inside one forward pass for the whole population
- * (groups), and never mutates the shared model — unlike the reference, which loads each
- * candidate's weights into one model — so candidates can be scored together or in workers.
+ * `scorePopulation` is a pure function of the weights: it hands the engine the module stack
+ * (validated and harmonised once) and the population's weights; the engine composes each
+ * candidate (pure, lora/compose.ts's rule and float32 order) and scores all of them in one pass,
+ * each as a low-rank delta, never mutating the shared model — unlike the reference, which loads
+ * each candidate's weights into one model — so candidates can be scored together or in workers.
  */
-import * as tf from '@tensorflow/tfjs';
+import type { EngineModel, ScoreBatch, TokenLosses } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
-import { groupDeltas, disposeDeltas } from '../lora/apply.ts';
-import { compose, type Harmonize } from '../lora/compose.ts';
+import { stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
-import type { T5Model } from '../models/t5/model.ts';
-import { checkLabels, exampleLosses, IGNORE_INDEX, shiftRight, tokenCrossEntropy } from '../models/t5/loss.ts';
+import { checkLabels, IGNORE_INDEX } from '../models/t5/labels.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
 /** A tokenised few-shot set, padded to a common length (labels padded with -100). */
-export interface FewShotBatch {
-  inputIds: number[][];
-  attentionMask: number[][];
-  labels: number[][];
-}
+export type FewShotBatch = ScoreBatch;
 
 /**
  * - 'mean-token' (default): mean token cross-entropy over the whole few-shot set.
@@ -94,53 +89,37 @@ export function normalizedLoss(sum: number[], tokens: number[], opts: ObjectiveO
 
 /** Scores LoRAHub candidates for one few-shot set against one model and module list. */
 export class FewShotObjective {
-  readonly model: T5Model;
+  readonly model: EngineModel;
   readonly modules: LoraModule[];
   readonly batch: FewShotBatch;
   readonly options: ObjectiveOptions;
-  private readonly decoderInputIds: number[][];
+  private readonly stack: ModuleStack;
 
-  constructor(model: T5Model, modules: LoraModule[], batch: FewShotBatch, options: Partial<ObjectiveOptions> = {}) {
+  constructor(model: EngineModel, modules: LoraModule[], batch: FewShotBatch, options: Partial<ObjectiveOptions> = {}) {
     this.model = model;
     this.modules = modules;
     this.batch = batch;
     this.options = { ...DEFAULT_OBJECTIVE, ...options };
-    const cfg = model.config;
-    checkLabels(batch.labels, cfg.vocabSize);
-    this.decoderInputIds = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
+    checkLabels(batch.labels, model.config.vocabSize);
+    this.stack = stackModules(modules, this.options.harmonize);
   }
 
-  /** Per-example token-loss sums and counts for each candidate (one forward pass for all). */
-  exampleLosses(population: number[][]): { sum: number[]; tokens: number[] }[] {
-    const g = population.length;
-    if (g === 0) return [];
-    const composed = population.map((w, i) => compose(this.modules, w, { harmonize: this.options.harmonize, name: `candidate-${i}` }));
-    const deltas = groupDeltas(composed);
-    try {
-      const perToken = tf.tidy(() => {
-        const out = this.model.forward({ inputIds: this.batch.inputIds, attentionMask: this.batch.attentionMask }, this.decoderInputIds, deltas, g);
-        return tokenCrossEntropy(out.logits, this.batch.labels.flat(), out.shared ? 1 : g);
-      });
-      const values = perToken.dataSync();
-      const shared = values.length === this.batch.labels.flat().length;
-      perToken.dispose();
-      const perGroup = this.batch.labels.flat().length;
-      return population.map((_, i) => exampleLosses(values, this.batch.labels, shared ? 0 : i * perGroup));
-    } finally {
-      disposeDeltas(deltas);
-    }
+  /** Per-example token-loss sums and counts for each candidate (one engine call for all). */
+  async exampleLosses(population: number[][]): Promise<TokenLosses[]> {
+    if (population.length === 0) return [];
+    return this.model.tokenLosses(this.batch, { stack: this.stack, weights: population });
   }
 
   /** Objective values (lower is better) for each weight vector; a NaN/∞ loss scores +∞. */
-  scorePopulation(population: number[][]): LossBreakdown[] {
-    return this.exampleLosses(population).map(({ sum, tokens }, i) => {
+  async scorePopulation(population: number[][]): Promise<LossBreakdown[]> {
+    return (await this.exampleLosses(population)).map(({ sum, tokens }, i) => {
       const loss = normalizedLoss(sum, tokens, this.options);
       const regularization = l1Regularization(population[i], this.options.alpha);
       return { loss, regularization, objective: Number.isFinite(loss) ? loss + regularization : Number.POSITIVE_INFINITY };
     });
   }
 
-  score(weights: number[]): LossBreakdown {
-    return this.scorePopulation([weights])[0];
+  async score(weights: number[]): Promise<LossBreakdown> {
+    return (await this.scorePopulation([weights]))[0];
   }
 }

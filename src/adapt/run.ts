@@ -8,7 +8,8 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backendInfo, initBackend } from '../backend.ts';
+import { openEngine } from '../engine/index.ts';
+import type { DeviceName, EngineInfo, EngineName, EngineOptions } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import { evaluateExactMatch } from '../eval/evaluate.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -16,7 +17,6 @@ import { writeAdapter } from '../io/peft.ts';
 import { loadBaseModel, openLibraryIfExists, resolveModules, type Library } from '../library/index.ts';
 import { compose, type Harmonize } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { T5Model } from '../models/t5/model.ts';
 import { fewShot, getTask, loadExamplesFile, taskExamples, type Example } from '../tasks/index.ts';
 import { Rng } from '../rng.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
@@ -47,7 +47,8 @@ export interface ComposeRequest {
   alpha: number;
   workers: number | 'auto';
   out: string;
-  backend?: string;
+  /** The forward engine (--engine, --device, --threads, --backend); default: auto. */
+  engine?: EngineOptions;
   /** Skip the accuracy evaluation. */
   noEval?: boolean;
   /** Limit the number of test examples evaluated. */
@@ -87,6 +88,11 @@ export interface ComposeReport {
   zero_shot_accuracy: number | null;
   accuracy: number | null;
   test_examples: number;
+  engine: EngineName;
+  device: DeviceName;
+  /** Threads one forward pass of the search used (per worker when there are workers). */
+  threads: number;
+  /** The package (and tfjs backend / execution provider) that ran the forward passes. */
   backend: string;
   workers: number;
   seed: number;
@@ -99,7 +105,7 @@ export interface ComposeReport {
 }
 
 export interface ComposeHooks {
-  onStart?(info: { modules: string[]; dim: number; budget: number; popsize: number | undefined; workers: number; backend: string }): void;
+  onStart?(info: { modules: string[]; dim: number; budget: number; popsize: number | undefined; workers: number; engine: EngineInfo }): void;
   onGeneration?(rec: GenerationRecord, settings: AdaptSettings): void;
   onPhase?(phase: 'load' | 'search' | 'evaluate' | 'save', detail?: string): void;
   interrupted?(): boolean;
@@ -191,12 +197,12 @@ function readJsonFile<T>(file: string): T {
 
 /**
  * Runs (or resumes) a composition. `resumeDir`: continue the run saved there; `req` then only
- * supplies workers/backend/out overrides.
+ * supplies workers/engine/out overrides.
  */
 export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, resumeDir?: string): Promise<ComposeReport> {
   const t0 = performance.now();
   hooks.onPhase?.('load');
-  const info = await initBackend(req.backend);
+  const engine = await openEngine(req.engine);
   let spec: RunSpec;
   let lib: Library | undefined;
   let snapshot: AdaptSnapshot | undefined;
@@ -213,99 +219,116 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
     }
     ({ spec, lib } = await planCompose(req));
   }
-  const model = T5Model.load(spec.modelDir);
-  const tok = loadTokenizer(spec.modelDir);
-  const modules = await loadModules(spec, lib, spec.modelDir);
-  spec.moduleNames = modules.map((m) => m.name);
-  // Validate composition (ranks, targets, scalings) before any search.
-  compose(modules, modules.map(() => 0), { harmonize: spec.harmonize });
-  const batch = buildFewShotBatch(tok, spec.examples);
-  const objective = new FewShotObjective(model, modules, batch, spec.objective);
-  mkdirSync(out, { recursive: true });
-  if (!resumeDir) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
-  const workers = req.workers === 'auto' ? autoWorkers() : req.workers;
-  const evaluator: Evaluator =
-    workers > 1
-      ? new WorkerEvaluator({ workers, modelDir: spec.modelDir, modules, batch, objective: objective.options, backend: info.name === 'tensorflow' ? undefined : info.name })
-      : new BatchedEvaluator(objective);
-  if (evaluator instanceof WorkerEvaluator) await evaluator.ready();
-  const tLoad = performance.now();
-  hooks.onStart?.({ modules: spec.moduleNames, dim: modules.length, budget: spec.settings.budget, popsize: spec.settings.popsize, workers, backend: info.name });
-  hooks.onPhase?.('search');
-  let result: AdaptResult;
+  const model = await engine.load(spec.modelDir);
   try {
-    result = await adapt(
-      modules.length,
-      evaluator,
-      spec.settings,
-      {
-        onGeneration: hooks.onGeneration,
-        interrupted: hooks.interrupted,
-        checkpoint: (s) => writeFileAtomic(join(out, 'state.json'), JSON.stringify(s)),
+    const tok = loadTokenizer(spec.modelDir);
+    const modules = await loadModules(spec, lib, spec.modelDir);
+    spec.moduleNames = modules.map((m) => m.name);
+    // Validate composition (ranks, targets, scalings) before any search.
+    compose(modules, modules.map(() => 0), { harmonize: spec.harmonize });
+    const batch = buildFewShotBatch(tok, spec.examples);
+    const objective = new FewShotObjective(model, modules, batch, spec.objective);
+    mkdirSync(out, { recursive: true });
+    if (!resumeDir) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    const info = model.info;
+    const workers = req.workers === 'auto' ? autoWorkers() : req.workers;
+    // Workers split the engine's threads, and load on the engine resolved here (never auto again).
+    const threads = workers > 1 ? Math.max(1, Math.floor(info.threads / workers)) : info.threads;
+    const evaluator: Evaluator =
+      workers > 1
+        ? new WorkerEvaluator({
+            workers,
+            modelDir: spec.modelDir,
+            modules,
+            batch,
+            objective: objective.options,
+            engine: { engine: info.engine, device: info.device, threads, backend: req.engine?.backend },
+          })
+        : new BatchedEvaluator(objective);
+    if (evaluator instanceof WorkerEvaluator) await evaluator.ready();
+    const tLoad = performance.now();
+    hooks.onStart?.({ modules: spec.moduleNames, dim: modules.length, budget: spec.settings.budget, popsize: spec.settings.popsize, workers, engine: info });
+    hooks.onPhase?.('search');
+    let result: AdaptResult;
+    try {
+      result = await adapt(
+        modules.length,
+        evaluator,
+        spec.settings,
+        {
+          onGeneration: hooks.onGeneration,
+          interrupted: hooks.interrupted,
+          checkpoint: (s) => writeFileAtomic(join(out, 'state.json'), JSON.stringify(s)),
+        },
+        snapshot,
+      );
+    } finally {
+      await evaluator.close?.();
+    }
+    const tSearch = performance.now();
+    if (result.stopReason === 'interrupted') {
+      throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${out}`);
+    }
+    const composed = compose(modules, result.weights, { harmonize: spec.harmonize, name: 'lorahub-composed' });
+    const test = req.noEval ? [] : testExamples(spec, req.testLimit);
+    hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
+    const zeroShot = test.length > 0 ? (await evaluateExactMatch(model, tok, test)).accuracy : null;
+    const acc = test.length > 0 ? (await evaluateExactMatch(model, tok, test, composed)).accuracy : null;
+    const tEval = performance.now();
+    hooks.onPhase?.('save');
+    const adapterDir = join(out, 'adapter');
+    composed.config = { ...composed.config, base_model_name_or_path: spec.modelDir };
+    await writeAdapter(adapterDir, composed);
+    const svgPath = join(out, 'loss-curve.svg');
+    writeFileAtomic(svgPath, await lossCurveSvg(result.trace, `lorahub compose ${spec.task ?? spec.data ?? ''} (seed ${spec.settings.seed})`));
+    const searchS = (tSearch - tLoad) / 1000;
+    const report: ComposeReport = {
+      version: 1,
+      task: spec.task,
+      data: spec.data,
+      model: spec.modelDir,
+      modules: spec.moduleNames,
+      weights: result.weights,
+      objective: result.objective,
+      base_objective: result.baseObjective,
+      evaluations: result.evaluations,
+      generations: result.generations,
+      seconds: result.seconds,
+      stop_reason: result.stopReason,
+      non_finite_candidates: result.nonFinite,
+      zero_shot_accuracy: zeroShot,
+      accuracy: acc,
+      test_examples: test.length,
+      engine: info.engine,
+      device: info.device,
+      threads,
+      backend: info.provider,
+      workers,
+      seed: spec.settings.seed,
+      settings: {
+        ...spec.settings,
+        loss_normalization: spec.objective.normalization,
+        alpha: spec.objective.alpha,
+        batch_size: spec.objective.batchSize ?? null,
+        examples: spec.examples.length,
+        harmonize: spec.harmonize,
       },
-      snapshot,
-    );
+      timings: {
+        load_s: (tLoad - t0) / 1000,
+        search_s: searchS,
+        evaluate_s: (tEval - tSearch) / 1000,
+        total_s: (performance.now() - t0) / 1000,
+        evaluations_per_s: result.evaluations / Math.max(result.seconds, 1e-9),
+      },
+      examples: spec.examples,
+      trace: result.trace,
+      outputs: { adapter: adapterDir, report: join(out, 'report.json'), loss_curve: svgPath },
+      resumed: resumeDir !== undefined,
+    };
+    writeFileAtomic(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    return report;
   } finally {
-    await evaluator.close?.();
+    // Every path, errors and interruptions included: an ort session or tfjs weights are not freed by GC.
+    await model.dispose();
   }
-  const tSearch = performance.now();
-  if (result.stopReason === 'interrupted') {
-    throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${out}`);
-  }
-  const composed = compose(modules, result.weights, { harmonize: spec.harmonize, name: 'lorahub-composed' });
-  const test = req.noEval ? [] : testExamples(spec, req.testLimit);
-  hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
-  const zeroShot = test.length > 0 ? evaluateExactMatch(model, tok, test).accuracy : null;
-  const acc = test.length > 0 ? evaluateExactMatch(model, tok, test, composed).accuracy : null;
-  const tEval = performance.now();
-  hooks.onPhase?.('save');
-  const adapterDir = join(out, 'adapter');
-  composed.config = { ...composed.config, base_model_name_or_path: spec.modelDir };
-  await writeAdapter(adapterDir, composed);
-  const svgPath = join(out, 'loss-curve.svg');
-  writeFileAtomic(svgPath, await lossCurveSvg(result.trace, `lorahub compose ${spec.task ?? spec.data ?? ''} (seed ${spec.settings.seed})`));
-  const searchS = (tSearch - tLoad) / 1000;
-  const report: ComposeReport = {
-    version: 1,
-    task: spec.task,
-    data: spec.data,
-    model: spec.modelDir,
-    modules: spec.moduleNames,
-    weights: result.weights,
-    objective: result.objective,
-    base_objective: result.baseObjective,
-    evaluations: result.evaluations,
-    generations: result.generations,
-    seconds: result.seconds,
-    stop_reason: result.stopReason,
-    non_finite_candidates: result.nonFinite,
-    zero_shot_accuracy: zeroShot,
-    accuracy: acc,
-    test_examples: test.length,
-    backend: backendInfo().name,
-    workers,
-    seed: spec.settings.seed,
-    settings: {
-      ...spec.settings,
-      loss_normalization: spec.objective.normalization,
-      alpha: spec.objective.alpha,
-      batch_size: spec.objective.batchSize ?? null,
-      examples: spec.examples.length,
-      harmonize: spec.harmonize,
-    },
-    timings: {
-      load_s: (tLoad - t0) / 1000,
-      search_s: searchS,
-      evaluate_s: (tEval - tSearch) / 1000,
-      total_s: (performance.now() - t0) / 1000,
-      evaluations_per_s: result.evaluations / Math.max(result.seconds, 1e-9),
-    },
-    examples: spec.examples,
-    trace: result.trace,
-    outputs: { adapter: adapterDir, report: join(out, 'report.json'), loss_curve: svgPath },
-    resumed: resumeDir !== undefined,
-  };
-  writeFileAtomic(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-  model.dispose();
-  return report;
 }

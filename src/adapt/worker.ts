@@ -3,9 +3,9 @@
  * population slices with the batched objective.
  */
 import { workerData } from 'node:worker_threads';
-import { initBackend } from '../backend.ts';
+import { loadModel } from '../engine/index.ts';
+import type { EngineOptions } from '../engine/types.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { T5Model } from '../models/t5/model.ts';
 import { FewShotObjective, type FewShotBatch, type ObjectiveOptions } from './objective.ts';
 
 export interface WorkerSetup {
@@ -14,7 +14,7 @@ export interface WorkerSetup {
   modules: LoraModule[];
   batch: FewShotBatch;
   objective: ObjectiveOptions;
-  backend?: string;
+  engine: EngineOptions;
 }
 
 export interface WorkerTask {
@@ -27,8 +27,7 @@ export interface WorkerTask {
 let objective: Promise<FewShotObjective> | undefined;
 
 async function load(setup: WorkerSetup): Promise<FewShotObjective> {
-  await initBackend(setup.backend);
-  return new FewShotObjective(T5Model.load(setup.modelDir), setup.modules, setup.batch, setup.objective);
+  return new FewShotObjective(await loadModel(setup.modelDir, setup.engine), setup.modules, setup.batch, setup.objective);
 }
 
 export default async function score(task: WorkerTask): Promise<number[]> {
@@ -39,7 +38,8 @@ export default async function score(task: WorkerTask): Promise<number[]> {
   if (task.hold) await new Promise((r) => setTimeout(r, task.hold));
   const out: number[] = [];
   for (let i = 0; i < task.population.length; i += 32) {
-    out.push(...obj.scorePopulation(task.population.slice(i, i + 32)).map((r) => r.objective));
+    const scored = await obj.scorePopulation(task.population.slice(i, i + 32));
+    out.push(...scored.map((r) => r.objective));
   }
   return out;
 }

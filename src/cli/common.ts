@@ -3,10 +3,10 @@
  * and jsonl data files. Library code throws LorahubError; nothing here prints.
  */
 import { readFileSync } from 'node:fs';
+import type { Engine, EngineModel } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibraryIfExists, type Library } from '../library/index.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { T5Model } from '../models/t5/model.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
@@ -23,19 +23,25 @@ export function resolveModelDir(model: string | undefined, lib: Library | undefi
 
 export interface LoadedModel {
   dir: string;
-  model: T5Model;
+  model: EngineModel;
   tokenizer: Tokenizer;
 }
 
-export function loadModel(dir: string): LoadedModel {
-  const model = T5Model.load(dir);
-  return { dir, model, tokenizer: loadTokenizer(dir) };
+/** A model folder on the engine, and its tokenizer. The caller disposes `model`. */
+export async function loadModel(engine: Engine, dir: string): Promise<LoadedModel> {
+  const model = await engine.load(dir);
+  try {
+    return { dir, model, tokenizer: loadTokenizer(dir) };
+  } catch (err) {
+    await model.dispose();
+    throw err;
+  }
 }
 
-/** One adapter: a folder, or a library module name; checked against the model's shapes. */
-export async function loadAdapterArg(arg: string, lib: Library | undefined, model: LoadedModel): Promise<LoraModule> {
+/** One adapter: a folder, or a library module name; checked against the shapes of the model in `modelDir`. */
+export async function loadAdapterArg(arg: string, lib: Library | undefined, modelDir: string): Promise<LoraModule> {
   const { loadBaseModel, resolveModules } = await import('../library/index.ts');
-  const base = await loadBaseModel(model.dir);
+  const base = await loadBaseModel(modelDir);
   const [module] = await resolveModules([arg], { library: lib, base });
   return module;
 }

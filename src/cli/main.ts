@@ -11,7 +11,10 @@ export function buildProgram(): Command {
   program
     .name('lorahub')
     .description('Gradient-free LoRA composition (LoRAHub): compose PEFT LoRA modules for a new task from a few examples.')
-    .option('--verbose', 'show the backend, timings and stack traces')
+    .option('--verbose', 'show the engine, timings and stack traces')
+    .option('--engine <name>', 'forward engine: ort | tfjs (default: ort when it loads, else tfjs; env LORAHUB_ENGINE)')
+    .option('--device <name>', 'cpu | cuda (cuda needs the ort engine; default cpu; env LORAHUB_DEVICE)')
+    .option('--threads <n>', 'threads per forward pass (default: all cores)')
     .option('--backend <name>', 'tfjs backend: node-gpu | node | wasm | cpu (default: best available; env LORAHUB_BACKEND)')
     .showHelpAfterError()
     .exitOverride();

@@ -1,9 +1,15 @@
 import type { Command } from 'commander';
-import { initBackend, type BackendInfo } from '../backend.ts';
+import type { BackendInfo } from '../backend.ts';
+import { openEngine } from '../engine/index.ts';
+import type { Engine, EngineInfo, EngineOptions } from '../engine/types.ts';
+import { positiveInt } from './common.ts';
 
 export interface GlobalOptions {
   verbose?: boolean;
   backend?: string;
+  engine?: string;
+  device?: string;
+  threads?: string;
 }
 
 /** The global options of the root program, from any sub-command. */
@@ -13,9 +19,30 @@ export function globalOptions(cmd: Command): GlobalOptions {
   return root.opts<GlobalOptions>();
 }
 
-/** Initialises the backend a command asked for, printing it to stderr with --verbose. */
+/** The engine the global flags ask for (unset fields: the environment, then the defaults). */
+export function engineOptions(cmd: Command): EngineOptions {
+  const g = globalOptions(cmd);
+  return { engine: g.engine, device: g.device, threads: g.threads === undefined ? undefined : positiveInt('--threads', g.threads, 1), backend: g.backend };
+}
+
+/** The --verbose line for an engine: what runs, and why the default fell back when it did. */
+export function describeEngine(info: EngineInfo): string {
+  const threads = `${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  return `lorahub: engine ${info.engine} on ${info.device} (${info.provider}, ${threads})${info.fallback ? `; ${info.fallback}` : ''}`;
+}
+
+/** Opens the forward engine a command asked for, printing it to stderr with --verbose. */
+export async function setupEngine(cmd: Command): Promise<Engine> {
+  const engine = await openEngine(engineOptions(cmd));
+  if (globalOptions(cmd).verbose) process.stderr.write(`${describeEngine(engine.info)}\n`);
+  return engine;
+}
+
+/** Initialises the tfjs backend for the trainers (training is tfjs by design), printing it with --verbose. */
 export async function setupBackend(cmd: Command): Promise<BackendInfo> {
   const g = globalOptions(cmd);
+  // Loaded here, not at the top: the forward commands go through the engine seam and need no tfjs.
+  const { initBackend } = await import('../backend.ts');
   const info = await initBackend(g.backend);
   if (g.verbose) process.stderr.write(`lorahub: backend ${info.name} (${info.provider})\n`);
   return info;

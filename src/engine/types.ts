@@ -9,6 +9,7 @@
  * family's layout of inputs (T5's shifted decoder inputs; a causal LM's prompt + target) stays
  * below the seam too.
  */
+import type { ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { T5Config } from '../models/t5/config.ts';
 
@@ -58,6 +59,23 @@ export interface TokenLosses {
   tokens: number[];
 }
 
+/**
+ * A population given as composition weights over one module stack (ADAPT's candidates): the
+ * engine composes A = Σ wᵢAᵢ, B = Σ wᵢBᵢ itself (ort: inside the graph, one product for the
+ * whole population; tfjs: lora/compose.ts in JS).
+ */
+export interface StackedPopulation {
+  stack: ModuleStack;
+  weights: readonly (readonly number[])[];
+}
+
+/** One LoRA module per candidate, or a stacked population. */
+export type Population = readonly LoraModule[] | StackedPopulation;
+
+export function isStacked(p: Population): p is StackedPopulation {
+  return !Array.isArray(p);
+}
+
 export interface GenerateInput {
   inputIds: number[][];
   attentionMask: number[][];
@@ -74,12 +92,13 @@ export interface EngineModel {
   readonly config: T5Config;
   readonly info: EngineInfo;
   /**
-   * Per-(candidate, example) token-loss sums and counts. `adapters`: one LoRA module per
-   * candidate (population scoring: all candidates in one pass, each with its own low-rank delta,
-   * base weights never rewritten); empty or undefined scores the base model alone (one result).
-   * The modules must share targets and ranks (true for compositions of one module list).
+   * Per-(candidate, example) token-loss sums and counts. `population`: one LoRA module per
+   * candidate, or composition weights over a module stack (population scoring: all candidates in
+   * one pass, each with its own low-rank delta, base weights never rewritten); empty or undefined
+   * scores the base model alone (one result). Modules must share targets and ranks (true for
+   * compositions of one module list).
    */
-  tokenLosses(batch: ScoreBatch, adapters?: readonly LoraModule[]): Promise<TokenLosses[]>;
+  tokenLosses(batch: ScoreBatch, population?: Population): Promise<TokenLosses[]>;
   /**
    * Greedy generation, as transformers' `generate(num_beams=1, do_sample=False)`: per example the
    * decoder start token first, then the generated ids; rows that emitted eos are padded with pad;
@@ -93,4 +112,9 @@ export interface Engine {
   readonly info: EngineInfo;
   /** Loads an HF model folder (config.json + model.safetensors). */
   load(dir: string): Promise<EngineModel>;
+  /**
+   * This engine's own rate (GFLOP/s) for a plain 2D product [m, k]·[k, n], the median of `reps`
+   * (benchmarks compare the forward against it).
+   */
+  matmulGflops(m: number, k: number, n: number, reps: number): Promise<number>;
 }

@@ -2,9 +2,8 @@
  * Exact-match evaluation of a model (+ optional adapter) on examples: greedy generation, then
  * lorahub's normalisation (exact-match.ts).
  */
-import { disposeDeltas, moduleDeltas } from '../lora/apply.ts';
+import type { EngineModel } from '../engine/types.ts';
 import type { LoraModule } from '../lora/module.ts';
-import type { T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { accuracy, type Accuracy } from './exact-match.ts';
 import { generateExamples } from './score.ts';
@@ -23,12 +22,8 @@ export function maxNewTokensFor(tok: Tokenizer, examples: EvalExample[]): number
   return Math.max(8, ...examples.map((e) => tok.encode(e.target).length + 2));
 }
 
-export function evaluateExactMatch(model: T5Model, tok: Tokenizer, examples: EvalExample[], module?: LoraModule, maxNewTokens?: number): EvalResult {
-  const deltas = module ? moduleDeltas(module) : undefined;
-  try {
-    const preds = generateExamples(model, tok, examples, { maxNewTokens: maxNewTokens ?? maxNewTokensFor(tok, examples), lora: deltas }).map((p) => p.text);
-    return { ...accuracy(preds, examples.map((e) => e.target)), predictions: preds };
-  } finally {
-    if (deltas) disposeDeltas(deltas);
-  }
+export async function evaluateExactMatch(model: EngineModel, tok: Tokenizer, examples: EvalExample[], module?: LoraModule, maxNewTokens?: number): Promise<EvalResult> {
+  const gen = await generateExamples(model, tok, examples, { maxNewTokens: maxNewTokens ?? maxNewTokensFor(tok, examples), adapter: module });
+  const preds = gen.map((p) => p.text);
+  return { ...accuracy(preds, examples.map((e) => e.target)), predictions: preds };
 }

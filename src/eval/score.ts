@@ -1,12 +1,14 @@
 /**
- * Scoring and generation over lists of examples, in padded mini-batches.
+ * Scoring and generation over lists of examples, in padded mini-batches, on any engine
+ * (src/engine): this file builds and validates the batches and reads the results; the engine
+ * runs the forward passes.
  */
-import * as tf from '@tensorflow/tfjs';
-import { LorahubError } from '../errors.ts';
-import { generateGreedy, stripGenerated } from '../models/t5/generate.ts';
 import { padBatch } from '../adapt/objective.ts';
-import { checkLabels, exampleLosses, shiftRight, tokenCrossEntropy } from '../models/t5/loss.ts';
-import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
+import type { EngineModel, GenerateInput, ScoreBatch, TokenLosses } from '../engine/types.ts';
+import { LorahubError } from '../errors.ts';
+import type { LoraModule } from '../lora/module.ts';
+import type { T5Config } from '../models/t5/config.ts';
+import { checkLabels, stripGenerated } from '../models/t5/labels.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
 export interface ExampleIn {
@@ -41,10 +43,8 @@ export interface ScoreResult {
   sum: number;
 }
 
-/** Teacher-forced mean token cross-entropy per example (label -100 ignored). */
-export function scoreExamples(model: T5Model, tok: Tokenizer, examples: ExampleIn[], lora?: LoraDeltas, batchSize = DEFAULT_BATCH): ScoreResult[] {
-  const cfg = model.config;
-  const out: ScoreResult[] = [];
+/** The padded teacher-forced batches of `examples`, in order, each checked against the vocabulary. */
+export function* scoreBatches(cfg: Pick<T5Config, 'padTokenId' | 'vocabSize'>, tok: Tokenizer, examples: ExampleIn[], batchSize = DEFAULT_BATCH): Generator<ScoreBatch> {
   for (let s = 0; s < examples.length; s += batchSize) {
     const chunk = examples.slice(s, s + batchSize);
     const batch = padBatch(
@@ -57,14 +57,21 @@ export function scoreExamples(model: T5Model, tok: Tokenizer, examples: ExampleI
     } catch (err) {
       throw new LorahubError('BAD_TOKEN', `examples ${s + 1}–${s + chunk.length}: ${(err as Error).message}`, { cause: err });
     }
-    const dec = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
-    const perToken = tf.tidy(() => {
-      const r = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask }, dec, lora);
-      return tokenCrossEntropy(r.logits, batch.labels.flat());
-    });
-    const l = exampleLosses(perToken.dataSync(), batch.labels);
-    perToken.dispose();
-    l.sum.forEach((sum, i) => out.push({ loss: l.mean[i], tokens: l.tokens[i], sum }));
+    yield batch;
+  }
+}
+
+/** One batch's losses as per-example results. */
+export function scoreResults(l: TokenLosses): ScoreResult[] {
+  return l.sum.map((sum, i) => ({ loss: l.tokens[i] > 0 ? sum / l.tokens[i] : Number.NaN, tokens: l.tokens[i], sum }));
+}
+
+/** Teacher-forced mean token cross-entropy per example (label -100 ignored). */
+export async function scoreExamples(model: EngineModel, tok: Tokenizer, examples: ExampleIn[], adapter?: LoraModule, batchSize = DEFAULT_BATCH): Promise<ScoreResult[]> {
+  const out: ScoreResult[] = [];
+  for (const batch of scoreBatches(model.config, tok, examples, batchSize)) {
+    const [l] = await model.tokenLosses(batch, adapter ? [adapter] : undefined);
+    out.push(...scoreResults(l));
   }
   return out;
 }
@@ -75,23 +82,33 @@ export interface GenerateResult {
   text: string;
 }
 
+/** The padded encoder batches of `examples`, in order. */
+export function* generateBatches(cfg: Pick<T5Config, 'padTokenId'>, tok: Tokenizer, examples: ExampleIn[], batchSize = DEFAULT_BATCH): Generator<GenerateInput> {
+  for (let s = 0; s < examples.length; s += batchSize) {
+    const { inputIds, attentionMask } = padBatch(examples.slice(s, s + batchSize).map((e, i) => inputIdsOf(e, tok, s + i)), [], cfg.padTokenId);
+    yield { inputIds, attentionMask };
+  }
+}
+
+/** Generated rows (decoder start first, eos-padded) as ids up to eos and their text. */
+export function generateResults(rows: number[][], tok: Tokenizer, eosTokenId: number): GenerateResult[] {
+  return rows.map((row) => {
+    const outputIds = stripGenerated(row, eosTokenId);
+    return { outputIds, text: tok.decode(outputIds) };
+  });
+}
+
 /** Greedy generation per example. */
-export function generateExamples(
-  model: T5Model,
+export async function generateExamples(
+  model: EngineModel,
   tok: Tokenizer,
   examples: ExampleIn[],
-  opts: { maxNewTokens: number; lora?: LoraDeltas; batchSize?: number },
-): GenerateResult[] {
-  const cfg = model.config;
-  const bs = opts.batchSize ?? DEFAULT_BATCH;
+  opts: { maxNewTokens: number; adapter?: LoraModule; batchSize?: number },
+): Promise<GenerateResult[]> {
   const out: GenerateResult[] = [];
-  for (let s = 0; s < examples.length; s += bs) {
-    const { inputIds, attentionMask } = padBatch(examples.slice(s, s + bs).map((e, i) => inputIdsOf(e, tok, s + i)), [], cfg.padTokenId);
-    const gen = generateGreedy(model, { inputIds, attentionMask }, { maxNewTokens: opts.maxNewTokens, lora: opts.lora });
-    for (const row of gen) {
-      const outputIds = stripGenerated(row, cfg.eosTokenId);
-      out.push({ outputIds, text: tok.decode(outputIds) });
-    }
+  for (const input of generateBatches(model.config, tok, examples, opts.batchSize)) {
+    const rows = await model.generate(input, { maxNewTokens: opts.maxNewTokens, adapter: opts.adapter });
+    out.push(...generateResults(rows, tok, model.config.eosTokenId));
   }
   return out;
 }

@@ -35,7 +35,7 @@ function targetDelta(t: LoraTarget): LoraDelta {
 }
 
 /** Deltas for one module (applied to every row). */
-export function moduleDeltas(module: LoraModule): LoraDeltas {
+export function moduleDeltas(module: Pick<LoraModule, 'targets'>): LoraDeltas {
   const out: LoraDeltas = new Map();
   for (const t of module.targets.values()) out.set(t.path, targetDelta(t));
   return out;
@@ -45,7 +45,7 @@ export function moduleDeltas(module: LoraModule): LoraDeltas {
  * Deltas for G modules scored in one pass (population scoring): group g uses modules[g].
  * All modules must have the same targets and ranks (true for compositions of one module list).
  */
-export function groupDeltas(modules: LoraModule[]): LoraDeltas {
+export function groupDeltas(modules: readonly Pick<LoraModule, 'name' | 'targets'>[]): LoraDeltas {
   const out: LoraDeltas = new Map();
   if (modules.length === 0) return out;
   const paths = [...modules[0].targets.keys()];

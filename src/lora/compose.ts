@@ -130,28 +130,83 @@ function resizeCols(src: Float32Array, rows: number, srcCols: number, cols: numb
 }
 
 /**
+ * One harmonised target of N modules, stacked: row i of `a` [N, rank·dIn] is module i's A and
+ * row i of `b` [N, dOut·rank] its B (with any scaling difference folded in), so a composition is
+ * one product: A = w·a, B = w·b (what an engine can do inside its graph for a whole population).
+ */
+export interface StackedTarget {
+  path: string;
+  rank: number;
+  dIn: number;
+  dOut: number;
+  scaling: number;
+  a: Float32Array;
+  b: Float32Array;
+}
+
+/** N modules, validated and harmonised once, ready to compose with any weights. */
+export interface ModuleStack {
+  names: string[];
+  harmonize: Harmonize;
+  targets: StackedTarget[];
+}
+
+/** Validates and harmonises `modules` into a ModuleStack (pure; inputs untouched). */
+export function stackModules(modules: LoraModule[], harmonize: Harmonize = 'none'): ModuleStack {
+  const plan = planComposition(modules, modules.map(() => 0), harmonize);
+  const n = modules.length;
+  const targets = plan.map((p): StackedTarget => {
+    const ka = p.rank * p.dIn;
+    const kb = p.dOut * p.rank;
+    const a = new Float32Array(n * ka);
+    const b = new Float32Array(n * kb);
+    modules.forEach((m, i) => {
+      const t = m.targets.get(p.path) as LoraTarget;
+      // A [r, dIn]: rows are rank components; B [dOut, r]: columns are. Harmonise by resizing.
+      a.set(t.r === p.rank ? t.a : resizeCols(t.a, 1, t.r * t.dIn, ka), i * ka);
+      const fold = harmonize === 'none' ? 1 : harmonizedScaling(m, t, p.rank, harmonize) / p.scaling;
+      b.set(t.r === p.rank && fold === 1 ? t.b : resizeCols(t.b, t.dOut, t.r, p.rank, fold), i * kb);
+    });
+    return { ...p, a, b };
+  });
+  return { names: modules.map((m) => m.name), harmonize, targets };
+}
+
+/**
+ * The composed targets for `weights`: acc = w₀T₀; acc = acc + wᵢTᵢ in float32, the reference's
+ * order and rounding (bit-identical to torch).
+ */
+export function composeStack(stack: ModuleStack, weights: readonly number[]): Map<string, LoraTarget> {
+  if (weights.length !== stack.names.length) {
+    throw new LorahubError('BAD_ARGUMENT', `compose: ${weights.length} weights for ${stack.names.length} modules`);
+  }
+  weights.forEach((w, i) => {
+    if (!Number.isFinite(w)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${stack.names[i]}") is ${w}`);
+  });
+  // The reference multiplies float32 tensors by Python floats: torch casts the scalar to float32.
+  const w32 = weights.map((w) => Math.fround(w));
+  const targets = new Map<string, LoraTarget>();
+  for (const t of stack.targets) {
+    const ka = t.rank * t.dIn;
+    const kb = t.dOut * t.rank;
+    const a = new Float32Array(ka);
+    const b = new Float32Array(kb);
+    w32.forEach((w, i) => {
+      accumulate(a, t.a.subarray(i * ka, (i + 1) * ka), w, 1, ka, ka, i === 0);
+      accumulate(b, t.b.subarray(i * kb, (i + 1) * kb), w, 1, kb, kb, i === 0);
+    });
+    targets.set(t.path, { path: t.path, r: t.rank, dIn: t.dIn, dOut: t.dOut, a, b, scaling: t.scaling });
+  }
+  return targets;
+}
+
+/**
  * Composes `modules` with `weights` (LoRAHub rule). Returns a new module; inputs are untouched.
  */
 export function compose(modules: LoraModule[], weights: number[], opts: ComposeOptions = {}): LoraModule {
   const harmonize = opts.harmonize ?? 'none';
   const plan = planComposition(modules, weights, harmonize);
-  // The reference multiplies float32 tensors by Python floats: torch casts the scalar to float32.
-  const w32 = weights.map((w) => Math.fround(w));
-  const targets = new Map<string, LoraTarget>();
-  for (const p of plan) {
-    const a = new Float32Array(p.rank * p.dIn);
-    const b = new Float32Array(p.dOut * p.rank);
-    modules.forEach((m, i) => {
-      const t = m.targets.get(p.path) as LoraTarget;
-      // A [r, dIn]: rows are rank components; B [dOut, r]: columns are. Harmonise, then accumulate.
-      const srcA = t.r === p.rank ? t.a : resizeCols(t.a, 1, t.r * t.dIn, p.rank * t.dIn);
-      const fold = harmonize === 'none' ? 1 : harmonizedScaling(m, t, p.rank, harmonize) / p.scaling;
-      const srcB = t.r === p.rank && fold === 1 ? t.b : resizeCols(t.b, t.dOut, t.r, p.rank, fold);
-      accumulate(a, srcA, w32[i], 1, p.rank * p.dIn, p.rank * p.dIn, i === 0);
-      accumulate(b, srcB, w32[i], p.dOut, p.rank, p.rank, i === 0);
-    });
-    targets.set(p.path, { path: p.path, r: p.rank, dIn: p.dIn, dOut: p.dOut, a, b, scaling: p.scaling });
-  }
+  const targets = composeStack(stackModules(modules, harmonize), weights);
   const first = modules[0];
   let config = first.config;
   if (harmonize !== 'none' && plan.length > 0) {

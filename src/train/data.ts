@@ -6,7 +6,7 @@
  * {epoch, index}: resuming needs no saved RNG state and is exact.
  */
 import { LorahubError } from '../errors.ts';
-import { IGNORE_INDEX, shiftRight } from '../models/t5/loss.ts';
+import { IGNORE_INDEX, shiftRight } from '../models/t5/labels.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { derivedRng, type Rng } from '../rng.ts';
 

@@ -3,7 +3,7 @@
  * eval/exact-match.ts) and teacher-forced mean token loss.
  */
 import { accuracy, type Accuracy } from '../eval/exact-match.ts';
-import { generateExamples, scoreExamples } from '../eval/score.ts';
+import { generateExamples, scoreExamples } from '../engine/tfjs/eval.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import type { TextExample } from './data.ts';

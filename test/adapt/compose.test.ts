@@ -6,10 +6,9 @@ import { adapt, DEFAULT_SETTINGS, type Evaluator } from '../../src/adapt/adapt.t
 import { BatchedEvaluator, WorkerEvaluator } from '../../src/adapt/evaluator.ts';
 import { FewShotObjective } from '../../src/adapt/objective.ts';
 import { runCompose, type ComposeReport, type ComposeRequest } from '../../src/adapt/run.ts';
-import { initBackend } from '../../src/backend.ts';
+import { loadModel } from '../../src/engine/index.ts';
 import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
-import { T5Model } from '../../src/models/t5/model.ts';
 import { T5_GATED, readJson } from '../helpers.ts';
 import { runCli } from '../cli/run.ts';
 
@@ -45,7 +44,6 @@ function request(out: string, over: Partial<ComposeRequest> = {}): ComposeReques
 
 let modules: LoraModule[];
 beforeAll(async () => {
-  await initBackend();
   modules = await Promise.all(ADAPTERS.map((d) => readAdapter(d)));
 });
 
@@ -58,7 +56,11 @@ describe('lorahub compose on the t5-gated fixture (reference normalisation)', ()
     expect(first.base_objective).toBeCloseTo(0.8628776550292969, 5);
     expect(first.trace[0].candidates[0]).toEqual([0, 0, 0]);
     expect(first.seconds).toBeGreaterThan(0);
-    expect(first.backend).toBe('wasm');
+    // The default engine, recorded with its device, threads and provider.
+    expect(['ort', 'tfjs']).toContain(first.engine);
+    expect(first.device).toBe('cpu');
+    expect(first.threads).toBeGreaterThanOrEqual(1);
+    if (first.engine === 'tfjs') expect(first.backend).toMatch(/\((wasm|tensorflow)\)$/);
     const adapter = await readAdapter(first.outputs.adapter);
     expect(adapter.targets.size).toBe(12);
     expect(readFileSync(first.outputs.loss_curve, 'utf8')).toMatch(/^<svg/);
@@ -90,7 +92,7 @@ describe('lorahub compose on the t5-gated fixture (reference normalisation)', ()
     ]);
     expect(r.code).toBe(0);
     const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
-    expect(Object.keys(last)).toEqual(expect.arrayContaining(['weights', 'objective', 'evaluations', 'seconds', 'modules', 'zero_shot_accuracy', 'accuracy']));
+    expect(Object.keys(last)).toEqual(expect.arrayContaining(['weights', 'objective', 'evaluations', 'seconds', 'modules', 'zero_shot_accuracy', 'accuracy', 'engine', 'device']));
     expect(last.evaluations).toBe(60);
   });
 });
@@ -99,15 +101,18 @@ describe('scoring engines agree', () => {
   it('workers give the same objective values as the batched pass (1e-5)', async () => {
     const batch = { inputIds: fx.input_ids, attentionMask: fx.attention_mask, labels: fx.labels };
     const options = { alpha: 0.05, normalization: 'reference' as const, batchSize: 5 };
-    const obj = new FewShotObjective(T5Model.load(MODEL), modules, batch, options);
+    const model = await loadModel(MODEL);
+    const obj = new FewShotObjective(model, modules, batch, options);
     const population = Array.from({ length: 9 }, (_, i) => [Math.sin(i), Math.cos(3 * i), 0.3 * i - 1.2]);
     const batched = await new BatchedEvaluator(obj).evaluate(population);
-    const workers = new WorkerEvaluator({ workers: 2, modelDir: MODEL, modules, batch, objective: options });
+    const engine = { engine: model.info.engine, device: model.info.device, threads: 1 };
+    const workers = new WorkerEvaluator({ workers: 2, modelDir: MODEL, modules, batch, objective: options, engine });
     try {
       const viaWorkers = await workers.evaluate(population);
       viaWorkers.forEach((v, i) => expect(Math.abs(v - batched[i])).toBeLessThan(1e-5));
     } finally {
       await workers.close();
+      await model.dispose();
     }
   });
 });

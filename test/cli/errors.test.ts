@@ -49,23 +49,37 @@ function editConfig(dir: string, edit: (c: Record<string, unknown>) => void): vo
 }
 
 describe('score/generate: the happy path', () => {
-  it('score --json prints {"loss","tokens"} per line', async () => {
+  it('score --json prints {"loss","tokens","engine","device"} per line', async () => {
     const r = await runCli(['score', '--model', MODEL, '--data', GOOD, '--json']);
     expect(r.code).toBe(0);
-    const row = JSON.parse(r.stdout.trim()) as { loss: number; tokens: number };
+    const row = JSON.parse(r.stdout.trim()) as { loss: number; tokens: number; engine: string; device: string };
     expect(row.tokens).toBe(6); // "False" + eos
     expect(row.loss).toBeGreaterThan(0);
+    expect(['ort', 'tfjs']).toContain(row.engine);
+    expect(row.device).toBe('cpu');
   });
   it('generate --json prints output_ids after the start token, up to and including eos', async () => {
     const r = await runCli(['generate', '--model', MODEL, '--data', data([{ input_ids: [20, 21, 22, 1] }]), '--max-new-tokens', '8', '--json']);
     expect(r.code).toBe(0);
-    const row = JSON.parse(r.stdout.trim()) as { output_ids: number[]; text: string };
+    const row = JSON.parse(r.stdout.trim()) as { output_ids: number[]; text: string; engine: string; device: string };
     expect(row.output_ids.length).toBeLessThanOrEqual(8);
     expect(row.output_ids[0]).not.toBe(0);
+    expect(['ort', 'tfjs']).toContain(row.engine);
+    expect(row.device).toBe('cpu');
   });
-  it('--verbose shows the backend', async () => {
+  it('--verbose shows the engine, device, provider and threads', async () => {
     const r = await runCli(['--verbose', 'score', '--model', MODEL, '--data', GOOD]);
-    expect(r.stderr).toMatch(/backend (wasm|tensorflow|cpu)/);
+    expect(r.stderr).toMatch(/^lorahub: engine (ort|tfjs) on cpu \(.+, \d+ threads?\)/m);
+    const t = await runCli(['--verbose', '--engine', 'tfjs', 'score', '--model', MODEL, '--data', GOOD]);
+    expect(t.stderr).toMatch(/^lorahub: engine tfjs on cpu \(@tensorflow\/tfjs[-a-z]* \((wasm|tensorflow|cpu)\), \d+ threads?\)$/m);
+  });
+  it('--engine tfjs and --device cuda do not go together', async () => {
+    await expectOneLineError(['--engine', 'tfjs', '--device', 'cuda', 'score', '--model', MODEL, '--data', GOOD], /--device cuda needs the ort engine/);
+  });
+  it('bad --engine, --device and --threads values', async () => {
+    await expectOneLineError(['--engine', 'tpu', 'score', '--model', MODEL, '--data', GOOD], /--engine must be one of ort, tfjs, got "tpu"/);
+    await expectOneLineError(['--device', 'npu', 'score', '--model', MODEL, '--data', GOOD], /--device must be one of cpu, cuda, got "npu"/);
+    await expectOneLineError(['--threads', '0', 'score', '--model', MODEL, '--data', GOOD], /--threads must be a positive integer, got "0"/);
   });
 });
 
@@ -99,8 +113,8 @@ describe('bad model inputs (issue 3)', () => {
     writeFileSync(f, '{"input": "a", "target": "b"}\n{oops\n');
     await expectOneLineError(['score', '--model', MODEL, '--data', f], /bad\.jsonl:2: invalid JSON/);
   });
-  it('unknown backend', async () => {
-    await expectOneLineError(['--backend', 'tpu', 'score', '--model', MODEL, '--data', GOOD], /unknown backend "tpu"/);
+  it('unknown tfjs backend', async () => {
+    await expectOneLineError(['--engine', 'tfjs', '--backend', 'tpu', 'score', '--model', MODEL, '--data', GOOD], /unknown backend "tpu"/);
   });
 });
 

@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
 import { generateGreedy } from '../../src/models/t5/generate.ts';
-import { batchMeanLoss, exampleLosses, shiftRight, tokenCrossEntropy } from '../../src/models/t5/loss.ts';
+import { batchMeanLoss, exampleLosses, shiftRight } from '../../src/models/t5/labels.ts';
+import { tokenCrossEntropy } from '../../src/models/t5/loss.ts';
 import { relativePositionBucket } from '../../src/models/t5/position.ts';
 import { T5_GATED, flat, maxAbsDiff, readJson } from '../helpers.ts';
 

@@ -6,7 +6,7 @@ import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
 import type { LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
 import { out, parseList, positiveInt } from '../common.ts';
-import { globalOptions } from '../options.ts';
+import { describeEngine, engineOptions, globalOptions } from '../options.ts';
 import { parseHarmonize } from './compose-weights.ts';
 
 interface Opts {
@@ -83,7 +83,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'run folder (default runs/<task>-seed<seed>-<YYYYMMDD-HHMMSS>)')
     .option('--resume <dir>', 'continue an interrupted run from its last finished generation')
     .option('--no-eval', 'skip the accuracy evaluation on the test split')
-    .option('--json', 'print a final JSON line {"weights","objective","evaluations","seconds","modules","zero_shot_accuracy","accuracy"}')
+    .option('--json', 'print a final JSON line {"weights","objective","evaluations","seconds","modules","zero_shot_accuracy","accuracy","engine","device",…}')
     .action(async (opts: Opts & { eval?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd);
       const seed = num('--seed', opts.seed);
@@ -113,7 +113,7 @@ export function register(program: Command): void {
         alpha: num('--alpha', opts.alpha),
         workers: opts.workers === 'auto' ? 'auto' : positiveInt('--workers', opts.workers, 1),
         out: opts.out ?? defaultRunDir(opts.task ?? 'data', seed),
-        backend: g.backend,
+        engine: engineOptions(cmd),
         noEval: opts.eval === false,
       };
       let stop = false;
@@ -146,7 +146,7 @@ export function register(program: Command): void {
               }
             },
             onStart: (s) => {
-              if (g.verbose) process.stderr.write(`lorahub: backend ${s.backend}, ${s.workers} worker(s), ${s.dim} modules\n`);
+              if (g.verbose) process.stderr.write(`${describeEngine(s.engine)}\nlorahub: ${s.workers} worker(s), ${s.dim} modules\n`);
               bar.start(s.budget, 0, { gen: 0, best: '-', rate: '-' });
               started = true;
             },
@@ -169,6 +169,8 @@ export function register(program: Command): void {
               zero_shot_accuracy: report.zero_shot_accuracy,
               accuracy: report.accuracy,
               base_objective: report.base_objective,
+              engine: report.engine,
+              device: report.device,
               backend: report.backend,
               out: report.outputs.report.replace(/report\.json$/, ''),
             }),
@@ -177,7 +179,7 @@ export function register(program: Command): void {
         }
         out(`modules and weights (objective ${report.objective.toFixed(5)}; base model ${report.base_objective.toFixed(5)}):`);
         report.modules.forEach((m, i) => out(`  ${report.weights[i] >= 0 ? ' ' : ''}${report.weights[i].toFixed(4)}  ${m}`));
-        out(`${report.evaluations} evaluations in ${report.seconds.toFixed(2)} s (${report.timings.evaluations_per_s.toFixed(1)} evals/s, ${report.workers} worker(s), ${report.backend}); stopped: ${report.stop_reason}`);
+        out(`${report.evaluations} evaluations in ${report.seconds.toFixed(2)} s (${report.timings.evaluations_per_s.toFixed(1)} evals/s, ${report.workers} worker(s), engine ${report.engine} on ${report.device}); stopped: ${report.stop_reason}`);
         if (report.accuracy !== null) {
           out(`exact match on ${report.test_examples} test examples: zero-shot ${(100 * (report.zero_shot_accuracy ?? 0)).toFixed(1)}% → composed ${(100 * report.accuracy).toFixed(1)}%`);
         }

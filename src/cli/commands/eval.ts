@@ -3,7 +3,7 @@ import { LorahubError } from '../../errors.ts';
 import { evaluateExactMatch } from '../../eval/evaluate.ts';
 import { getTask, loadExamplesFile, taskExamples } from '../../tasks/index.ts';
 import { loadAdapterArg, loadModel, maybeLibrary, out, positiveInt, resolveModelDir } from '../common.ts';
-import { setupBackend } from '../options.ts';
+import { setupEngine } from '../options.ts';
 
 interface Opts {
   task?: string;
@@ -29,20 +29,24 @@ export function register(program: Command): void {
     .option('--library <dir>', 'module library (default ./modules)')
     .option('--limit <n>', 'evaluate the first N examples only')
     .option('--max-new-tokens <n>', 'generation length (default: longest target + 2, at least 8)')
-    .option('--json', 'print {"accuracy","correct","total"}')
+    .option('--json', 'print {"accuracy","correct","total","engine","device"}')
     .action(async (opts: Opts, cmd: Command) => {
       if ((opts.task === undefined) === (opts.data === undefined)) throw new LorahubError('BAD_ARGUMENT', 'give exactly one of --task NAME or --data FILE');
       if (opts.split !== 'test' && opts.split !== 'train') throw new LorahubError('BAD_ARGUMENT', `--split must be test or train, got "${opts.split}"`);
       let examples = opts.task ? taskExamples(getTask(opts.task), opts.split) : loadExamplesFile(opts.data as string);
       if (opts.limit !== undefined) examples = examples.slice(0, positiveInt('--limit', opts.limit, 1));
       if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', `no ${opts.split} examples to evaluate`);
-      await setupBackend(cmd);
-      const lib = await maybeLibrary(opts.library);
-      const m = loadModel(resolveModelDir(opts.model, lib));
-      const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m) : undefined;
       const maxNew = opts.maxNewTokens !== undefined ? positiveInt('--max-new-tokens', opts.maxNewTokens, 8) : undefined;
-      const r = evaluateExactMatch(m.model, m.tokenizer, examples, adapter, maxNew);
-      if (opts.json) out(JSON.stringify({ accuracy: r.accuracy, correct: r.correct, total: r.total }));
-      else out(`exact match: ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.total})`);
+      const engine = await setupEngine(cmd);
+      const lib = await maybeLibrary(opts.library);
+      const m = await loadModel(engine, resolveModelDir(opts.model, lib));
+      try {
+        const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
+        const r = await evaluateExactMatch(m.model, m.tokenizer, examples, adapter, maxNew);
+        if (opts.json) out(JSON.stringify({ accuracy: r.accuracy, correct: r.correct, total: r.total, engine: m.model.info.engine, device: m.model.info.device }));
+        else out(`exact match: ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.total})`);
+      } finally {
+        await m.model.dispose();
+      }
     });
 }

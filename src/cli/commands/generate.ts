@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { generateExamples } from '../../eval/score.ts';
-import { disposeDeltas, moduleDeltas } from '../../lora/apply.ts';
 import { loadAdapterArg, loadModel, maybeLibrary, out, positiveInt, readDataJsonl, resolveModelDir, type DataLine } from '../common.ts';
-import { setupBackend } from '../options.ts';
+import { setupEngine } from '../options.ts';
 
 interface Opts {
   model?: string;
@@ -25,24 +24,23 @@ export function register(program: Command): void {
     .option('--data <file.jsonl>', 'lines {"input"} or {"input_ids"}')
     .option('--max-new-tokens <n>', 'maximum generated tokens (default 64)')
     .option('--library <dir>', 'module library (default ./modules)')
-    .option('--json', 'one JSON line {"output_ids","text"} per example')
+    .option('--json', 'one JSON line {"output_ids","text","engine","device"} per example')
     .action(async (opts: Opts, cmd: Command) => {
       if ((opts.input === undefined) === (opts.data === undefined)) {
         throw new LorahubError('BAD_ARGUMENT', 'give exactly one of --input TEXT or --data FILE.jsonl');
       }
       const maxNewTokens = positiveInt('--max-new-tokens', opts.maxNewTokens, 64);
-      await setupBackend(cmd);
+      const engine = await setupEngine(cmd);
       const lib = await maybeLibrary(opts.library);
-      const m = loadModel(resolveModelDir(opts.model, lib));
-      const data: DataLine[] = opts.data ? readDataJsonl(opts.data, false) : [{ input: opts.input }];
-      const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m) : undefined;
-      const deltas = adapter ? moduleDeltas(adapter) : undefined;
+      const m = await loadModel(engine, resolveModelDir(opts.model, lib));
       try {
-        for (const r of generateExamples(m.model, m.tokenizer, data, { maxNewTokens, lora: deltas })) {
-          out(opts.json ? JSON.stringify({ output_ids: r.outputIds, text: r.text }) : r.text);
-        }
+        const data: DataLine[] = opts.data ? readDataJsonl(opts.data, false) : [{ input: opts.input }];
+        const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
+        const results = await generateExamples(m.model, m.tokenizer, data, { maxNewTokens, adapter });
+        const { engine: name, device } = m.model.info;
+        for (const r of results) out(opts.json ? JSON.stringify({ output_ids: r.outputIds, text: r.text, engine: name, device }) : r.text);
       } finally {
-        if (deltas) disposeDeltas(deltas);
+        await m.model.dispose();
       }
     });
 }

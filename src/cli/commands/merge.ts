@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { mergeIntoCheckpoint } from '../../lora/merge.ts';
-import { loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../common.ts';
-import { setupBackend } from '../options.ts';
+import { loadAdapterArg, maybeLibrary, out, resolveModelDir } from '../common.ts';
 
 interface Opts {
   model?: string;
@@ -20,12 +19,12 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder (must not exist)')
     .option('--library <dir>', 'module library (default ./modules)')
     .option('--json', 'print {"out","merged"} as JSON')
-    .action(async (opts: Opts, cmd: Command) => {
-      await setupBackend(cmd);
+    .action(async (opts: Opts) => {
+      // File to file (merge.ts reads and writes the safetensors itself): no forward engine.
       const lib = await maybeLibrary(opts.library);
-      const m = loadModel(resolveModelDir(opts.model, lib));
-      const adapter = await loadAdapterArg(opts.adapter, lib, m);
-      const { merged } = mergeIntoCheckpoint(m.dir, adapter, opts.out);
+      const modelDir = resolveModelDir(opts.model, lib);
+      const adapter = await loadAdapterArg(opts.adapter, lib, modelDir);
+      const { merged } = mergeIntoCheckpoint(modelDir, adapter, opts.out);
       out(opts.json ? JSON.stringify({ out: opts.out, merged }) : `merged ${merged.length} weights into ${opts.out}`);
     });
 }

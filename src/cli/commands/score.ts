@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { disposeDeltas, moduleDeltas } from '../../lora/apply.ts';
 import { scoreExamples } from '../../eval/score.ts';
 import { loadAdapterArg, loadModel, maybeLibrary, out, readDataJsonl, resolveModelDir } from '../common.ts';
-import { setupBackend } from '../options.ts';
+import { setupEngine } from '../options.ts';
 
 interface Opts {
   model?: string;
@@ -21,19 +20,19 @@ export function register(program: Command): void {
     .option('--adapter <dir|name>', 'PEFT LoRA adapter folder or library module name')
     .requiredOption('--data <file.jsonl>', 'lines {"input","target"} or {"input_ids","labels"}')
     .option('--library <dir>', 'module library (default ./modules)')
-    .option('--json', 'one JSON line {"loss","tokens"} per example')
+    .option('--json', 'one JSON line {"loss","tokens","engine","device"} per example')
     .action(async (opts: Opts, cmd: Command) => {
-      await setupBackend(cmd);
+      const engine = await setupEngine(cmd);
       const lib = await maybeLibrary(opts.library);
-      const m = loadModel(resolveModelDir(opts.model, lib));
-      const data = readDataJsonl(opts.data, true);
-      const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m) : undefined;
-      const deltas = adapter ? moduleDeltas(adapter) : undefined;
+      const m = await loadModel(engine, resolveModelDir(opts.model, lib));
       try {
-        const results = scoreExamples(m.model, m.tokenizer, data, deltas);
-        for (const r of results) out(opts.json ? JSON.stringify({ loss: r.loss, tokens: r.tokens }) : `${r.loss.toFixed(6)}\t${r.tokens}`);
+        const data = readDataJsonl(opts.data, true);
+        const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
+        const results = await scoreExamples(m.model, m.tokenizer, data, adapter);
+        const { engine: name, device } = m.model.info;
+        for (const r of results) out(opts.json ? JSON.stringify({ loss: r.loss, tokens: r.tokens, engine: name, device }) : `${r.loss.toFixed(6)}\t${r.tokens}`);
       } finally {
-        if (deltas) disposeDeltas(deltas);
+        await m.model.dispose();
       }
     });
 }

@@ -1,7 +1,453 @@
-/** onnxruntime-node engine (in progress in this working tree). */
+/**
+ * The onnxruntime-node engine: T5 graphs built in TypeScript (t5-graph.ts) whose weights are
+ * external-data initializers pointing straight into the checkpoint's model.safetensors, so a
+ * checkpoint of any size loads without a copy through the protobuf (whose 2 GB limit never
+ * applies) and onnxruntime maps the file itself.
+ *
+ * Sessions are cached per (graph kind, LoRA target set): every dimension (groups, batch,
+ * lengths, ranks) is symbolic, so one session serves every population and batch shape.
+ */
+import { linkSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as OrtTypes from 'onnxruntime-node';
 import { LorahubError } from '../../errors.ts';
-import type { Engine } from '../types.ts';
+import type { LoraModule, LoraTarget } from '../../lora/module.ts';
+import { loadT5Config, type T5Config } from '../../models/t5/config.ts';
+import { checkLabels, IGNORE_INDEX, shiftRight } from '../../models/t5/labels.ts';
+import { bucketTable } from '../../models/t5/position.ts';
+import { resolveT5Checkpoint, weightsFile } from '../../models/t5/weights.ts';
+import { SafetensorsFile } from '../../io/safetensors.ts';
+import type { ModuleStack } from '../../lora/compose.ts';
+import { isStacked, type DeviceName, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
+import { ortMatmulGflops } from './matmul.ts';
+import type { ElemType } from './onnx.ts';
+import { buildT5Graph, loraInputNames, stackInputNames, STACK_WEIGHTS, WEIGHTS_LOCATION, type GraphKind, type LoraTargetShape, type WeightSource } from './t5-graph.ts';
 
-export async function createOrtEngine(_r: { device: string; threads: number }): Promise<Engine> {
-  throw new LorahubError('BACKEND', 'the ort engine is not available yet');
+type Ort = typeof OrtTypes;
+
+const require = createRequire(import.meta.url);
+
+let ortModule: Ort | undefined;
+
+/** Loads onnxruntime-node (its native binding); throws BACKEND when it does not load here. */
+function loadOrt(): Ort {
+  if (ortModule) return ortModule;
+  try {
+    ortModule = require('onnxruntime-node') as Ort;
+  } catch (err) {
+    throw new LorahubError('BACKEND', `onnxruntime-node does not load here (${(err as Error).message.split('\n')[0]}); use --engine tfjs`, { cause: err });
+  }
+  return ortModule;
+}
+
+function ortVersion(): string {
+  try {
+    return (require('onnxruntime-node/package.json') as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+const DTYPE_ELEM: Record<string, ElemType | undefined> = { F32: 'float', F16: 'float16', BF16: 'bfloat16' };
+
+/** Checkpoints above this size keep one family of sessions (scoring or generation) resident. */
+const LARGE_CHECKPOINT_BYTES = 1 << 30;
+
+export interface OrtEngineOptions {
+  device: DeviceName;
+  threads: number;
+}
+
+export async function createOrtEngine(r: OrtEngineOptions): Promise<Engine> {
+  const ort = loadOrt();
+  const info: EngineInfo = {
+    engine: 'ort',
+    device: r.device,
+    provider: `onnxruntime-node ${ortVersion()} (${r.device === 'cuda' ? 'CUDAExecutionProvider' : 'CPUExecutionProvider'})`,
+    threads: r.threads,
+  };
+  if (r.device === 'cuda') await checkCuda(ort);
+  return {
+    info,
+    load: async (dir: string) => OrtModel.load(ort, dir, info),
+    matmulGflops: (m, k, n, reps) => ortMatmulGflops(ort, m, k, n, reps, info.threads, info.device),
+  };
+}
+
+/**
+ * The CUDA provider is a separate download that onnxruntime-node's install fetches on Linux x64
+ * only when allowed (this project's .npmrc skips it so an offline install never fails).
+ */
+async function checkCuda(ort: Ort): Promise<void> {
+  const dir = join(require.resolve('onnxruntime-node/package.json'), '..', 'bin');
+  let found = false;
+  try {
+    const walk = (d: string): void => {
+      for (const name of require('node:fs').readdirSync(d) as string[]) {
+        const p = join(d, name);
+        if (statSync(p).isDirectory()) walk(p);
+        else if (name.startsWith('libonnxruntime_providers_cuda')) found = true;
+      }
+    };
+    walk(dir);
+  } catch {
+    found = false;
+  }
+  void ort;
+  if (!found) {
+    throw new LorahubError(
+      'BACKEND',
+      '--device cuda: onnxruntime-node\'s CUDA provider is not installed; reinstall it with `npm_config_onnxruntime_node_install=cuda12 npm rebuild onnxruntime-node` (needs network and CUDA 12), or use --device cpu',
+    );
+  }
+}
+
+interface Session {
+  run(feeds: Record<string, OrtTypes.Tensor>): Promise<Record<string, OrtTypes.Tensor>>;
+  release(): Promise<void>;
+}
+
+function i64(ort: Ort, rows: number[][]): OrtTypes.Tensor {
+  const n = rows.length;
+  const m = rows[0]?.length ?? 0;
+  const data = new BigInt64Array(n * m);
+  rows.forEach((r, i) => r.forEach((v, j) => (data[i * m + j] = BigInt(v))));
+  return new ort.Tensor('int64', data, [n, m]);
+}
+
+function i64Flat(ort: Ort, values: Int32Array, dims: number[]): OrtTypes.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+}
+
+function f32(ort: Ort, rows: number[][]): OrtTypes.Tensor {
+  const n = rows.length;
+  const m = rows[0]?.length ?? 0;
+  const data = new Float32Array(n * m);
+  rows.forEach((r, i) => data.set(r, i * m));
+  return new ort.Tensor('float32', data, [n, m]);
+}
+
+export class OrtModel implements EngineModel {
+  private readonly sessions = new Map<string, Promise<Session>>();
+  private readonly stacks = new WeakMap<ModuleStack, { targets: LoraTargetShape[]; feeds: Record<string, OrtTypes.Tensor> }>();
+  private released = false;
+
+  private constructor(
+    private readonly ort: Ort,
+    readonly dir: string,
+    readonly config: T5Config,
+    readonly info: EngineInfo,
+    private readonly file: string,
+    private readonly fileBytes: number,
+    private readonly weights: Map<string, WeightSource>,
+  ) {}
+
+  static load(ort: Ort, dir: string, info: EngineInfo): OrtModel {
+    const cfg = loadT5Config(dir);
+    const file = weightsFile(dir);
+    const st = SafetensorsFile.open(file);
+    try {
+      const weights = new Map<string, WeightSource>();
+      for (const { entry, name } of resolveT5Checkpoint(cfg, st)) {
+        const ti = st.info(name);
+        const elem = DTYPE_ELEM[ti.dtype];
+        if (!elem) throw new LorahubError('UNSUPPORTED', `${file}: tensor "${name}" is ${ti.dtype}; the ort engine reads F32, F16 and BF16 checkpoints (or use --engine tfjs)`);
+        weights.set(entry.ours, { name, elem, shape: entry.hfShape, offset: st.dataStart + ti.begin, length: ti.end - ti.begin });
+      }
+      return new OrtModel(ort, dir, cfg, info, file, statSync(file).size, weights);
+    } finally {
+      st.close();
+    }
+  }
+
+  private sessionOptions(): OrtTypes.InferenceSession.SessionOptions {
+    return {
+      executionProviders: this.info.device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      intraOpNumThreads: this.info.threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    };
+  }
+
+  /**
+   * Creates a session over `bytes` whose external data resolves to the checkpoint. onnxruntime
+   * only accepts external data inside the model's folder (no absolute paths, no symlinks out),
+   * so the .onnx file goes into a temporary folder beside a hard link to the checkpoint, and the
+   * folder is removed once the session holds the weights. Where no hard link can be made (another
+   * filesystem), the checkpoint is handed over in memory instead (one read of the file).
+   */
+  private async createSession(bytes: Uint8Array): Promise<Session> {
+    const ort = this.ort;
+    const tmp = mkdtempSync(join(tmpdir(), 'lorahub-ort-'));
+    try {
+      let linked = true;
+      try {
+        linkSync(realpathSync(this.file), join(tmp, WEIGHTS_LOCATION));
+      } catch {
+        linked = false;
+      }
+      if (linked) {
+        const path = join(tmp, 'model.onnx');
+        writeFileSync(path, bytes);
+        return (await ort.InferenceSession.create(path, this.sessionOptions())) as unknown as Session;
+      }
+      const opts = { ...this.sessionOptions(), externalData: [{ path: WEIGHTS_LOCATION, data: readFileSync(this.file) }] };
+      return (await ort.InferenceSession.create(bytes, opts as OrtTypes.InferenceSession.SessionOptions)) as unknown as Session;
+    } catch (err) {
+      throw this.backendError(err, 'loading');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private backendError(err: unknown, what: string): LorahubError {
+    if (err instanceof LorahubError) return err;
+    const msg = (err as Error).message?.split('\n')[0] ?? String(err);
+    const oom = /bad_alloc|out of memory|Failed to allocate|allocate memory/i.test(msg);
+    return new LorahubError(
+      'BACKEND',
+      `${this.dir}: ${what} failed on the ort engine (${this.info.device}): ${msg}${oom ? ' — out of memory: try fewer --workers, a smaller batch, or --engine tfjs' : ''}`,
+      { cause: err },
+    );
+  }
+
+  /** The session for (kind, targets), built once. */
+  private async session(kind: GraphKind, lora: readonly LoraTargetShape[], stacked = false): Promise<Session> {
+    if (this.released) throw new LorahubError('BACKEND', `${this.dir}: model was disposed`);
+    const key = `${kind}|${stacked ? 'stacked|' : ''}${lora.map((t) => t.path).join(',')}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      const family = kind === 'encoder' || kind === 'step' ? 'generate' : 'score';
+      if (this.fileBytes > LARGE_CHECKPOINT_BYTES) await this.releaseWhere((k) => (k.startsWith('encoder|') || k.startsWith('step|') ? 'generate' : 'score') !== family);
+      const bytes = buildT5Graph({ kind, cfg: this.config, weights: this.weights, lora: lora.map((t) => ({ path: t.path, dIn: t.dIn, dOut: t.dOut })), stacked });
+      s = this.createSession(bytes);
+      this.sessions.set(key, s);
+      s.catch(() => this.sessions.delete(key));
+    }
+    return s;
+  }
+
+  private async releaseWhere(pred: (key: string) => boolean): Promise<void> {
+    for (const [k, s] of [...this.sessions]) {
+      if (!pred(k)) continue;
+      this.sessions.delete(k);
+      await (await s.catch(() => undefined))?.release();
+    }
+  }
+
+  /** LoRA feeds: A [G, r, dIn] and scaling·B [G, dOut, r] per target, from one module per group. */
+  private loraFeeds(modules: readonly LoraModule[]): { targets: LoraTarget[]; feeds: Record<string, OrtTypes.Tensor> } {
+    const feeds: Record<string, OrtTypes.Tensor> = {};
+    if (modules.length === 0) return { targets: [], feeds };
+    const paths = [...modules[0].targets.keys()].sort();
+    for (const m of modules) {
+      if (m.targets.size !== paths.length || paths.some((p) => !m.targets.has(p))) {
+        throw new LorahubError('INCOMPATIBLE', `module "${m.name}": targets differ from "${modules[0].name}"`);
+      }
+    }
+    const G = modules.length;
+    const targets: LoraTarget[] = [];
+    for (const p of paths) {
+      const ts = modules.map((m) => m.targets.get(p) as LoraTarget);
+      const { r, dIn, dOut } = ts[0];
+      if (ts.some((t) => t.r !== r)) throw new LorahubError('INCOMPATIBLE', `key "${p}": ranks differ between candidates`);
+      const a = new Float32Array(G * r * dIn);
+      const b = new Float32Array(G * dOut * r);
+      ts.forEach((t, gi) => {
+        a.set(t.a, gi * r * dIn);
+        const off = gi * dOut * r;
+        for (let i = 0; i < dOut * r; i++) b[off + i] = Math.fround(t.b[i] * t.scaling);
+      });
+      const names = loraInputNames(p);
+      feeds[names.a] = new this.ort.Tensor('float32', a, [G, r, dIn]);
+      feeds[names.b] = new this.ort.Tensor('float32', b, [G, dOut, r]);
+      targets.push(ts[0]);
+    }
+    return { targets, feeds };
+  }
+
+  /**
+   * Stacked feeds: the N modules' A [N, r·dIn] and scaling·B [N, dOut·r] per target (built once
+   * per stack and reused for every population), plus this population's weights [G, N].
+   */
+  private stackFeeds(stack: ModuleStack, weights: readonly (readonly number[])[]): { targets: LoraTargetShape[]; feeds: Record<string, OrtTypes.Tensor> } {
+    let cached = this.stacks.get(stack);
+    if (!cached) {
+      const feeds: Record<string, OrtTypes.Tensor> = {};
+      const n = stack.names.length;
+      for (const t of stack.targets) {
+        const names = stackInputNames(t.path);
+        const b = Float32Array.from(t.b, (v) => Math.fround(v * t.scaling));
+        feeds[names.a] = new this.ort.Tensor('float32', t.a, [n, t.rank * t.dIn]);
+        feeds[names.b] = new this.ort.Tensor('float32', b, [n, t.dOut * t.rank]);
+      }
+      cached = { targets: [...stack.targets].sort((x, y) => (x.path < y.path ? -1 : 1)), feeds };
+      this.stacks.set(stack, cached);
+    }
+    const n = stack.names.length;
+    const w = new Float32Array(weights.length * n);
+    weights.forEach((row, g) => {
+      if (row.length !== n) throw new LorahubError('BAD_ARGUMENT', `compose: ${row.length} weights for ${n} modules`);
+      row.forEach((v, i) => {
+        if (!Number.isFinite(v)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${stack.names[i]}") is ${v}`);
+        w[g * n + i] = v;
+      });
+    });
+    return { targets: cached.targets, feeds: { ...cached.feeds, [STACK_WEIGHTS]: new this.ort.Tensor('float32', w, [weights.length, n]) } };
+  }
+
+  private async run(session: Session, feeds: Record<string, OrtTypes.Tensor>, what: string): Promise<Record<string, OrtTypes.Tensor>> {
+    try {
+      return await session.run(feeds);
+    } catch (err) {
+      throw this.backendError(err, what);
+    }
+  }
+
+  private checkIds(ids: number[][], what: string): void {
+    const v = this.config.vocabSize;
+    ids.forEach((row, b) => {
+      for (const id of row) {
+        if (!Number.isInteger(id) || id < 0 || id >= v) throw new LorahubError('BAD_TOKEN', `${what}[${b}]: token id ${id} is outside the vocabulary [0, ${v})`);
+      }
+    });
+  }
+
+  private checkRect(ids: number[][], what: string): [number, number] {
+    const b = ids.length;
+    const s = ids[0]?.length ?? 0;
+    if (b === 0 || s === 0 || ids.some((r) => r.length !== s)) throw new LorahubError('BAD_ARGUMENT', `${what} must be a non-empty rectangular [B][S] array`);
+    return [b, s];
+  }
+
+  /** Feeds shared by the score and logits graphs. */
+  private scoreFeeds(batch: ScoreBatch): { feeds: Record<string, OrtTypes.Tensor>; B: number; T: number } {
+    const cfg = this.config;
+    const [B, S] = this.checkRect(batch.inputIds, 'input_ids');
+    this.checkIds(batch.inputIds, 'input_ids');
+    const [bl, T] = this.checkRect(batch.labels, 'labels');
+    if (bl !== B) throw new LorahubError('BAD_ARGUMENT', 'labels and input_ids differ in batch size');
+    checkLabels(batch.labels, cfg.vocabSize);
+    const dec = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
+    const nb = cfg.relativeAttentionNumBuckets;
+    const md = cfg.relativeAttentionMaxDistance;
+    const causal = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
+    const ort = this.ort;
+    const feeds: Record<string, OrtTypes.Tensor> = {
+      input_ids: i64(ort, batch.inputIds),
+      attention_mask: f32(ort, batch.attentionMask),
+      decoder_input_ids: i64(ort, dec),
+      enc_buckets: i64Flat(ort, bucketTable(S, S, true, nb, md), [S, S]),
+      dec_buckets: i64Flat(ort, bucketTable(T, T, false, nb, md), [T, T]),
+      dec_causal: new ort.Tensor('float32', causal, [T, T]),
+      label_ids: i64(ort, batch.labels.map((r) => r.map((l) => (l === IGNORE_INDEX ? 0 : l)))),
+      label_mask: f32(ort, batch.labels.map((r) => r.map((l) => (l === IGNORE_INDEX ? 0 : 1)))),
+    };
+    return { feeds, B, T };
+  }
+
+  async tokenLosses(batch: ScoreBatch, population: Population = []): Promise<TokenLosses[]> {
+    const { feeds, B, T } = this.scoreFeeds(batch);
+    const stacked = isStacked(population) && population.weights.length > 0;
+    const lora = isStacked(population) ? (stacked ? this.stackFeeds(population.stack, population.weights) : { targets: [], feeds: {} }) : this.loraFeeds(population);
+    const session = await this.session('score', lora.targets, stacked);
+    const out = await this.run(session, { ...feeds, ...lora.feeds }, 'scoring');
+    const nll = out.token_nll.data as Float32Array; // [g, B, T]
+    const g = out.token_nll.dims[0];
+    const groups = Math.max(1, isStacked(population) ? population.weights.length : population.length);
+    const results: TokenLosses[] = [];
+    for (let gi = 0; gi < groups; gi++) {
+      const base = (g === 1 ? 0 : gi) * B * T;
+      const sum: number[] = [];
+      const tokens: number[] = [];
+      batch.labels.forEach((row, b) => {
+        let s = 0;
+        let n = 0;
+        row.forEach((l, t) => {
+          if (l !== IGNORE_INDEX) {
+            s += nll[base + b * T + t];
+            n++;
+          }
+        });
+        sum.push(s);
+        tokens.push(n);
+      });
+      results.push({ sum, tokens });
+    }
+    return results;
+  }
+
+  /** Teacher-forced logits [B·T, V] and encoder states [B·S, d] of one adapter (parity tests). */
+  async logits(batch: ScoreBatch, adapter?: LoraModule): Promise<{ logits: Float32Array; encoder: Float32Array }> {
+    const { feeds } = this.scoreFeeds(batch);
+    const lora = this.loraFeeds(adapter ? [adapter] : []);
+    const out = await this.run(await this.session('logits', lora.targets), { ...feeds, ...lora.feeds }, 'forward');
+    return { logits: out.logits.data as Float32Array, encoder: out.encoder_hidden.data as Float32Array };
+  }
+
+  async generate(input: GenerateInput, opts: GenerateOptions): Promise<number[][]> {
+    const cfg = this.config;
+    const ort = this.ort;
+    const [B, S] = this.checkRect(input.inputIds, 'input_ids');
+    this.checkIds(input.inputIds, 'input_ids');
+    const mask = input.attentionMask ?? input.inputIds.map((r) => r.map(() => 1));
+    if (mask.length !== B || mask.some((r) => r.length !== S)) throw new LorahubError('BAD_ARGUMENT', 'attention_mask must match input_ids [B][S]');
+    const lora = this.loraFeeds(opts.adapter ? [opts.adapter] : []);
+    const encoder = await this.session('encoder', lora.targets);
+    const step = await this.session('step', lora.targets);
+    const maskT = f32(ort, mask);
+    const enc = await this.run(
+      encoder,
+      {
+        input_ids: i64(ort, input.inputIds),
+        attention_mask: maskT,
+        enc_buckets: i64Flat(ort, bucketTable(S, S, true, cfg.relativeAttentionNumBuckets, cfg.relativeAttentionMaxDistance), [S, S]),
+        ...lora.feeds,
+      },
+      'encoding',
+    );
+    const H = cfg.numHeads;
+    const dk = cfg.dKv;
+    const cache: Record<string, OrtTypes.Tensor> = {};
+    for (let i = 0; i < cfg.numDecoderLayers; i++) {
+      cache[`cross_k.${i}`] = enc[`cross_k.${i}`];
+      cache[`cross_v.${i}`] = enc[`cross_v.${i}`];
+      cache[`past_k.${i}`] = new ort.Tensor('float32', new Float32Array(0), [1, B, H, dk, 0]);
+      cache[`past_v.${i}`] = new ort.Tensor('float32', new Float32Array(0), [1, B, H, 0, dk]);
+    }
+    const out: number[][] = input.inputIds.map(() => [cfg.decoderStartTokenId]);
+    const done = new Array<boolean>(B).fill(false);
+    for (let t = 0; t < opts.maxNewTokens && done.includes(false); t++) {
+      const res = await this.run(
+        step,
+        {
+          decoder_input_ids: i64(ort, out.map((r) => [r[r.length - 1]])),
+          attention_mask: maskT,
+          self_buckets: i64Flat(ort, bucketTable(1, t + 1, false, cfg.relativeAttentionNumBuckets, cfg.relativeAttentionMaxDistance, t), [1, t + 1]),
+          ...cache,
+          ...lora.feeds,
+        },
+        'generation',
+      );
+      for (let i = 0; i < cfg.numDecoderLayers; i++) {
+        cache[`past_k.${i}`] = res[`present_k.${i}`];
+        cache[`past_v.${i}`] = res[`present_v.${i}`];
+      }
+      const next = res.next_token.data as BigInt64Array;
+      for (let b = 0; b < B; b++) {
+        const id = done[b] ? cfg.padTokenId : Number(next[b]);
+        out[b].push(id);
+        if (id === cfg.eosTokenId) done[b] = true;
+      }
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    this.released = true;
+    await this.releaseWhere(() => true);
+  }
 }

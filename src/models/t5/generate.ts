@@ -53,10 +53,3 @@ export function generateGreedy(model: T5Model, input: EncoderInput, opts: Genera
   }
   return out;
 }
-
-/** The generated ids after the start token, up to and including eos (or all, if none). */
-export function stripGenerated(ids: number[], eosTokenId: number): number[] {
-  const body = ids.slice(1);
-  const eos = body.indexOf(eosTokenId);
-  return eos >= 0 ? body.slice(0, eos + 1) : body;
-}

@@ -14,13 +14,17 @@ import { LorahubError } from '../../errors.ts';
 import { t5ConfigFromHf, type T5Config } from './config.ts';
 import { t5WeightTable } from './weights.ts';
 
-export type RandomT5Size = 'tiny' | 'small' | 'base';
+export type RandomT5Size = 'tiny' | 'small' | 'base' | 'large';
 
-/** HF config fields per size; 'small'/'base' have FLAN-T5-small/base shapes with a byte vocabulary. */
+/**
+ * HF config fields per size; 'small'/'base'/'large' have FLAN-T5-small/base/large shapes with a
+ * byte vocabulary ('large': 718 M parameters, 2.9 GB as F32 — the paper's base model's size).
+ */
 export const RANDOM_T5_SIZES: Record<RandomT5Size, Record<string, number>> = {
   tiny: { d_model: 64, d_kv: 16, num_heads: 4, d_ff: 128, num_layers: 2, num_decoder_layers: 2 },
   small: { d_model: 512, d_kv: 64, num_heads: 6, d_ff: 1024, num_layers: 8, num_decoder_layers: 8 },
   base: { d_model: 768, d_kv: 64, num_heads: 12, d_ff: 2048, num_layers: 12, num_decoder_layers: 12 },
+  large: { d_model: 1024, d_kv: 64, num_heads: 16, d_ff: 2816, num_layers: 24, num_decoder_layers: 24 },
 };
 
 /** A full HF config.json object for a T5 v1.1 (gated-gelu, untied) model with the ByT5 vocabulary. */

@@ -116,47 +116,59 @@ export function weightsFile(dir: string): string {
 }
 
 /**
- * Loads every tensor of the table from `file`, asserting shapes; a checkpoint that stores only
- * `shared.weight` gets its embeddings tied, one that stores only an embed_tokens alias too.
+ * Resolves the table against a checkpoint: for each of our names, the tensor of `st` that holds
+ * it, with every shape asserted. A checkpoint that stores only `shared.weight` gets its
+ * embeddings tied, one that stores only an embed_tokens alias too; a tensor the config does not
+ * explain is an error (a config/checkpoint mismatch), except those transformers itself ignores.
+ * Engine-independent: both engines load through it.
  */
+export function resolveT5Checkpoint(cfg: T5Config, st: SafetensorsFile): { entry: WeightEntry; name: string }[] {
+  const file = st.path;
+  const table = t5WeightTable(cfg);
+  const expected = new Set(table.map((e) => e.hf));
+  const out: { entry: WeightEntry; name: string }[] = [];
+  for (const entry of table) {
+    let name = entry.hf;
+    if (name === 'shared.weight' && !st.has(name)) {
+      const alias = EMBEDDING_ALIASES.find((a) => st.has(a));
+      if (!alias) throw new LorahubError('BAD_FILE', `${file}: missing tensor "shared.weight" (nor any embed_tokens alias)`);
+      name = alias;
+    }
+    if (!st.has(name)) throw new LorahubError('BAD_FILE', `${file}: missing tensor "${name}"`);
+    const shape = st.info(name).shape;
+    if (!sameShape(shape, entry.hfShape)) {
+      throw new LorahubError(
+        'SHAPE_MISMATCH',
+        `${file}: tensor "${name}" has shape [${shape.join(', ')}], config expects [${entry.hfShape.join(', ')}]`,
+      );
+    }
+    out.push({ entry, name });
+  }
+  for (const alias of EMBEDDING_ALIASES) {
+    if (st.has(alias) && !sameShape(st.info(alias).shape, [cfg.vocabSize, cfg.dModel])) {
+      throw new LorahubError('SHAPE_MISMATCH', `${file}: tensor "${alias}" has shape [${st.info(alias).shape.join(', ')}]`);
+    }
+  }
+  const unknown = st.names().filter((n) => !expected.has(n) && !EMBEDDING_ALIASES.includes(n) && !IGNORED.some((re) => re.test(n)));
+  if (unknown.length > 0) {
+    throw new LorahubError('BAD_FILE', `${file}: unexpected tensor "${unknown[0]}" for this config (${unknown.length} unexpected)`);
+  }
+  return out;
+}
+
+/** Loads every tensor of the table from `file` as tfjs tensors (see resolveT5Checkpoint). */
 export function loadT5Weights(cfg: T5Config, file: string): T5Weights {
   const st = SafetensorsFile.open(file);
   try {
     const tensors = new Map<string, tf.Tensor>();
-    const table = t5WeightTable(cfg);
-    const expected = new Set(table.map((e) => e.hf));
-    for (const entry of table) {
-      let name = entry.hf;
-      if (name === 'shared.weight' && !st.has(name)) {
-        const alias = EMBEDDING_ALIASES.find((a) => st.has(a));
-        if (!alias) throw new LorahubError('BAD_FILE', `${file}: missing tensor "shared.weight" (nor any embed_tokens alias)`);
-        name = alias;
-      }
-      if (!st.has(name)) throw new LorahubError('BAD_FILE', `${file}: missing tensor "${name}"`);
-      const shape = st.info(name).shape;
-      if (!sameShape(shape, entry.hfShape)) {
-        throw new LorahubError(
-          'SHAPE_MISMATCH',
-          `${file}: tensor "${name}" has shape [${shape.join(', ')}], config expects [${entry.hfShape.join(', ')}]`,
-        );
-      }
-      const data = st.readFloat32(name);
-      const t = tf.tensor(data, entry.hfShape, 'float32');
+    for (const { entry, name } of resolveT5Checkpoint(cfg, st)) {
+      const t = tf.tensor(st.readFloat32(name), entry.hfShape, 'float32');
       if (entry.transpose) {
         tensors.set(entry.ours, tf.transpose(t));
         t.dispose();
       } else {
         tensors.set(entry.ours, t);
       }
-    }
-    for (const alias of EMBEDDING_ALIASES) {
-      if (st.has(alias) && !sameShape(st.info(alias).shape, [cfg.vocabSize, cfg.dModel])) {
-        throw new LorahubError('SHAPE_MISMATCH', `${file}: tensor "${alias}" has shape [${st.info(alias).shape.join(', ')}]`);
-      }
-    }
-    const unknown = st.names().filter((n) => !expected.has(n) && !EMBEDDING_ALIASES.includes(n) && !IGNORED.some((re) => re.test(n)));
-    if (unknown.length > 0) {
-      throw new LorahubError('BAD_FILE', `${file}: unexpected tensor "${unknown[0]}" for this config (${unknown.length} unexpected)`);
     }
     const lmHeadT = cfg.tieWordEmbeddings
       ? (tf.transpose(tensors.get('embed') as tf.Tensor2D) as tf.Tensor2D)
