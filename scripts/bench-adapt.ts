@@ -1,13 +1,13 @@
 /**
- * ADAPT throughput and time-to-quality, on the t5-gated fixture and on a FLAN-T5-small-sized
- * random world (scripts/make-random-world.ts):
- *  1. evaluations/s scoring one candidate per forward pass (as the reference) vs the whole
- *     CMA-ES population in one batched pass vs batched slices in worker threads;
- *  2. the objective 40 sequential evaluations reach (COBYLA, the reference's actual optimiser,
- *     one at a time) and the wall time CMA-ES (batched, and batched + workers) needs to reach it;
- *  3. peak RSS of each configuration (worker threads share the process, so RSS includes them).
+ * ADAPT throughput and time-to-quality per engine, on the t5-gated fixture and on random worlds
+ * with FLAN-T5-small/base/large shapes (scripts/make-random-world.ts):
+ *  1. evaluations/s scoring one candidate per forward pass (as the reference), the whole CMA-ES
+ *     population in one pass ("batched"), and population slices in worker threads;
+ *  2. the objective 40 one-at-a-time COBYLA evaluations reach (the reference's actual optimiser
+ *     and budget) and the wall time CMA-ES (batched; batched + workers) needs to reach it;
+ *  3. peak RSS of each configuration: every row runs in a process of its own.
  *
- *   npm run bench:adapt [-- --worlds fixture,small --workers 2 --json]
+ *   npm run bench:adapt [-- --worlds fixture,small,base,large --engines ort,tfjs --workers 2 --json]
  */
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,155 +15,187 @@ import { join } from 'node:path';
 import { adapt, DEFAULT_POPSIZE, type Evaluator } from '../src/adapt/adapt.ts';
 import { BatchedEvaluator, SequentialEvaluator, WorkerEvaluator } from '../src/adapt/evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type ObjectiveOptions } from '../src/adapt/objective.ts';
-import { openEngine, type EngineOptions } from '../src/engine/index.ts';
+import { openEngine } from '../src/engine/index.ts';
 import { readAdapter } from '../src/io/peft.ts';
 import type { LoraModule } from '../src/lora/module.ts';
+import type { RandomT5Size } from '../src/models/t5/random.ts';
 import { loadExamplesFile } from '../src/tasks/index.ts';
 import { ByteTokenizer } from '../src/tokenizers/bytes.ts';
+import { FIXTURE, peakRssMb, REPO, runChild, type BenchRow } from './lib/bench.ts';
 import { writeWorld } from './lib/world.ts';
 
 const o = new Command()
-  .option('--worlds <list>', 'fixture,small', 'fixture,small')
+  .option('--worlds <list>', 'fixture | small | base | large', 'fixture,small')
+  .option('--engines <list>', 'engines to run', 'ort,tfjs')
   .option('--workers <n>', 'worker threads for the workers rows', '2')
   .option('--budget <n>', 'CMA-ES evaluation budget when chasing the 40-evaluation objective', '300')
+  .option('--seconds <s>', 'throughput measuring time per row', '5')
   .option('--seed <n>', 'seed', '42')
   .option('--json', 'one JSON line per measurement')
+  .option('--child <world:engine:mode>', '(internal) measure one configuration in this process')
+  .option('--target <x>', '(internal) objective to chase')
   .parse()
-  .opts<{ worlds: string; workers: string; budget: string; seed: string; json?: boolean }>();
+  .opts<{ worlds: string; engines: string; workers: string; budget: string; seconds: string; seed: string; json?: boolean; child?: string; target?: string }>();
 
-const REPO = new URL('..', import.meta.url).pathname;
-/** The rows below were measured on tfjs (wasm); workers load on the same engine. */
-const ENGINE: EngineOptions = { engine: 'tfjs' };
-const FIXTURE = join(REPO, '..', 'shared', 'fixtures', 't5-gated');
+const OBJECTIVE: ObjectiveOptions = { alpha: 0.05, normalization: 'reference', batchSize: 5 };
 
 interface Setup {
   name: string;
   modelDir: string;
   modules: LoraModule[];
   batch: FewShotBatch;
-  objective: ObjectiveOptions;
 }
 
 async function fixtureSetup(): Promise<Setup> {
   const fx = JSON.parse(readFileSync(join(FIXTURE, 'adapter_cases.json'), 'utf8')).objective.examples;
   return {
-    name: 'fixture (t5-gated, 3 modules r=4)',
+    name: 'fixture',
     modelDir: join(FIXTURE, 'model'),
     modules: await Promise.all(['a0', 'a1', 'a2'].map((a) => readAdapter(join(FIXTURE, 'adapters', a)))),
     batch: { inputIds: fx.input_ids, attentionMask: fx.attention_mask, labels: fx.labels },
-    objective: { alpha: 0.05, normalization: 'reference', batchSize: 5 },
   };
 }
 
-async function worldSetup(): Promise<Setup> {
-  const dir = join(REPO, '.bench', 'world-small');
-  if (!existsSync(join(dir, 'world.json'))) await writeWorld({ size: 'small', modules: 20, rank: 16, seed: 0, out: dir });
+function worldDir(size: string): string {
+  return join(REPO, '.bench', `world-${size}`);
+}
+
+async function worldSetup(size: string): Promise<Setup> {
+  const dir = worldDir(size);
   const names = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
   return {
-    name: 'small world (FLAN-T5-small shapes, 20 modules r=16)',
+    name: size,
     modelDir: join(dir, 'base'),
     modules: await Promise.all(names.map((n) => readAdapter(join(dir, 'modules', n)))),
     batch: buildFewShotBatch(new ByteTokenizer(), loadExamplesFile(join(dir, 'task.json'))),
-    objective: { alpha: 0.05, normalization: 'reference', batchSize: 5 },
   };
 }
 
-/** Samples RSS every 50 ms while `fn` runs. */
-async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-  try {
-    const value = await fn();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { value, peakMb: peak / 2 ** 20 };
-  } finally {
-    clearInterval(timer);
-  }
+/** Population of λ fixed, moderate candidates (throughput does not depend on the values). */
+function populationFor(dim: number): number[][] {
+  return Array.from({ length: DEFAULT_POPSIZE }, (_, i) => Array.from({ length: dim }, (_, j) => 0.5 * Math.sin(1 + i * 7 + j * 3)));
 }
 
-const rows: Record<string, unknown>[] = [];
-function emit(r: Record<string, unknown>): void {
-  rows.push(r);
-  if (o.json) console.log(JSON.stringify(r));
-}
-
-async function run(s: Setup): Promise<void> {
+async function child(world: string, engineName: string, mode: string): Promise<void> {
+  const s = world === 'fixture' ? await fixtureSetup() : await worldSetup(world);
   const workers = Number(o.workers);
   const seed = Number(o.seed);
-  const obj = new FewShotObjective(await tfjs.load(s.modelDir), s.modules, s.batch, s.objective);
+  const engine = await openEngine({ engine: engineName });
+  const info = engine.info;
+  // With workers, the cores are split between them (ort: intra-op threads per worker).
+  const perWorker = Math.max(1, Math.floor(info.threads / workers));
+  const model = mode.includes('workers') ? undefined : await engine.load(s.modelDir);
+  const obj = model ? new FewShotObjective(model, s.modules, s.batch, OBJECTIVE) : undefined;
+  const make = (): Evaluator => {
+    if (mode.includes('workers')) {
+      return new WorkerEvaluator({ workers, modelDir: s.modelDir, modules: s.modules, batch: s.batch, objective: OBJECTIVE, engine: { engine: info.engine, device: info.device, threads: perWorker } });
+    }
+    if (!obj) throw new Error('internal: no objective');
+    return mode.startsWith('sequential') || mode === 'cobyla40' ? new SequentialEvaluator(obj) : new BatchedEvaluator(obj);
+  };
+  const base: BenchRow = {
+    bench: 'adapt',
+    setup: s.name,
+    engine: info.engine,
+    device: info.device,
+    threads: mode.includes('workers') ? perWorker : info.threads,
+    workers: mode.includes('workers') ? workers : 1,
+    mode,
+  };
   const dim = s.modules.length;
-  const lambda = DEFAULT_POPSIZE;
-  const population = Array.from({ length: lambda }, (_, i) => s.modules.map((_, j) => 0.5 * Math.sin(1 + i * 7 + j * 3)));
-  const engines: [string, () => Evaluator][] = [
-    ['one at a time', () => new SequentialEvaluator(obj)],
-    ['batched (1 pass)', () => new BatchedEvaluator(obj)],
-    [`batched + ${workers} workers`, () => new WorkerEvaluator({ workers, modelDir: s.modelDir, modules: s.modules, batch: s.batch, objective: s.objective, engine: ENGINE })],
-  ];
-  for (const [engine, make] of engines) {
-    const { value, peakMb } = await withPeakRss(async () => {
-      const ev = make();
-      try {
-        await ev.evaluate(population); // warm-up (weights packed, workers loaded)
-        const t0 = performance.now();
-        let n = 0;
-        while (performance.now() - t0 < 3000 || n < 2 * lambda) {
-          await ev.evaluate(population);
-          n += lambda;
-        }
-        return n / ((performance.now() - t0) / 1000);
-      } finally {
-        await ev.close?.();
+  if (mode === 'cobyla40') {
+    const r = await adapt(dim, make(), { optimizer: 'cobyla', budget: 40, seed, sigma0: 0.5, bound: 1.5 });
+    console.log(JSON.stringify({ ...base, seconds: Number(r.seconds.toFixed(3)), objective: r.objective, evaluations: r.evaluations, peak_rss_mb: peakRssMb() }));
+  } else if (mode.startsWith('cmaes')) {
+    const target = Number(o.target);
+    const ev = make();
+    try {
+      if (ev instanceof WorkerEvaluator) await ev.ready(); // startup is in the throughput rows
+      const r = await adapt(dim, ev, { optimizer: 'cmaes', budget: Number(o.budget), seed, bound: 1.5 });
+      const hit = r.trace.find((g) => g.best <= target);
+      console.log(
+        JSON.stringify({
+          ...base,
+          target,
+          reached: hit !== undefined,
+          seconds: hit ? Number(hit.seconds.toFixed(3)) : null,
+          evaluations_to_target: hit?.evaluations ?? null,
+          objective: r.objective,
+          final_evaluations: r.evaluations,
+          final_seconds: Number(r.seconds.toFixed(3)),
+          peak_rss_mb: peakRssMb(),
+        }),
+      );
+    } finally {
+      await ev.close?.();
+    }
+  } else {
+    const population = populationFor(dim);
+    const ev = make();
+    try {
+      const t0 = performance.now();
+      await ev.evaluate(population); // warm-up: sessions built, weights packed, workers loaded
+      const warm = (performance.now() - t0) / 1000;
+      const t1 = performance.now();
+      let n = 0;
+      while (performance.now() - t1 < Number(o.seconds) * 1000 || n < 2 * population.length) {
+        await ev.evaluate(population);
+        n += population.length;
       }
-    });
-    emit({ world: s.name, measure: 'throughput', engine, popsize: lambda, evals_per_s: Number(value.toFixed(2)), peak_rss_mb: Math.round(peakMb) });
+      const sec = (performance.now() - t1) / 1000;
+      console.log(JSON.stringify({ ...base, evals_per_s: Number((n / sec).toFixed(2)), seconds_per_eval: Number((sec / n).toFixed(4)), load_and_first_s: Number(warm.toFixed(2)), peak_rss_mb: peakRssMb() }));
+    } finally {
+      await ev.close?.();
+    }
   }
-  // The reference's budget: 40 sequential evaluations (COBYLA), the w = 0 one included.
-  const ref = await withPeakRss(() => adapt(dim, new SequentialEvaluator(obj), { optimizer: 'cobyla', budget: 40, seed, sigma0: 0.5, bound: 1.5 }));
-  const target = ref.value.objective;
-  emit({ world: s.name, measure: 'reference', engine: 'COBYLA, 40 evaluations, one at a time', objective: target, seconds: Number(ref.value.seconds.toFixed(3)), peak_rss_mb: Math.round(ref.peakMb) });
-  for (const [engine, make] of engines.slice(1)) {
-    const { value, peakMb } = await withPeakRss(async () => {
-      const ev = make();
-      try {
-        if (ev instanceof WorkerEvaluator) await ev.ready(); // startup is reported by the throughput rows
-        return await adapt(dim, ev, { optimizer: 'cmaes', budget: Number(o.budget), seed, bound: 1.5 });
-      } finally {
-        await ev.close?.();
-      }
-    });
-    const hit = value.trace.find((r) => r.best <= target);
-    emit({
-      world: s.name,
-      measure: 'time to reference objective',
-      engine: `CMA-ES, ${engine}`,
-      target,
-      reached: hit !== undefined,
-      seconds_to_target: hit ? Number(hit.seconds.toFixed(3)) : null,
-      evaluations_to_target: hit?.evaluations ?? null,
-      final_objective: value.objective,
-      final_evaluations: value.evaluations,
-      final_seconds: Number(value.seconds.toFixed(3)),
-      peak_rss_mb: Math.round(peakMb),
-    });
-  }
-  await obj.model.dispose();
+  await model?.dispose();
 }
 
-const tfjs = await openEngine(ENGINE);
-for (const w of o.worlds.split(',')) await run(w === 'fixture' ? await fixtureSetup() : await worldSetup());
-if (!o.json) {
-  console.log(`backend: ${tfjs.info.provider}`);
-  console.log('| world | measure | engine | result | peak RSS |');
-  console.log('|---|---|---|---|---|');
-  for (const r of rows) {
-    const result =
-      r.measure === 'throughput'
-        ? `${r.evals_per_s} evals/s (λ = ${r.popsize})`
-        : r.measure === 'reference'
-          ? `objective ${(r.objective as number).toFixed(5)} in ${r.seconds} s`
-          : r.reached
-            ? `≤ ${(r.target as number).toFixed(5)} after ${r.seconds_to_target} s (${r.evaluations_to_target} evals); final ${(r.final_objective as number).toFixed(5)} after ${r.final_evaluations} evals, ${r.final_seconds} s`
-            : `not reached in ${r.final_evaluations} evals (${r.final_seconds} s); final ${(r.final_objective as number).toFixed(5)}`;
-    console.log(`| ${r.world} | ${r.measure} | ${r.engine} | ${result} | ${r.peak_rss_mb} MB |`);
+if (o.child) {
+  const [world, engine, mode] = o.child.split(':');
+  await child(world, engine, mode);
+} else {
+  const rows: BenchRow[] = [];
+  const emit = (r: BenchRow) => {
+    rows.push(r);
+    if (o.json) console.log(JSON.stringify(r));
+  };
+  const common = ['--workers', o.workers, '--budget', o.budget, '--seconds', o.seconds, '--seed', o.seed];
+  for (const world of o.worlds.split(',')) {
+    if (world !== 'fixture' && !existsSync(join(worldDir(world), 'world.json'))) {
+      await writeWorld({ size: world as RandomT5Size, modules: 20, rank: 16, seed: 0, out: worldDir(world) });
+    }
+    // Time-to-target needs hundreds of evaluations: fixture and small only.
+    const chase = world === 'fixture' || world === 'small';
+    for (const engine of o.engines.split(',')) {
+      if (engine === 'tfjs' && world === 'large') {
+        emit({ bench: 'adapt', setup: world, engine, skipped: 'tfjs-wasm cannot hold 2.9 GB of weights (4 GB wasm32 heap)' });
+        continue;
+      }
+      const one = (mode: string, extra: string[] = []) => runChild('scripts/bench-adapt.ts', ['--child', `${world}:${engine}:${mode}`, ...common, ...extra], { bench: 'adapt', setup: world, engine, mode });
+      // The large world holds one model per worker: 2 × 2.9 GB; measured without workers.
+      const modes = world === 'large' ? ['sequential', 'batched'] : ['sequential', 'batched', 'workers'];
+      for (const mode of modes) one(mode).forEach(emit);
+      if (!chase) continue;
+      const ref = one('cobyla40');
+      ref.forEach(emit);
+      const target = ref[0]?.objective;
+      if (typeof target !== 'number') continue;
+      for (const mode of ['cmaes-batched', 'cmaes-workers']) one(mode, ['--target', String(target)]).forEach(emit);
+    }
+  }
+  if (!o.json) {
+    console.log('| setup | engine | mode | result | peak RSS |');
+    console.log('|---|---|---|---|---|');
+    for (const r of rows) {
+      const how = `${r.engine}${r.device ? ` (${r.device}, ${r.workers} × ${r.threads} threads)` : ''}`;
+      let result: string;
+      if (r.skipped || r.error) result = String(r.skipped ?? r.error);
+      else if (r.evals_per_s !== undefined) result = `${r.evals_per_s} evals/s (${r.seconds_per_eval} s/eval)`;
+      else if (r.mode === 'cobyla40') result = `objective ${(r.objective as number).toFixed(5)} in ${r.seconds} s`;
+      else if (r.reached) result = `≤ ${(r.target as number).toFixed(5)} after ${r.seconds} s (${r.evaluations_to_target} evals); final ${(r.objective as number).toFixed(5)} after ${r.final_evaluations} evals, ${r.final_seconds} s`;
+      else result = `not reached in ${r.final_evaluations} evals (${r.final_seconds} s); final ${(r.objective as number)?.toFixed(5)}`;
+      console.log(`| ${r.setup} | ${how} | ${r.mode ?? ''} | ${result} | ${r.peak_rss_mb ?? ''} MB |`);
+    }
   }
 }

@@ -1,146 +1,134 @@
 /**
- * Forward-pass throughput per backend: tokens/s at batch 5 × 128 input tokens (decoder 32),
- * for the fixture model and a FLAN-T5-small-shaped random model, next to the backend's own 2D
- * matmul rate and the matmul FLOPs the forward needed — the fraction of the machine's matmul
- * rate the forward achieves.
+ * Forward-pass throughput per engine: tokens/s of a teacher-forced forward (token losses, the
+ * ADAPT objective's pass) at batch 5 × 128 input tokens (+ 32 target tokens), next to the
+ * engine's own measured 2D matmul rate and the matmul FLOPs the forward needs — the fraction of
+ * the engine's matmul rate the forward achieves. Each (engine, model) runs in its own process,
+ * so peak RSS is that configuration's.
  *
- *   npm run bench [-- --backends wasm,cpu --reps 3 --json]
+ *   npm run bench [-- --engines ort,tfjs --models fixture,small,base,large --reps 3 --json]
  */
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { availableBackends, initBackend } from '../src/backend.ts';
+import { openEngine } from '../src/engine/index.ts';
 import { t5ForwardFlops } from '../src/models/t5/flops.ts';
-import { T5Model } from '../src/models/t5/model.ts';
-import { writeRandomT5 } from '../src/models/t5/random.ts';
+import type { RandomT5Size } from '../src/models/t5/random.ts';
+import { FIXTURE, median, peakRssMb, randomCheckpoint, runChild, type BenchRow } from './lib/bench.ts';
 
 const o = new Command()
-  .option('--backends <list>', 'backends to run (default: every available one)')
+  .option('--engines <list>', 'engines to run', 'ort,tfjs')
+  .option('--models <list>', 'fixture | small | base | large (FLAN-T5-shaped random checkpoints)', 'fixture,small')
+  .option('--threads <n>', 'threads per forward (ort; default all cores)')
   .option('--reps <n>', 'timed repetitions (median reported)', '3')
   .option('--batch <n>', 'examples per forward', '5')
   .option('--enc-len <n>', 'input tokens per example', '128')
   .option('--dec-len <n>', 'target tokens per example', '32')
-  .option('--models <list>', 'fixture,small', 'fixture,small')
-  .option('--json', 'one JSON line per (backend, model)')
+  .option('--json', 'one JSON line per (engine, model)')
+  .option('--child <engine:model>', '(internal) measure one configuration in this process')
   .parse()
-  .opts<{ backends?: string; reps: string; batch: string; encLen: string; decLen: string; models: string; json?: boolean }>();
+  .opts<{ engines: string; models: string; threads?: string; reps: string; batch: string; encLen: string; decLen: string; json?: boolean; child?: string }>();
 
-const REPO = new URL('..', import.meta.url).pathname;
-const FIXTURE = join(REPO, '..', 'shared', 'fixtures', 't5-gated', 'model');
-const SMALL = join(REPO, '.bench', 't5-small-seed0');
+const reps = Number(o.reps);
+const [batch, encLen, decLen] = [Number(o.batch), Number(o.encLen), Number(o.decLen)];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+function modelDir(name: string): string {
+  return name === 'fixture' ? join(FIXTURE, 'model') : randomCheckpoint(name as RandomT5Size);
+}
+
+function idsOf(vocab: number, rows: number, len: number, seed: number): number[][] {
+  let s = seed;
+  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648), s);
+  return Array.from({ length: rows }, () => Array.from({ length: len }, (_, i) => (i === len - 1 ? 1 : 3 + (next() % (Math.min(vocab, 259) - 3)))));
 }
 
 /**
- * The backend's 2D matmul rate: the best GFLOP/s over plain untransposed products at the shapes
- * a small-model forward multiplies (rows 640 × linear layers) and a large square one, weights
- * reused as in a forward. The best, so that "fraction" is against the machine's peak.
+ * The engine's 2D matmul rate: its best GFLOP/s over the products a small-model forward does
+ * (rows 640 × linear layers) and a 1024³ one, weights reused as in a forward.
  */
-function matmulRate(reps: number): { gflops: number; shape: string } {
-  const shapes: [number, number, number][] = [
+async function matmulRate(mm: (m: number, k: number, n: number, reps: number) => Promise<number>): Promise<{ gflops: number; shape: string }> {
+  let best = { gflops: 0, shape: '' };
+  for (const [m, k, n] of [
     [640, 512, 384],
     [640, 512, 1024],
     [640, 1024, 512],
     [1024, 1024, 1024],
-  ];
-  let best = { gflops: 0, shape: '' };
-  for (const [m, k, n] of shapes) {
-    const a = tf.randomNormal([m, k]);
-    const b = tf.randomNormal([k, n]);
-    const times: number[] = [];
-    for (let i = 0; i < reps + 2; i++) {
-      const t0 = performance.now();
-      // Not inside tf.tidy: tidy would walk a returned TypedArray element by element.
-      const c = tf.matMul(a, b);
-      c.dataSync();
-      c.dispose();
-      if (i >= 2) times.push(performance.now() - t0);
-    }
-    tf.dispose([a, b]);
-    const g = (2 * m * k * n) / (median(times) / 1000) / 1e9;
+  ]) {
+    const g = await mm(m, k, n, reps);
     if (g > best.gflops) best = { gflops: g, shape: `${m}×${k}×${n}` };
   }
   return best;
 }
 
-function batchOf(vocab: number, batch: number, len: number, seed: number): number[][] {
-  let s = seed;
-  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648), s);
-  return Array.from({ length: batch }, () => Array.from({ length: len }, (_, i) => (i === len - 1 ? 1 : 3 + (next() % (Math.min(vocab, 259) - 3)))));
+async function child(engineName: string, name: string): Promise<void> {
+  const engine = await openEngine({ engine: engineName, threads: o.threads ? Number(o.threads) : undefined });
+  const rate = await matmulRate((m, k, n, r) => engine.matmulGflops(m, k, n, r));
+  const model = await engine.load(modelDir(name));
+  const labels = idsOf(model.config.vocabSize, batch, decLen, 2);
+  const b = { inputIds: idsOf(model.config.vocabSize, batch, encLen, 1), attentionMask: Array.from({ length: batch }, () => new Array<number>(encLen).fill(1)), labels };
+  const t0 = performance.now();
+  await model.tokenLosses(b); // warm-up: graph build / weight packing
+  const firstS = (performance.now() - t0) / 1000;
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    await model.tokenLosses(b);
+    times.push((performance.now() - t) / 1000);
+  }
+  const sec = median(times);
+  const flops = t5ForwardFlops(model.config, batch, encLen, decLen);
+  const row: BenchRow = {
+    bench: 'forward',
+    setup: name,
+    engine: model.info.engine,
+    device: model.info.device,
+    threads: model.info.threads,
+    mode: `${batch}x${encLen}+${decLen}`,
+    seconds: Number(sec.toFixed(4)),
+    tokens_per_s: Math.round((batch * (encLen + decLen)) / sec),
+    gflops: Number((flops / sec / 1e9).toFixed(2)),
+    forward_gflop: Number((flops / 1e9).toFixed(3)),
+    matmul_gflops: Number(rate.gflops.toFixed(1)),
+    matmul_shape: rate.shape,
+    fraction: Number((flops / sec / 1e9 / rate.gflops).toFixed(3)),
+    load_and_first_s: Number(firstS.toFixed(2)),
+    provider: model.info.provider,
+    peak_rss_mb: 0,
+  };
+  await model.dispose();
+  row.peak_rss_mb = peakRssMb();
+  console.log(JSON.stringify(row));
 }
 
-async function main(): Promise<void> {
-  const backends = o.backends ? o.backends.split(',') : await availableBackends();
-  const reps = Number(o.reps);
-  const [batch, encLen, decLen] = [Number(o.batch), Number(o.encLen), Number(o.decLen)];
-  const models = o.models.split(',');
-  if (models.includes('small') && !existsSync(join(SMALL, 'model.safetensors'))) {
-    writeRandomT5('small', 0, SMALL);
-  }
-  const rows: Record<string, unknown>[] = [];
-  for (const be of backends) {
-    const info = await initBackend(be);
-    const { gflops: rate, shape: rateShape } = matmulRate(reps);
-    for (const name of models) {
-      const dir = name === 'fixture' ? FIXTURE : SMALL;
-      if (be === 'cpu' && name === 'small') {
-        rows.push({ backend: info.name, model: name, skipped: 'pure-JS cpu backend: minutes per forward' });
+if (o.child) {
+  const [engineName, name] = o.child.split(':');
+  await child(engineName, name);
+} else {
+  const rows: BenchRow[] = [];
+  for (const name of o.models.split(',')) {
+    modelDir(name); // write random checkpoints once, before any timing
+    for (const engine of o.engines.split(',')) {
+      if (engine === 'tfjs' && name === 'large') {
+        rows.push({ bench: 'forward', setup: name, engine, skipped: 'tfjs-wasm cannot hold 2.9 GB of weights (4 GB wasm32 heap)' });
         continue;
       }
-      const model = T5Model.load(dir);
-      const ids = batchOf(model.config.vocabSize, batch, encLen, 1);
-      const dec = batchOf(model.config.vocabSize, batch, decLen, 2).map((r) => [0, ...r.slice(0, -1)]);
-      const run = () => {
-        const r = model.forward({ inputIds: ids }, dec);
-        r.logits.dataSync();
-        tf.dispose([r.logits, r.encoder]);
-      };
-      run(); // warm-up (XNNPACK packs weights on first use)
-      const times: number[] = [];
-      for (let i = 0; i < reps; i++) {
-        const t0 = performance.now();
-        run();
-        times.push((performance.now() - t0) / 1000);
+      const args = ['--child', `${engine}:${name}`, '--reps', o.reps, '--batch', o.batch, '--enc-len', o.encLen, '--dec-len', o.decLen];
+      if (o.threads) args.push('--threads', o.threads);
+      for (const r of runChild('scripts/bench-forward.ts', args, { bench: 'forward', setup: name, engine })) {
+        rows.push(r);
+        if (o.json) console.log(JSON.stringify(r));
       }
-      const sec = median(times);
-      const flops = t5ForwardFlops(model.config, batch, encLen, decLen);
-      const gflops = flops / sec / 1e9;
-      rows.push({
-        backend: info.name,
-        model: name,
-        batch,
-        enc_len: encLen,
-        dec_len: decLen,
-        seconds: Number(sec.toFixed(4)),
-        tokens_per_s: Math.round((batch * (encLen + decLen)) / sec),
-        forward_gflop: Number((flops / 1e9).toFixed(3)),
-        forward_gflops: Number(gflops.toFixed(2)),
-        matmul_gflops: Number(rate.toFixed(2)),
-        matmul_shape: rateShape,
-        fraction_of_matmul: Number((gflops / rate).toFixed(3)),
-      });
-      model.dispose();
     }
   }
-  if (o.json) {
-    for (const r of rows) console.log(JSON.stringify(r));
-    return;
-  }
-  console.log('| backend | model | batch×in (+out) | s/forward | tokens/s | forward GFLOP | forward GFLOP/s | 2D matmul GFLOP/s | fraction |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    if (r.skipped) {
-      console.log(`| ${r.backend} | ${r.model} | skipped: ${r.skipped} ||||||| `);
-      continue;
+  if (!o.json) {
+    console.log('| engine | model | threads | s/forward | tokens/s | forward GFLOP | forward GFLOP/s | engine 2D matmul GFLOP/s | fraction | peak RSS |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    for (const r of rows) {
+      if (r.skipped || r.error) {
+        console.log(`| ${r.engine} | ${r.setup} | | ${String(r.skipped ?? r.error)} |||||||`);
+        continue;
+      }
+      console.log(
+        `| ${r.engine} (${r.device}) | ${r.setup} | ${r.threads} | ${r.seconds} | ${r.tokens_per_s} | ${r.forward_gflop} | ${r.gflops} | ${r.matmul_gflops} (${r.matmul_shape}) | ${Math.round((r.fraction as number) * 100)}% | ${r.peak_rss_mb} MB |`,
+      );
     }
-    console.log(
-      `| ${r.backend} | ${r.model} | ${r.batch}×${r.enc_len} (+${r.dec_len}) | ${r.seconds} | ${r.tokens_per_s} | ${r.forward_gflop} | ${r.forward_gflops} | ${r.matmul_gflops} (${r.matmul_shape}) | ${((r.fraction_of_matmul as number) * 100).toFixed(0)}% |`,
-    );
   }
 }
-
-await main();

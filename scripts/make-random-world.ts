@@ -8,15 +8,15 @@ import type { RandomT5Size } from '../src/models/t5/random.ts';
 import { writeWorld } from './lib/world.ts';
 
 const o = new Command()
-  .option('--size <size>', 'tiny | small | base', 'small')
+  .option('--size <size>', 'tiny | small | base | large', 'small')
   .option('--modules <n>', 'number of modules', '20')
   .option('--rank <r>', 'LoRA rank', '16')
   .option('--seed <n>', 'seed', '0')
   .requiredOption('--out <dir>', 'output folder')
   .parse()
   .opts<{ size: string; modules: string; rank: string; seed: string; out: string }>();
-if (!['tiny', 'small', 'base'].includes(o.size)) {
-  console.error(`make-random-world: unknown --size "${o.size}" (tiny, small, base)`);
+if (!['tiny', 'small', 'base', 'large'].includes(o.size)) {
+  console.error(`make-random-world: unknown --size "${o.size}" (tiny, small, base, large)`);
   process.exit(2);
 }
 const w = await writeWorld({ size: o.size as RandomT5Size, modules: Number(o.modules), rank: Number(o.rank), seed: Number(o.seed), out: o.out });

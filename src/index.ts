@@ -32,7 +32,7 @@ export { T5Model, type LoraDeltas, type EncoderInput } from './models/t5/model.t
 export { generateGreedy } from './models/t5/generate.ts';
 export { tokenCrossEntropy } from './models/t5/loss.ts';
 export { exampleLosses, batchMeanLoss, shiftRight, stripGenerated, checkLabels, IGNORE_INDEX } from './models/t5/labels.ts';
-export { t5WeightTable } from './models/t5/weights.ts';
+export { t5WeightTable } from './models/t5/checkpoint.ts';
 export { writeRandomT5 } from './models/t5/random.ts';
 export { ByteTokenizer, JsonTokenizer, loadTokenizer } from './tokenizers/index.ts';
 export type { Tokenizer } from './tokenizers/types.ts';
@@ -41,7 +41,8 @@ export type { Tokenizer } from './tokenizers/types.ts';
 export type { LoraConfig, LoraModule, LoraTarget } from './lora/module.ts';
 export { compose, planComposition, type Harmonize, type ComposeOptions } from './lora/compose.ts';
 export { mergeIntoCheckpoint, mergedWeight } from './lora/merge.ts';
-export { moduleDeltas, groupDeltas, disposeDeltas, checkModuleFitsModel } from './lora/apply.ts';
+export { moduleDeltas, groupDeltas, disposeDeltas } from './lora/apply.ts';
+export { checkModuleFitsModel } from './lora/fit.ts';
 
 // Library
 export { openLibrary, Library, resolveModules, modelFingerprint, loadBaseModel } from './library/index.ts';

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { LorahubError } from '../src/errors.ts';
+import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/io/safetensors.ts';
 import { disposeDeltas, moduleDeltas } from '../src/lora/apply.ts';
 import type { LoraModule } from '../src/lora/module.ts';
 import type { T5Model } from '../src/models/t5/model.ts';
@@ -17,6 +18,27 @@ export const T5_GATED = join(FIXTURES, 't5-gated');
 
 export function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+/**
+ * A copy of the fixture model in `tmp`/`name` with an edited config.json and tensors (every
+ * tensor handed to `editTensors` as F32; set `dtype` to store it otherwise). Returns the folder.
+ */
+export function variant(
+  tmp: string,
+  name: string,
+  editConfig: (c: Record<string, unknown>) => void,
+  editTensors: (t: TensorToWrite[]) => TensorToWrite[],
+): string {
+  const dir = join(tmp, name);
+  cpSync(`${T5_GATED}/model`, dir, { recursive: true });
+  const cfg = readJson<Record<string, unknown>>(join(dir, 'config.json'));
+  editConfig(cfg);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
+  const { tensors, metadata } = readSafetensors(join(dir, 'model.safetensors'));
+  const list: TensorToWrite[] = [...tensors].map(([n, t]) => ({ name: n, dtype: 'F32', shape: t.shape, data: t.data }));
+  writeSafetensors(join(dir, 'model.safetensors'), editTensors(list), metadata);
+  return dir;
 }
 
 /** Max |a - b| over two nested numeric arrays of the same shape. */

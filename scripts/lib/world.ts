@@ -1,6 +1,6 @@
 /**
  * A random "world" for benchmarks and side-by-side runs with the Python reference: an HF base
- * checkpoint (FLAN-T5-small/base shapes, byte vocabulary), N PEFT LoRA modules (targets q, v,
+ * checkpoint (FLAN-T5-small/base/large shapes, byte vocabulary), N PEFT LoRA modules (targets q, v,
  * like the real lorahub modules) and a 5-example BBH-style task whose targets a teacher
  * composition produced (greedy over printable ASCII), so the optimum is not at w = 0.
  */
@@ -14,6 +14,7 @@ import { moduleDeltas, disposeDeltas } from '../../src/lora/apply.ts';
 import { compose } from '../../src/lora/compose.ts';
 import type { LoraModule, LoraTarget } from '../../src/lora/module.ts';
 import { peftConfigFor } from '../../src/train/lora.ts';
+import { loadT5Config } from '../../src/models/t5/config.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
 import { Rng } from '../../src/adapt/rng.ts';
 import { fillNormal, writeRandomT5, type RandomT5Size } from '../../src/models/t5/random.ts';
@@ -35,6 +36,9 @@ const INPUTS = [
   'False or ( not True ) or True is',
   '( True and False ) or not True is',
 ];
+
+/** The truth value of each input (the large world's targets). */
+const INPUT_TRUTH = ['False', 'True', 'False', 'True', 'False'];
 
 export function randomModule(name: string, cfg: { dModel: number; inner: number; layers: number; decLayers: number }, rank: number, rng: Rng, baseName: string): LoraModule {
   const targets = new Map<string, LoraTarget>();
@@ -101,17 +105,24 @@ export interface World {
 /** Writes base/, modules/mNN/, task.json and world.json under `o.out`. */
 export async function writeWorld(o: WorldOptions): Promise<World> {
   const base = join(o.out, 'base');
-  await initBackend();
   writeRandomT5(o.size, o.seed, base);
-  const model = T5Model.load(base);
-  const c = model.config;
+  const c = loadT5Config(base);
   const rng = Rng.fromSeed(o.seed + 1);
   const dims = { dModel: c.dModel, inner: c.numHeads * c.dKv, layers: c.numLayers, decLayers: c.numDecoderLayers };
   const modules = Array.from({ length: o.modules }, (_, i) => randomModule(`m${String(i).padStart(2, '0')}`, dims, o.rank, rng, '../base'));
   // The teacher: a sparse composition of a few modules (a task close to some upstream skills).
   const teacher = modules.map((_, i) => (i % 7 === 0 ? 0.9 : i % 7 === 3 ? -0.6 : 0));
-  const targets = teacherTargets(model, compose(modules, teacher), INPUTS, [3, 5, 2, 6, 4]);
-  model.dispose();
+  let targets: string[];
+  if (o.size === 'large') {
+    // tfjs (wasm) cannot hold this model, and the teacher needs its logits; the large world
+    // measures speed and memory, so its targets are the expressions' truth values instead.
+    targets = INPUT_TRUTH;
+  } else {
+    await initBackend();
+    const model = T5Model.load(base);
+    targets = teacherTargets(model, compose(modules, teacher), INPUTS, [3, 5, 2, 6, 4]);
+    model.dispose();
+  }
   const dirs: string[] = [];
   mkdirSync(join(o.out, 'modules'), { recursive: true });
   for (const m of modules) {
@@ -121,6 +132,6 @@ export async function writeWorld(o: WorldOptions): Promise<World> {
   }
   const task = join(o.out, 'task.json');
   writeFileAtomic(task, `${JSON.stringify({ examples: INPUTS.map((input, i) => ({ input, target: targets[i] })) }, null, 2)}\n`);
-  writeFileAtomic(join(o.out, 'world.json'), `${JSON.stringify({ ...o, teacher_weights: teacher, modules: modules.map((m) => `modules/${m.name}`) }, null, 2)}\n`);
+  writeFileAtomic(join(o.out, 'world.json'), `${JSON.stringify({ ...o, teacher_weights: o.size === 'large' ? null : teacher, modules: modules.map((m) => `modules/${m.name}`) }, null, 2)}\n`);
   return { base, modules: dirs, task, teacher };
 }

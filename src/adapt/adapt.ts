@@ -9,6 +9,13 @@
 import { LorahubError } from '../errors.ts';
 import { createOptimizer, prepareOptimizer, type Optimizer, type OptimizerName } from './optimizer.ts';
 
+/**
+ * adapt's error when the base model's objective (w = 0) is NaN/∞: every candidate adds a delta to
+ * the same base, so the search cannot start. adapt does not know the model; `lorahub compose`
+ * recognises this message and names the model and engine (engine/types.ts nonFiniteError).
+ */
+export const BASE_NOT_FINITE = 'the base model (w = 0) scores a non-finite objective: check the examples and the model';
+
 /** Scores a population of weight vectors; returns objective values (lower is better). */
 export interface Evaluator {
   evaluate(population: number[][]): Promise<number[]>;
@@ -142,7 +149,7 @@ export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSe
     baseObjective = values[0];
     nonFinite = bad;
     if (!Number.isFinite(baseObjective)) {
-      throw new LorahubError('NUMERIC', 'the base model (w = 0) scores a non-finite objective: check the examples and the model');
+      throw new LorahubError('NUMERIC', BASE_NOT_FINITE);
     }
     evaluations = 1;
     best = { weights: zero, objective: baseObjective };

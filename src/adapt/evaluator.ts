@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { EngineOptions } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
+import { stackModules, type ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { Evaluator } from './adapt.ts';
 import type { FewShotBatch, FewShotObjective, ObjectiveOptions } from './objective.ts';
@@ -44,16 +45,16 @@ export class SequentialEvaluator implements Evaluator {
 }
 
 /**
- * Copies a module's A/B into SharedArrayBuffers, so that every worker reads the same memory
+ * Copies a module stack's arrays into SharedArrayBuffers, so that every worker reads the same memory
  * instead of receiving its own structured-clone copy.
  */
-export function shareModule(m: LoraModule): LoraModule {
+export function shareStack(stack: ModuleStack): ModuleStack {
   const share = (x: Float32Array) => {
     const s = new Float32Array(new SharedArrayBuffer(x.byteLength));
     s.set(x);
     return s;
   };
-  return { ...m, targets: new Map([...m.targets].map(([p, t]) => [p, { ...t, a: share(t.a), b: share(t.b) }])) };
+  return { ...stack, targets: stack.targets.map((t) => ({ ...t, a: share(t.a), b: share(t.b) })) };
 }
 
 export interface WorkerEvaluatorOptions {
@@ -80,7 +81,7 @@ export class WorkerEvaluator implements Evaluator {
     this.setup = {
       key: `${process.pid}-${Date.now()}-${Math.random()}`,
       modelDir: opts.modelDir,
-      modules: opts.modules.map(shareModule),
+      stack: shareStack(stackModules(opts.modules, opts.objective.harmonize)),
       batch: opts.batch,
       objective: opts.objective,
       engine: opts.engine,

@@ -90,18 +90,18 @@ export function normalizedLoss(sum: number[], tokens: number[], opts: ObjectiveO
 /** Scores LoRAHub candidates for one few-shot set against one model and module list. */
 export class FewShotObjective {
   readonly model: EngineModel;
-  readonly modules: LoraModule[];
   readonly batch: FewShotBatch;
   readonly options: ObjectiveOptions;
-  private readonly stack: ModuleStack;
+  /** The modules, validated and harmonised once (lora/compose.ts): every candidate composes from it. */
+  readonly stack: ModuleStack;
 
-  constructor(model: EngineModel, modules: LoraModule[], batch: FewShotBatch, options: Partial<ObjectiveOptions> = {}) {
+  /** `modules`: the module list, or a stack already built from it (workers receive a shared one). */
+  constructor(model: EngineModel, modules: LoraModule[] | ModuleStack, batch: FewShotBatch, options: Partial<ObjectiveOptions> = {}) {
     this.model = model;
-    this.modules = modules;
     this.batch = batch;
     this.options = { ...DEFAULT_OBJECTIVE, ...options };
     checkLabels(batch.labels, model.config.vocabSize);
-    this.stack = stackModules(modules, this.options.harmonize);
+    this.stack = Array.isArray(modules) ? stackModules(modules, this.options.harmonize) : modules;
   }
 
   /** Per-example token-loss sums and counts for each candidate (one engine call for all). */

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openEngine } from '../engine/index.ts';
-import type { DeviceName, EngineInfo, EngineName, EngineOptions } from '../engine/types.ts';
+import { nonFiniteError, type DeviceName, type EngineInfo, type EngineName, type EngineOptions } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import { evaluateExactMatch } from '../eval/evaluate.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -21,7 +21,7 @@ import { fewShot, getTask, loadExamplesFile, taskExamples, type Example } from '
 import { Rng } from '../rng.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import { adapt, type AdaptResult, type AdaptSettings, type AdaptSnapshot, type Evaluator, type GenerationRecord } from './adapt.ts';
+import { adapt, BASE_NOT_FINITE, type AdaptResult, type AdaptSettings, type AdaptSnapshot, type Evaluator, type GenerationRecord } from './adapt.ts';
 import { autoWorkers, BatchedEvaluator, WorkerEvaluator } from './evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type LossNormalization, type ObjectiveOptions } from './objective.ts';
 import { lossCurveSvg } from './plot.ts';
@@ -262,6 +262,10 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
         },
         snapshot,
       );
+    } catch (err) {
+      // adapt() does not know the model: name it and the engine, as score, generate and eval do.
+      if (err instanceof LorahubError && err.message === BASE_NOT_FINITE) throw nonFiniteError(model, "the base model's few-shot objective (w = 0)", err);
+      throw err;
     } finally {
       await evaluator.close?.();
     }

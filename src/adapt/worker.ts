@@ -5,13 +5,14 @@
 import { workerData } from 'node:worker_threads';
 import { loadModel } from '../engine/index.ts';
 import type { EngineOptions } from '../engine/types.ts';
-import type { LoraModule } from '../lora/module.ts';
+import type { ModuleStack } from '../lora/compose.ts';
 import { FewShotObjective, type FewShotBatch, type ObjectiveOptions } from './objective.ts';
 
 export interface WorkerSetup {
   key: string;
   modelDir: string;
-  modules: LoraModule[];
+  /** The modules as one stack whose arrays live in SharedArrayBuffers: every thread reads the same memory. */
+  stack: ModuleStack;
   batch: FewShotBatch;
   objective: ObjectiveOptions;
   engine: EngineOptions;
@@ -27,7 +28,7 @@ export interface WorkerTask {
 let objective: Promise<FewShotObjective> | undefined;
 
 async function load(setup: WorkerSetup): Promise<FewShotObjective> {
-  return new FewShotObjective(await loadModel(setup.modelDir, setup.engine), setup.modules, setup.batch, setup.objective);
+  return new FewShotObjective(await loadModel(setup.modelDir, setup.engine), setup.stack, setup.batch, setup.objective);
 }
 
 export default async function score(task: WorkerTask): Promise<number[]> {

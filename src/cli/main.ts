@@ -15,7 +15,7 @@ export function buildProgram(): Command {
     .option('--engine <name>', 'forward engine: ort | tfjs (default: ort when it loads, else tfjs; env LORAHUB_ENGINE)')
     .option('--device <name>', 'cpu | cuda (cuda needs the ort engine; default cpu; env LORAHUB_DEVICE)')
     .option('--threads <n>', 'threads per forward pass (default: all cores)')
-    .option('--backend <name>', 'tfjs backend: node-gpu | node | wasm | cpu (default: best available; env LORAHUB_BACKEND)')
+    .option('--backend <name>', 'tfjs backend: node-gpu | node | wasm | cpu (picks the tfjs engine; default: best available; env LORAHUB_BACKEND)')
     .showHelpAfterError()
     .exitOverride();
   for (const register of COMMANDS) register(program);

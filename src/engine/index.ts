@@ -15,16 +15,23 @@ function pick<T extends string>(flag: string, v: string | undefined, allowed: re
   throw new LorahubError('BAD_ARGUMENT', `${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
 }
 
-/** Normalised options: engine (undefined = auto), device, threads. */
+/**
+ * Normalised options: engine (undefined = auto), device, threads. An explicit tfjs backend picks
+ * the tfjs engine when no engine is named (the user asked for a tfjs backend), and contradicts the
+ * ort engine; LORAHUB_BACKEND alone picks nothing (it may be set for the trainers).
+ */
 export function resolveEngineOptions(opts: EngineOptions = {}): { engine?: EngineName; device: DeviceName; threads: number; backend?: string } {
-  const engine = pick('--engine', opts.engine ?? process.env.LORAHUB_ENGINE, ENGINE_NAMES);
+  const named = pick('--engine', opts.engine ?? process.env.LORAHUB_ENGINE, ENGINE_NAMES);
+  const backend = opts.backend === '' ? undefined : opts.backend;
+  if (backend !== undefined && named === 'ort') throw new LorahubError('BAD_ARGUMENT', '--backend applies to the tfjs engine only; add --engine tfjs');
+  const engine = named ?? (backend !== undefined ? 'tfjs' : undefined);
   const device = pick('--device', opts.device ?? process.env.LORAHUB_DEVICE, DEVICE_NAMES) ?? 'cpu';
   const threads = opts.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new LorahubError('BAD_ARGUMENT', `--threads must be a positive integer, got ${threads}`);
   if (engine === 'tfjs' && device === 'cuda') {
     throw new LorahubError('BAD_ARGUMENT', '--device cuda needs the ort engine (onnxruntime CUDA provider); the tfjs engine runs on its own backend (--backend)');
   }
-  return { engine, device, threads, backend: opts.backend };
+  return { engine, device, threads, backend };
 }
 
 const cache = new Map<string, Promise<Engine>>();

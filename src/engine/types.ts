@@ -9,6 +9,7 @@
  * family's layout of inputs (T5's shifted decoder inputs; a causal LM's prompt + target) stays
  * below the seam too.
  */
+import { LorahubError } from '../errors.ts';
 import type { ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { T5Config } from '../models/t5/config.ts';
@@ -27,7 +28,7 @@ export interface EngineOptions {
   device?: string;
   /** Intra-op threads (ort) for one model; default: all cores. */
   threads?: number;
-  /** tfjs backend (node-gpu | node | wasm | cpu), only with the tfjs engine. */
+  /** tfjs backend (node-gpu | node | wasm | cpu): the tfjs engine only, which it then picks by default. */
   backend?: string;
 }
 
@@ -106,6 +107,21 @@ export interface EngineModel {
    */
   generate(input: GenerateInput, opts: GenerateOptions): Promise<number[][]>;
   dispose(): Promise<void>;
+}
+
+/**
+ * The one error for a NaN/∞ forward result of a model (score, generate, eval, the base objective
+ * of compose): a checkpoint with NaN/∞ weights and a backend that ran out of memory mid-pass
+ * (tfjs wasm, CUDA) both look like this, and the other engine tells the two apart.
+ */
+export function nonFiniteError(model: { dir: string; info: EngineInfo }, what: string, cause?: unknown): LorahubError {
+  const { engine, device } = model.info;
+  const other = engine === 'ort' ? 'tfjs' : 'ort';
+  return new LorahubError(
+    'NUMERIC',
+    `${model.dir}: ${what} is NaN/∞ on the ${engine} engine (${device}): the checkpoint may hold NaN/∞ weights or the backend ran out of memory; try --engine ${other}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 export interface Engine {

@@ -4,7 +4,7 @@
  * runs the forward passes.
  */
 import { padBatch } from '../adapt/objective.ts';
-import type { EngineModel, GenerateInput, ScoreBatch, TokenLosses } from '../engine/types.ts';
+import { nonFiniteError, type EngineModel, type GenerateInput, type ScoreBatch, type TokenLosses } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { T5Config } from '../models/t5/config.ts';
@@ -66,11 +66,18 @@ export function scoreResults(l: TokenLosses): ScoreResult[] {
   return l.sum.map((sum, i) => ({ loss: l.tokens[i] > 0 ? sum / l.tokens[i] : Number.NaN, tokens: l.tokens[i], sum }));
 }
 
-/** Teacher-forced mean token cross-entropy per example (label -100 ignored). */
+/**
+ * Teacher-forced mean token cross-entropy per example (label -100 ignored). A NaN/∞ loss of an
+ * example with label tokens is an error (NUMERIC), never a result: it is the model or the backend
+ * failing, not a score.
+ */
 export async function scoreExamples(model: EngineModel, tok: Tokenizer, examples: ExampleIn[], adapter?: LoraModule, batchSize = DEFAULT_BATCH): Promise<ScoreResult[]> {
   const out: ScoreResult[] = [];
   for (const batch of scoreBatches(model.config, tok, examples, batchSize)) {
     const [l] = await model.tokenLosses(batch, adapter ? [adapter] : undefined);
+    l.sum.forEach((sum, i) => {
+      if (l.tokens[i] > 0 && !Number.isFinite(sum)) throw nonFiniteError(model, `the loss of example ${out.length + i + 1}`);
+    });
     out.push(...scoreResults(l));
   }
   return out;

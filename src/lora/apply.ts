@@ -4,27 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../errors.ts';
-import type { T5Config } from '../models/t5/config.ts';
-import { t5LinearShape } from '../models/t5/config.ts';
 import type { LoraDeltas } from '../models/t5/model.ts';
 import type { LoraDelta } from '../models/t5/ops.ts';
 import type { LoraModule, LoraTarget } from './module.ts';
-
-/** Throws INCOMPATIBLE unless every target is a Linear of this model with matching shapes. */
-export function checkModuleFitsModel(module: LoraModule, cfg: T5Config, modelName = 'the model'): void {
-  for (const t of module.targets.values()) {
-    const shape = t5LinearShape(cfg, t.path);
-    if (!shape) {
-      throw new LorahubError('INCOMPATIBLE', `module "${module.name}", key "${t.path}": no such Linear in ${modelName}`);
-    }
-    if (shape[0] !== t.dOut || shape[1] !== t.dIn) {
-      throw new LorahubError(
-        'INCOMPATIBLE',
-        `module "${module.name}", key "${t.path}": base Linear is [${shape.join(', ')}] (out, in), module has [${t.dOut}, ${t.dIn}]`,
-      );
-    }
-  }
-}
 
 function targetDelta(t: LoraTarget): LoraDelta {
   return tf.tidy(() => {

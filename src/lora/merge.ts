@@ -8,8 +8,8 @@ import { LorahubError } from '../errors.ts';
 import { writeFilesAtomic } from '../io/atomic.ts';
 import { encodeSafetensors, SafetensorsFile, type TensorToWrite, type WritableDType } from '../io/safetensors.ts';
 import { loadT5Config } from '../models/t5/config.ts';
-import { weightsFile } from '../models/t5/weights.ts';
-import { checkModuleFitsModel } from './apply.ts';
+import { weightsFile } from '../models/t5/checkpoint.ts';
+import { checkModuleFitsModel } from './fit.ts';
 import type { LoraModule, LoraTarget } from './module.ts';
 
 /** W [dOut, dIn] + scaling·B[dOut, r]·A[r, dIn], in float32 like torch (the product accumulates in float64 here). */

@@ -81,6 +81,12 @@ describe('score/generate: the happy path', () => {
     await expectOneLineError(['--device', 'npu', 'score', '--model', MODEL, '--data', GOOD], /--device must be one of cpu, cuda, got "npu"/);
     await expectOneLineError(['--threads', '0', 'score', '--model', MODEL, '--data', GOOD], /--threads must be a positive integer, got "0"/);
   });
+  it('--backend is the tfjs engine\'s: refused with --engine ort, and picks tfjs when no engine is named', async () => {
+    await expectOneLineError(['--engine', 'ort', '--backend', 'wasm', 'score', '--model', MODEL, '--data', GOOD], /^lorahub: error: --backend applies to the tfjs engine only; add --engine tfjs$/);
+    const r = await runCli(['--backend', 'wasm', 'score', '--model', MODEL, '--data', GOOD, '--json']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout.trim()) as { engine: string }).engine).toBe('tfjs');
+  });
 });
 
 describe('bad model inputs (issue 3)', () => {

@@ -14,7 +14,7 @@ import { FewShotObjective } from '../../src/adapt/objective.ts';
 import { loadModel, type EngineModel, type EngineName } from '../../src/engine/index.ts';
 import { OrtModel } from '../../src/engine/ort/index.ts';
 import { readAdapter } from '../../src/io/peft.ts';
-import { compose } from '../../src/lora/compose.ts';
+import { compose, stackModules } from '../../src/lora/compose.ts';
 import { mergeIntoCheckpoint } from '../../src/lora/merge.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
 import { T5_GATED, flat, maxAbsDiff, readJson } from '../helpers.ts';
@@ -134,6 +134,19 @@ describe.each(ENGINES)('engine %s on the t5-gated fixture', (engine) => {
       const alone = await obj.score(ev.weights);
       expect(Math.abs(alone.objective - together[i].objective)).toBeLessThan(1e-6);
     }
+  });
+
+  it('a module stack held in SharedArrayBuffers (as ADAPT\'s workers hold it) scores the same', async () => {
+    const stack = stackModules(adapters.st);
+    const share = (x: Float32Array) => {
+      const s = new Float32Array(new SharedArrayBuffer(x.byteLength));
+      s.set(x);
+      return s;
+    };
+    const shared = { ...stack, targets: stack.targets.map((t) => ({ ...t, a: share(t.a), b: share(t.b) })) };
+    const weights = [adapterCases.composition.weights, [0, 0, 0]];
+    const c = cases[1];
+    expect(await model.tokenLosses(batchOf(c), { stack: shared, weights })).toEqual(await model.tokenLosses(batchOf(c), { stack, weights }));
   });
 
   it('bad token ids are refused, naming the position', async () => {

@@ -6,13 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openEngine, type EngineModel, type TokenLosses } from '../../src/engine/index.ts';
 import { TfjsModel } from '../../src/engine/tfjs/index.ts';
 import { readAdapter } from '../../src/io/peft.ts';
 import { compose, stackModules } from '../../src/lora/compose.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
-import { T5_GATED, readJson } from '../helpers.ts';
+import { T5_GATED, readJson, variant } from '../helpers.ts';
 
 interface Expected {
   name: string;
@@ -114,6 +117,28 @@ describe('tfjs engine', () => {
     // wasm and cpu run one thread per process (or worker); tfjs-node its own pool.
     expect(info.threads).toBe(info.provider.endsWith('(tensorflow)') ? 3 : 1);
     expect(info.fallback).toBeUndefined();
+  });
+
+  it('a NaN logit stops generation with NUMERIC, naming the model, step and engine, without leaks', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'lorahub-tfjs-nan-'));
+    try {
+      const dir = variant(tmp, 'nan', () => {}, (t) =>
+        t.map((x) => (x.name === 'encoder.block.0.layer.0.SelfAttention.q.weight' ? { ...x, data: Float32Array.from(x.data as Float32Array, (v, i) => (i === 0 ? Number.NaN : v)) } : x)),
+      );
+      const m = await (await openEngine({ engine: 'tfjs' })).load(dir);
+      const input = { inputIds: cases[1].input_ids, attentionMask: cases[1].attention_mask };
+      for (const adapter of [undefined, modules[0]]) {
+        const before = tf.memory().numTensors;
+        await expect(m.generate(input, { maxNewTokens: 8, adapter })).rejects.toMatchObject({
+          code: 'NUMERIC',
+          message: expect.stringMatching(/: a logit of generation step 1 is NaN\/∞ on the tfjs engine \(cpu\): .*try --engine ort$/),
+        });
+        expect(tf.memory().numTensors).toBe(before);
+      }
+      await m.dispose();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('wraps a T5Model the caller loaded; dispose frees its weights', async () => {

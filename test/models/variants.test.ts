@@ -5,13 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/backend.ts';
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors.ts';
+import type { TensorToWrite } from '../../src/io/safetensors.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
-import { T5_GATED, maxAbsDiff } from '../helpers.ts';
+import { T5_GATED, maxAbsDiff, variant } from '../helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lorahub-variants-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -19,19 +19,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const ids = [[20, 30, 40, 50, 1], [60, 70, 1, 0, 0]];
 const mask = [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]];
 const dec = [[0, 11, 12], [0, 13, 14]];
-
-/** A copy of the fixture model with edited config and tensors. */
-function variant(name: string, editConfig: (c: Record<string, unknown>) => void, editTensors: (t: TensorToWrite[]) => TensorToWrite[]): string {
-  const dir = join(tmp, name);
-  cpSync(`${T5_GATED}/model`, dir, { recursive: true });
-  const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  editConfig(cfg);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
-  const { tensors, metadata } = readSafetensors(join(dir, 'model.safetensors'));
-  const list: TensorToWrite[] = [...tensors].map(([n, t]) => ({ name: n, dtype: 'F32', shape: t.shape, data: t.data }));
-  writeSafetensors(join(dir, 'model.safetensors'), editTensors(list), metadata);
-  return dir;
-}
 
 async function logits(dir: string): Promise<Float32Array> {
   const m = T5Model.load(dir);
@@ -48,8 +35,8 @@ beforeAll(async () => {
 
 describe('T5 variants', () => {
   it('tied embeddings: the LM head is shared·d_model^-0.5 (equals an untied head holding that matrix)', async () => {
-    const tied = variant('tied', (c) => delete c.tie_word_embeddings, (t) => t.filter((x) => x.name !== 'lm_head.weight'));
-    const untied = variant('untied-equiv', () => {}, (t) => {
+    const tied = variant(tmp, 'tied', (c) => delete c.tie_word_embeddings, (t) => t.filter((x) => x.name !== 'lm_head.weight'));
+    const untied = variant(tmp, 'untied-equiv', () => {}, (t) => {
       const shared = t.find((x) => x.name === 'shared.weight') as TensorToWrite;
       const head = Float32Array.from(shared.data as Float32Array, (v) => v * 64 ** -0.5);
       return t.map((x) => (x.name === 'lm_head.weight' ? { ...x, data: head } : x));
@@ -58,11 +45,11 @@ describe('T5 variants', () => {
   });
 
   it('a tied checkpoint that stores lm_head.weight, an embed_tokens alias only, or the ignored v1.0 cross-attention bias loads the same', async () => {
-    const tied = await logits(variant('tied2', (c) => (c.tie_word_embeddings = true), (t) => t));
-    const alias = variant('alias', (c) => (c.tie_word_embeddings = true), (t) =>
+    const tied = await logits(variant(tmp, 'tied2', (c) => (c.tie_word_embeddings = true), (t) => t));
+    const alias = variant(tmp, 'alias', (c) => (c.tie_word_embeddings = true), (t) =>
       t.filter((x) => x.name !== 'lm_head.weight').map((x) => (x.name === 'shared.weight' ? { ...x, name: 'encoder.embed_tokens.weight' } : x)),
     );
-    const extra = variant('extra', (c) => (c.tie_word_embeddings = true), (t) => [
+    const extra = variant(tmp, 'extra', (c) => (c.tie_word_embeddings = true), (t) => [
       ...t,
       { name: 'decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight', dtype: 'F32', shape: [32, 4], data: new Float32Array(128) },
     ]);
@@ -71,22 +58,22 @@ describe('T5 variants', () => {
   });
 
   it('relu FFN (v1.0): wi/wo instead of wi_0/wi_1/wo, and gated-relu', async () => {
-    const relu = variant('relu', (c) => (c.feed_forward_proj = 'relu'), (t) =>
+    const relu = variant(tmp, 'relu', (c) => (c.feed_forward_proj = 'relu'), (t) =>
       t.filter((x) => !x.name.includes('wi_1')).map((x) => (x.name.includes('wi_0') ? { ...x, name: x.name.replace('wi_0', 'wi') } : x)),
     );
     const out = await logits(relu);
     expect(out.every(Number.isFinite)).toBe(true);
-    const gatedRelu = await logits(variant('gated-relu', (c) => (c.feed_forward_proj = 'gated-relu'), (t) => t));
+    const gatedRelu = await logits(variant(tmp, 'gated-relu', (c) => (c.feed_forward_proj = 'gated-relu'), (t) => t));
     expect(maxAbsDiff(gatedRelu, await logits(`${T5_GATED}/model`))).toBeGreaterThan(1e-3);
     // A relu checkpoint missing wi is refused, naming the tensor.
-    const broken = variant('relu-broken', (c) => (c.feed_forward_proj = 'relu'), (t) => t);
+    const broken = variant(tmp, 'relu-broken', (c) => (c.feed_forward_proj = 'relu'), (t) => t);
     expect(() => T5Model.load(broken)).toThrow(/missing tensor "encoder\.block\.0\.layer\.1\.DenseReluDense\.wi\.weight"/);
   });
 
   it('F16 and BF16 checkpoints load (converted to float32) within half-precision error', async () => {
     const base = await logits(`${T5_GATED}/model`);
     for (const dtype of ['F16', 'BF16'] as const) {
-      const half = variant(`half-${dtype}`, () => {}, (t) => t.map((x) => ({ ...x, dtype })));
+      const half = variant(tmp, `half-${dtype}`, () => {}, (t) => t.map((x) => ({ ...x, dtype })));
       const d = maxAbsDiff(await logits(half), base);
       expect(d).toBeGreaterThan(0);
       expect(d).toBeLessThan(dtype === 'F16' ? 0.05 : 0.5);

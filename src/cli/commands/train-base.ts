@@ -5,8 +5,7 @@
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
-import { BASE_PRESETS, buildBaseModel, type BaseSize } from '../../train/base.ts';
-import { readCheckpoint } from '../../train/checkpoint.ts';
+import { BASE_PRESETS, type BaseSize } from '../../train/presets.ts';
 import type { LrSchedule } from '../../train/loop.ts';
 import { out, parseList, positiveInt, REGISTER_LOCK_WAIT_MS } from '../common.ts';
 import { setupBackend } from '../options.ts';
@@ -74,6 +73,9 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object; no progress bar')
     .action(async (opts: Opts, cmd: Command) => {
       await setupBackend(cmd);
+      // The trainer is tfjs (autodiff): loaded here, so that the CLI's other verbs never load tfjs.
+      const { buildBaseModel } = await import('../../train/base.ts');
+      const { readCheckpoint } = await import('../../train/checkpoint.ts');
       if (opts.mix !== 'upstream') throw new LorahubError('BAD_ARGUMENT', `--mix must be "upstream" (target tasks stay held out), got "${opts.mix}"`);
       const size = parseSize(opts.size);
       const steps = positiveInt('--steps', opts.steps, 4000);

@@ -8,9 +8,7 @@ import { rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
-import { parseDyLoraRange } from '../../train/dylora.ts';
 import type { LrDecay, LrSchedule, Progress } from '../../train/loop.ts';
-import { trainTaskModule } from '../../train/task.ts';
 import { out, parseList, positiveInt, REGISTER_LOCK_WAIT_MS } from '../common.ts';
 import { setupBackend } from '../options.ts';
 
@@ -189,6 +187,9 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object; no progress bar')
     .action(async (opts: Opts, cmd: Command) => {
       await setupBackend(cmd);
+      // The trainer is tfjs (autodiff): loaded here, so that the CLI's other verbs never load tfjs.
+      const { parseDyLoraRange } = await import('../../train/dylora.ts');
+      const { trainTaskModule } = await import('../../train/task.ts');
       const rank = positiveInt('--rank', opts.rank, 16);
       const dylora = opts.dylora ? parseDyLoraRange(opts.dylora) : undefined;
       if (dylora && cmd.getOptionValueSource('rank') === 'cli' && rank !== dylora.max) {

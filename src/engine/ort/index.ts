@@ -7,7 +7,7 @@
  * Sessions are cached per (graph kind, LoRA target set): every dimension (groups, batch,
  * lengths, ranks) is symbolic, so one session serves every population and batch shape.
  */
-import { linkSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +17,10 @@ import type { LoraModule, LoraTarget } from '../../lora/module.ts';
 import { loadT5Config, type T5Config } from '../../models/t5/config.ts';
 import { checkLabels, IGNORE_INDEX, shiftRight } from '../../models/t5/labels.ts';
 import { bucketTable } from '../../models/t5/position.ts';
-import { resolveT5Checkpoint, weightsFile } from '../../models/t5/weights.ts';
+import { resolveT5Checkpoint, weightsFile } from '../../models/t5/checkpoint.ts';
 import { SafetensorsFile } from '../../io/safetensors.ts';
 import type { ModuleStack } from '../../lora/compose.ts';
-import { isStacked, type DeviceName, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
+import { isStacked, nonFiniteError, type DeviceName, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
 import { ortMatmulGflops } from './matmul.ts';
 import type { ElemType } from './onnx.ts';
 import { buildT5Graph, loraInputNames, stackInputNames, STACK_WEIGHTS, WEIGHTS_LOCATION, type GraphKind, type LoraTargetShape, type WeightSource } from './t5-graph.ts';
@@ -68,7 +68,7 @@ export async function createOrtEngine(r: OrtEngineOptions): Promise<Engine> {
     provider: `onnxruntime-node ${ortVersion()} (${r.device === 'cuda' ? 'CUDAExecutionProvider' : 'CPUExecutionProvider'})`,
     threads: r.threads,
   };
-  if (r.device === 'cuda') await checkCuda(ort);
+  if (r.device === 'cuda') checkCuda();
   return {
     info,
     load: async (dir: string) => OrtModel.load(ort, dir, info),
@@ -78,28 +78,22 @@ export async function createOrtEngine(r: OrtEngineOptions): Promise<Engine> {
 
 /**
  * The CUDA provider is a separate download that onnxruntime-node's install fetches on Linux x64
- * only when allowed (this project's .npmrc skips it so an offline install never fails).
+ * only when allowed (this project's .npmrc skips it so an offline install never fails): without
+ * its library in the package's bin folder, --device cuda is refused here, before any graph.
  */
-async function checkCuda(ort: Ort): Promise<void> {
-  const dir = join(require.resolve('onnxruntime-node/package.json'), '..', 'bin');
-  let found = false;
+function checkCuda(): void {
+  const has = (dir: string): boolean =>
+    readdirSync(dir, { withFileTypes: true }).some((e) => (e.isDirectory() ? has(join(dir, e.name)) : e.name.startsWith('libonnxruntime_providers_cuda')));
+  let found: boolean;
   try {
-    const walk = (d: string): void => {
-      for (const name of require('node:fs').readdirSync(d) as string[]) {
-        const p = join(d, name);
-        if (statSync(p).isDirectory()) walk(p);
-        else if (name.startsWith('libonnxruntime_providers_cuda')) found = true;
-      }
-    };
-    walk(dir);
+    found = has(join(require.resolve('onnxruntime-node/package.json'), '..', 'bin'));
   } catch {
     found = false;
   }
-  void ort;
   if (!found) {
     throw new LorahubError(
       'BACKEND',
-      '--device cuda: onnxruntime-node\'s CUDA provider is not installed; reinstall it with `npm_config_onnxruntime_node_install=cuda12 npm rebuild onnxruntime-node` (needs network and CUDA 12), or use --device cpu',
+      "--device cuda: onnxruntime-node's CUDA provider is not installed (this project's .npmrc skips its download); fetch it with `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` (needs network, CUDA 12 and cuDNN 9), or use --device cpu",
     );
   }
 }
@@ -280,7 +274,10 @@ export class OrtModel implements EngineModel {
       for (const t of stack.targets) {
         const names = stackInputNames(t.path);
         const b = Float32Array.from(t.b, (v) => Math.fround(v * t.scaling));
-        feeds[names.a] = new this.ort.Tensor('float32', t.a, [n, t.rank * t.dIn]);
+        // onnxruntime-node refuses memory in a SharedArrayBuffer ("Invalid argument" at run), which
+        // is where ADAPT's workers hold the stack: copy it once per stack.
+        const a = t.a.buffer instanceof SharedArrayBuffer ? t.a.slice() : t.a;
+        feeds[names.a] = new this.ort.Tensor('float32', a, [n, t.rank * t.dIn]);
         feeds[names.b] = new this.ort.Tensor('float32', b, [n, t.dOut * t.rank]);
       }
       cached = { targets: [...stack.targets].sort((x, y) => (x.path < y.path ? -1 : 1)), feeds };
@@ -436,6 +433,7 @@ export class OrtModel implements EngineModel {
         cache[`past_k.${i}`] = res[`present_k.${i}`];
         cache[`past_v.${i}`] = res[`present_v.${i}`];
       }
+      if ((res.nonfinite.data as Float32Array)[0] > 0) throw nonFiniteError(this, `a logit of generation step ${t + 1}`);
       const next = res.next_token.data as BigInt64Array;
       for (let b = 0; b < B; b++) {
         const id = done[b] ? cfg.padTokenId : Number(next[b]);

@@ -8,7 +8,8 @@
  *             per-token loss [g, B, T] (labels −100 masked out), so logits never leave the graph.
  *   encoder — encoder stack once, returning every decoder block's cross-attention keys/values.
  *   step    — one greedy decoding step: token ids [B, 1] + past self-attention keys/values →
- *             the next token (ArgMax in the graph) and the present keys/values.
+ *             the next token (ArgMax in the graph), the present keys/values, and `nonfinite`
+ *             (1 when a logit is NaN/∞).
  * (`logits` is `score` with the logits and encoder states as outputs too, for parity tests.)
  *
  * Layout. Hidden states are 2D rows [g·R, width] (R = B·S or B·T, group-major), so every base
@@ -360,7 +361,12 @@ export function buildT5Graph(o: BuildOptions): Uint8Array {
       g.output(`present_v.${i}`, present.v);
       return present;
     });
-    g.output('next_token', g.op('ArgMax', [b.lmHead(out.v)], { axis: -1, keepdims: 0 }), 'int64');
+    const logits = b.lmHead(out.v); // [B, V]
+    g.output('next_token', g.op('ArgMax', [logits], { axis: -1, keepdims: 0 }), 'int64');
+    // 1 when any logit is NaN/∞ (NaN weights, or a backend that ran out of memory): ArgMax would
+    // still pick a token, so without it such a model generates quietly.
+    const bad = g.op('Or', [g.op('IsNaN', [logits]), g.op('IsInf', [logits])]);
+    g.output('nonfinite', g.op('ReduceMax', [g.op('Cast', [bad], { to: 1 })], { keepdims: 0 }));
   }
   return g.encode();
 }

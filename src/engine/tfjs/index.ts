@@ -14,7 +14,7 @@ import { generateGreedy } from '../../models/t5/generate.ts';
 import { checkLabels, exampleLosses, shiftRight } from '../../models/t5/labels.ts';
 import { tokenCrossEntropy } from '../../models/t5/loss.ts';
 import { T5Model, type LoraDeltas } from '../../models/t5/model.ts';
-import { isStacked, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
+import { isStacked, nonFiniteError, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
 import { tfjsMatmulGflops } from './matmul.ts';
 
 /** What runs: tfjs-node uses its own thread pool; wasm and cpu run one thread per process or worker. */
@@ -84,7 +84,7 @@ export class TfjsModel implements EngineModel {
   async generate(input: GenerateInput, opts: GenerateOptions): Promise<number[][]> {
     const deltas = opts.adapter ? moduleDeltas(opts.adapter) : undefined;
     try {
-      return generateGreedy(this.t5, input, { maxNewTokens: opts.maxNewTokens, lora: deltas });
+      return generateGreedy(this.t5, input, { maxNewTokens: opts.maxNewTokens, lora: deltas, nonFinite: (what) => nonFiniteError(this, what) });
     } finally {
       if (deltas) disposeDeltas(deltas);
     }

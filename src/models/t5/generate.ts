@@ -5,12 +5,20 @@
  * with pad afterwards; generation stops when every row has finished or after maxNewTokens.
  */
 import * as tf from '@tensorflow/tfjs';
+import { LorahubError } from '../../errors.ts';
 import type { EncoderInput, KV, LoraDeltas, T5Model } from './model.ts';
 
 export interface GenerateOptions {
   maxNewTokens: number;
   lora?: LoraDeltas;
+  /**
+   * The error for a NaN/∞ logit (`what` names the step); the engine's names the model and engine.
+   * Generation never continues past one: argMax would still pick a token.
+   */
+  nonFinite?: (what: string) => Error;
 }
+
+const nonFiniteDefault = (what: string): Error => new LorahubError('NUMERIC', `${what} is NaN/∞`);
 
 /**
  * Returns, per example, the ids HF's generate returns (decoder start token first, eos-padded
@@ -33,10 +41,11 @@ export function generateGreedy(model: T5Model, input: EncoderInput, opts: Genera
         kv.v.dispose();
       }
       cache = res.cache;
-      const next = tf.tidy(() => tf.argMax(res.logits, -1));
+      const [next, bad] = tf.tidy(() => [tf.argMax(res.logits, -1), tf.any(tf.logicalNot(tf.isFinite(res.logits)))]);
       const ids = next.dataSync();
-      next.dispose();
-      res.logits.dispose();
+      const nonFinite = bad.dataSync()[0] !== 0;
+      tf.dispose([next, bad, res.logits]);
+      if (nonFinite) throw (opts.nonFinite ?? nonFiniteDefault)(`a logit of generation step ${step + 1}`);
       for (let b = 0; b < batch; b++) {
         const id = done[b] ? cfg.padTokenId : ids[b];
         out[b].push(id);

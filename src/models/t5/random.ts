@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../../io/atomic.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors.ts';
 import { LorahubError } from '../../errors.ts';
 import { t5ConfigFromHf, type T5Config } from './config.ts';
-import { t5WeightTable } from './weights.ts';
+import { t5WeightTable } from './checkpoint.ts';
 
 export type RandomT5Size = 'tiny' | 'small' | 'base' | 'large';
 
