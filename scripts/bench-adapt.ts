@@ -17,6 +17,7 @@ import { BatchedEvaluator, SequentialEvaluator, WorkerEvaluator } from '../src/a
 import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type ObjectiveOptions } from '../src/adapt/objective.ts';
 import { openEngine } from '../src/engine/index.ts';
 import { readAdapter } from '../src/io/peft.ts';
+import { stackModules } from '../src/lora/compose.ts';
 import type { LoraModule } from '../src/lora/module.ts';
 import type { RandomT5Size } from '../src/models/t5/random.ts';
 import { loadExamplesFile } from '../src/tasks/index.ts';
@@ -88,7 +89,7 @@ async function child(world: string, engineName: string, mode: string): Promise<v
   const obj = model ? new FewShotObjective(model, s.modules, s.batch, OBJECTIVE) : undefined;
   const make = (): Evaluator => {
     if (mode.includes('workers')) {
-      return new WorkerEvaluator({ workers, modelDir: s.modelDir, modules: s.modules, batch: s.batch, objective: OBJECTIVE, engine: { engine: info.engine, device: info.device, threads: perWorker } });
+      return new WorkerEvaluator({ workers, modelDir: s.modelDir, stack: stackModules(s.modules, OBJECTIVE.harmonize), batch: s.batch, objective: OBJECTIVE, engine: { engine: info.engine, device: info.device, threads: perWorker } });
     }
     if (!obj) throw new Error('internal: no objective');
     return mode.startsWith('sequential') || mode === 'cobyla40' ? new SequentialEvaluator(obj) : new BatchedEvaluator(obj);

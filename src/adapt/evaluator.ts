@@ -7,10 +7,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import type { EngineOptions } from '../engine/types.ts';
+import type { EngineName, EngineOptions } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
-import { stackModules, type ModuleStack } from '../lora/compose.ts';
-import type { LoraModule } from '../lora/module.ts';
+import type { ModuleStack } from '../lora/compose.ts';
 import type { Evaluator } from './adapt.ts';
 import type { FewShotBatch, FewShotObjective, ObjectiveOptions } from './objective.ts';
 import type { WorkerSetup, WorkerTask } from './worker.ts';
@@ -60,7 +59,8 @@ export function shareStack(stack: ModuleStack): ModuleStack {
 export interface WorkerEvaluatorOptions {
   workers: number;
   modelDir: string;
-  modules: LoraModule[];
+  /** The modules, stacked (lora/compose.ts stackModules); shared with every worker. */
+  stack: ModuleStack;
   batch: FewShotBatch;
   objective: ObjectiveOptions;
   /**
@@ -81,7 +81,7 @@ export class WorkerEvaluator implements Evaluator {
     this.setup = {
       key: `${process.pid}-${Date.now()}-${Math.random()}`,
       modelDir: opts.modelDir,
-      stack: shareStack(stackModules(opts.modules, opts.objective.harmonize)),
+      stack: shareStack(opts.stack),
       batch: opts.batch,
       objective: opts.objective,
       engine: opts.engine,
@@ -117,12 +117,18 @@ export class WorkerEvaluator implements Evaluator {
   }
 }
 
-/** `--workers auto`: threads worth starting here (see README's ADAPT benchmark). */
-export function autoWorkers(): number {
-  // Measured (bench:adapt, 2 cores): 2 workers scoring half-populations beat one batched pass
-  // in the main thread — 223 vs 168 evals/s on the t5-gated fixture, 4.1 vs 2.5 on the
-  // FLAN-T5-small-shaped world (the wasm backend runs one thread per worker). With more cores,
-  // leave one for the main thread.
+/**
+ * `--workers auto`: worker threads worth starting here for an engine (see README, ADAPT benchmark).
+ * - ort: 1. One process already uses every core through onnxruntime's intra-op threads. Two
+ *   single-threaded workers scored 21% more evaluations/s on the FLAN-T5-small-shaped world
+ *   (29.5 vs 24.4) and 44% more on the tiny fixture, but each holds its own copy of the model
+ *   (1049 vs 622 MB peak RSS on the small world) and costs ~1 s of startup — more than the whole
+ *   search saves on the shipped default — and the gain shrinks as models grow (base: see README).
+ * - tfjs: the wasm backend runs one thread per worker, so 2 workers on 2 cores (4.5 vs 2.3
+ *   evals/s on the small world); with more cores, one is left for the main thread.
+ */
+export function autoWorkers(engine: EngineName): number {
+  if (engine === 'ort') return 1;
   const cores = availableParallelism();
   return cores <= 2 ? cores : cores - 1;
 }

@@ -15,8 +15,7 @@ import { evaluateExactMatch } from '../eval/evaluate.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { writeAdapter } from '../io/peft.ts';
 import { loadBaseModel, openLibraryIfExists, resolveModules, type Library } from '../library/index.ts';
-import { compose, type Harmonize } from '../lora/compose.ts';
-import type { LoraModule } from '../lora/module.ts';
+import { composeStackModule, stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
 import { fewShot, getTask, loadExamplesFile, taskExamples, type Example } from '../tasks/index.ts';
 import { Rng } from '../rng.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
@@ -148,9 +147,13 @@ function testExamples(spec: RunSpec, limit?: number): Example[] {
   return limit !== undefined ? test.slice(0, limit) : test;
 }
 
-async function loadModules(spec: RunSpec, lib: Library | undefined, modelDir: string): Promise<LoraModule[]> {
-  const base = await loadBaseModel(modelDir);
-  return resolveModules(spec.moduleItems, { library: lib, base });
+/**
+ * The run's modules as one stack. Only the stack is kept: the modules' own arrays die with this
+ * call, so 20 FLAN-T5-large modules (~19 MB each) are not held twice beside the stack.
+ */
+async function loadStack(spec: RunSpec, lib: Library | undefined): Promise<ModuleStack> {
+  const base = await loadBaseModel(spec.modelDir);
+  return stackModules(await resolveModules(spec.moduleItems, { library: lib, base }), spec.harmonize);
 }
 
 /** Resolves a request into a RunSpec (few-shot set, model, modules). */
@@ -222,16 +225,16 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
   const model = await engine.load(spec.modelDir);
   try {
     const tok = loadTokenizer(spec.modelDir);
-    const modules = await loadModules(spec, lib, spec.modelDir);
-    spec.moduleNames = modules.map((m) => m.name);
-    // Validate composition (ranks, targets, scalings) before any search.
-    compose(modules, modules.map(() => 0), { harmonize: spec.harmonize });
+    // Validated (ranks, targets, scalings) and harmonised before any search; see loadStack.
+    const stack = await loadStack(spec, lib);
+    spec.moduleNames = stack.names;
+    const dim = stack.names.length;
     const batch = buildFewShotBatch(tok, spec.examples);
-    const objective = new FewShotObjective(model, modules, batch, spec.objective);
+    const objective = new FewShotObjective(model, stack, batch, spec.objective);
     mkdirSync(out, { recursive: true });
     if (!resumeDir) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
     const info = model.info;
-    const workers = req.workers === 'auto' ? autoWorkers() : req.workers;
+    const workers = req.workers === 'auto' ? autoWorkers(info.engine) : req.workers;
     // Workers split the engine's threads, and load on the engine resolved here (never auto again).
     const threads = workers > 1 ? Math.max(1, Math.floor(info.threads / workers)) : info.threads;
     const evaluator: Evaluator =
@@ -239,7 +242,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
         ? new WorkerEvaluator({
             workers,
             modelDir: spec.modelDir,
-            modules,
+            stack,
             batch,
             objective: objective.options,
             engine: { engine: info.engine, device: info.device, threads, backend: req.engine?.backend },
@@ -247,12 +250,12 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
         : new BatchedEvaluator(objective);
     if (evaluator instanceof WorkerEvaluator) await evaluator.ready();
     const tLoad = performance.now();
-    hooks.onStart?.({ modules: spec.moduleNames, dim: modules.length, budget: spec.settings.budget, popsize: spec.settings.popsize, workers, engine: info });
+    hooks.onStart?.({ modules: spec.moduleNames, dim, budget: spec.settings.budget, popsize: spec.settings.popsize, workers, engine: info });
     hooks.onPhase?.('search');
     let result: AdaptResult;
     try {
       result = await adapt(
-        modules.length,
+        dim,
         evaluator,
         spec.settings,
         {
@@ -273,7 +276,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
     if (result.stopReason === 'interrupted') {
       throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${out}`);
     }
-    const composed = compose(modules, result.weights, { harmonize: spec.harmonize, name: 'lorahub-composed' });
+    const composed = composeStackModule(stack, result.weights, 'lorahub-composed');
     const test = req.noEval ? [] : testExamples(spec, req.testLimit);
     hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
     const zeroShot = test.length > 0 ? (await evaluateExactMatch(model, tok, test)).accuracy : null;

@@ -149,6 +149,8 @@ export interface ModuleStack {
   names: string[];
   harmonize: Harmonize;
   targets: StackedTarget[];
+  /** The first module's config and metadata: a composed module's come from them (as in the reference). */
+  first: Pick<LoraModule, 'config' | 'metadata'>;
 }
 
 /** Validates and harmonises `modules` into a ModuleStack (pure; inputs untouched). */
@@ -169,7 +171,7 @@ export function stackModules(modules: LoraModule[], harmonize: Harmonize = 'none
     });
     return { ...p, a, b };
   });
-  return { names: modules.map((m) => m.name), harmonize, targets };
+  return { names: modules.map((m) => m.name), harmonize, targets, first: { config: modules[0].config, metadata: modules[0].metadata } };
 }
 
 /**
@@ -204,15 +206,21 @@ export function composeStack(stack: ModuleStack, weights: readonly number[]): Ma
  * Composes `modules` with `weights` (LoRAHub rule). Returns a new module; inputs are untouched.
  */
 export function compose(modules: LoraModule[], weights: number[], opts: ComposeOptions = {}): LoraModule {
-  const harmonize = opts.harmonize ?? 'none';
-  const plan = planComposition(modules, weights, harmonize);
-  const targets = composeStack(stackModules(modules, harmonize), weights);
-  const first = modules[0];
+  return composeStackModule(stackModules(modules, opts.harmonize ?? 'none'), weights, opts.name);
+}
+
+/**
+ * The composed module for `weights` from a stack: targets as `composeStack`, config and metadata
+ * from the stack's first module (what `compose` returns, without the N modules' arrays in hand).
+ */
+export function composeStackModule(stack: ModuleStack, weights: number[], name = 'composed'): LoraModule {
+  const targets = composeStack(stack, weights);
+  const { harmonize, targets: plan, first } = stack;
   let config = first.config;
   if (harmonize !== 'none' && plan.length > 0) {
     // Express the harmonised ranks and scalings in PEFT's terms: r / lora_alpha from the first
     // target, rank_pattern / alpha_pattern (keyed by full module path) where a target differs.
-    const alphaOf = (p: TargetPlan) => p.scaling * (first.config.use_rslora ? Math.sqrt(p.rank) : p.rank);
+    const alphaOf = (p: StackedTarget) => p.scaling * (first.config.use_rslora ? Math.sqrt(p.rank) : p.rank);
     const r0 = plan[0].rank;
     const a0 = alphaOf(plan[0]);
     config = {
@@ -224,17 +232,12 @@ export function compose(modules: LoraModule[], weights: number[], opts: ComposeO
     };
   }
   return {
-    name: opts.name ?? 'composed',
+    name,
     config,
     targets,
     metadata: {
       ...first.metadata,
-      lorahub_composition: JSON.stringify({
-        rule: 'lorahub: A=sum(w_i A_i), B=sum(w_i B_i)',
-        modules: modules.map((m) => m.name),
-        weights,
-        harmonize,
-      }),
+      lorahub_composition: JSON.stringify({ rule: 'lorahub: A=sum(w_i A_i), B=sum(w_i B_i)', modules: stack.names, weights, harmonize }),
     },
   };
 }

@@ -106,7 +106,7 @@ describe('scoring engines agree', () => {
     const population = Array.from({ length: 9 }, (_, i) => [Math.sin(i), Math.cos(3 * i), 0.3 * i - 1.2]);
     const batched = await new BatchedEvaluator(obj).evaluate(population);
     const engine = { engine: model.info.engine, device: model.info.device, threads: 1 };
-    const workers = new WorkerEvaluator({ workers: 2, modelDir: MODEL, modules, batch, objective: options, engine });
+    const workers = new WorkerEvaluator({ workers: 2, modelDir: MODEL, stack: obj.stack, batch, objective: options, engine });
     try {
       const viaWorkers = await workers.evaluate(population);
       viaWorkers.forEach((v, i) => expect(Math.abs(v - batched[i])).toBeLessThan(1e-5));

@@ -273,12 +273,13 @@ export class OrtModel implements EngineModel {
       const n = stack.names.length;
       for (const t of stack.targets) {
         const names = stackInputNames(t.path);
-        const b = Float32Array.from(t.b, (v) => Math.fround(v * t.scaling));
         // onnxruntime-node refuses memory in a SharedArrayBuffer ("Invalid argument" at run), which
-        // is where ADAPT's workers hold the stack: copy it once per stack.
-        const a = t.a.buffer instanceof SharedArrayBuffer ? t.a.slice() : t.a;
-        feeds[names.a] = new this.ort.Tensor('float32', a, [n, t.rank * t.dIn]);
-        feeds[names.b] = new this.ort.Tensor('float32', b, [n, t.dOut * t.rank]);
+        // is where ADAPT's workers hold the stack: copy it once per stack. Otherwise the stack's
+        // own arrays are fed as they are (the scaling is applied in the graph, not by a copy).
+        const own = (x: Float32Array) => (x.buffer instanceof SharedArrayBuffer ? x.slice() : x);
+        feeds[names.a] = new this.ort.Tensor('float32', own(t.a), [n, t.rank * t.dIn]);
+        feeds[names.b] = new this.ort.Tensor('float32', own(t.b), [n, t.dOut * t.rank]);
+        feeds[names.scale] = new this.ort.Tensor('float32', Float32Array.of(t.scaling), []);
       }
       cached = { targets: [...stack.targets].sort((x, y) => (x.path < y.path ? -1 : 1)), feeds };
       this.stacks.set(stack, cached);

@@ -64,9 +64,9 @@ export function loraInputNames(path: string): { a: string; b: string } {
   return { a: `lora.${path}.A`, b: `lora.${path}.B` };
 }
 
-/** Graph inputs of one stacked target: the N modules' A [N, r·dIn] and scaling·B [N, dOut·r]. */
-export function stackInputNames(path: string): { a: string; b: string } {
-  return { a: `stack.${path}.A`, b: `stack.${path}.B` };
+/** Graph inputs of one stacked target: the N modules' A [N, r·dIn], B [N, dOut·r] and the scaling []. */
+export function stackInputNames(path: string): { a: string; b: string; scale: string } {
+  return { a: `stack.${path}.A`, b: `stack.${path}.B`, scale: `stack.${path}.scale` };
 }
 
 /** The composition weights [G, N] of a stacked population. */
@@ -101,10 +101,12 @@ class T5Builder {
       let b: string;
       if (w) {
         // Composed inside the graph: A = w·stackA, B = w·stackB for every candidate at once.
-        const sa = this.g.input(stackInputNames(t.path).a, 'float', ['N', `ka${k}`]);
-        const sb = this.g.input(stackInputNames(t.path).b, 'float', ['N', `kb${k}`]);
+        const sn = stackInputNames(t.path);
+        const sa = this.g.input(sn.a, 'float', ['N', `ka${k}`]);
+        const sb = this.g.input(sn.b, 'float', ['N', `kb${k}`]);
+        const scale = this.g.input(sn.scale, 'float', []);
         a = this.reshape(this.g.op('MatMul', [w, sa]), [0, -1, t.dIn]);
-        b = this.reshape(this.g.op('MatMul', [w, sb]), [0, t.dOut, -1]);
+        b = this.reshape(this.g.op('Mul', [this.g.op('MatMul', [w, sb]), scale]), [0, t.dOut, -1]);
       } else {
         a = this.g.input(names.a, 'float', ['G', `r${k}`, t.dIn]);
         b = this.g.input(names.b, 'float', ['G', t.dOut, `r${k}`]);
