@@ -18,7 +18,7 @@ const o = new Command()
   .option('--engines <list>', 'engines to run', 'ort,tfjs')
   .option('--models <list>', 'fixture | small | base | large (FLAN-T5-shaped random checkpoints)', 'fixture,small')
   .option('--threads <n>', 'threads per forward (ort; default all cores)')
-  .option('--reps <n>', 'timed repetitions (median reported)', '3')
+  .option('--reps <n>', 'timed repetitions (median reported)', '5')
   .option('--batch <n>', 'examples per forward', '5')
   .option('--enc-len <n>', 'input tokens per example', '128')
   .option('--dec-len <n>', 'target tokens per example', '32')
@@ -60,7 +60,6 @@ async function matmulRate(mm: (m: number, k: number, n: number, reps: number) =>
 
 async function child(engineName: string, name: string): Promise<void> {
   const engine = await openEngine({ engine: engineName, threads: o.threads ? Number(o.threads) : undefined });
-  const rate = await matmulRate((m, k, n, r) => engine.matmulGflops(m, k, n, r));
   const model = await engine.load(modelDir(name));
   const labels = idsOf(model.config.vocabSize, batch, decLen, 2);
   const b = { inputIds: idsOf(model.config.vocabSize, batch, encLen, 1), attentionMask: Array.from({ length: batch }, () => new Array<number>(encLen).fill(1)), labels };
@@ -74,6 +73,10 @@ async function child(engineName: string, name: string): Promise<void> {
     times.push((performance.now() - t) / 1000);
   }
   const sec = median(times);
+  await model.dispose();
+  // The forward's own peak, before the matmul-rate products allocate theirs.
+  const peak = peakRssMb();
+  const rate = await matmulRate((m, k, n, r) => engine.matmulGflops(m, k, n, r));
   const flops = t5ForwardFlops(model.config, batch, encLen, decLen);
   const row: BenchRow = {
     bench: 'forward',
@@ -91,10 +94,8 @@ async function child(engineName: string, name: string): Promise<void> {
     fraction: Number((flops / sec / 1e9 / rate.gflops).toFixed(3)),
     load_and_first_s: Number(firstS.toFixed(2)),
     provider: model.info.provider,
-    peak_rss_mb: 0,
+    peak_rss_mb: peak,
   };
-  await model.dispose();
-  row.peak_rss_mb = peakRssMb();
   console.log(JSON.stringify(row));
 }
 

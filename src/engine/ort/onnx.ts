@@ -112,9 +112,9 @@ export class Graph {
     return name;
   }
 
-  /** An embedded float32 constant (deduplicated); a scalar when dims is []. */
+  /** An embedded float32 constant (small ones deduplicated); a scalar when dims is []. */
   f32(values: number[], dims: number[] = [values.length]): string {
-    const key = `f32:${dims.join('x')}:${values.join(',')}`;
+    const key = values.length <= 64 ? `f32:${dims.join('x')}:${values.join(',')}` : this.fresh('f32_key');
     let name = this.memo.get(key);
     if (!name) {
       name = this.fresh('const_f32');
