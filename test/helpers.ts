@@ -73,3 +73,47 @@ export function moduleLoss(model: T5Model, tok: Tokenizer, examples: readonly { 
     if (deltas) disposeDeltas(deltas);
   }
 }
+
+/** What transformers (+ PEFT) gave for one case of the t5-gated fixture (see its README.md). */
+export interface T5CaseResult {
+  name: string;
+  logits: number[][][];
+  loss: number;
+  per_example_loss_sum: number[];
+  per_example_loss_mean: number[];
+  per_example_token_count: number[];
+  encoder_last_hidden_state: number[][][];
+  generate_max_new_tokens_8: number[][];
+}
+
+/** One forward case of t5-gated/cases.json. */
+export interface T5Case {
+  name: string;
+  input_ids: number[][];
+  attention_mask: number[][];
+  labels: number[][];
+  decoder_input_ids: number[][];
+  expected: Omit<T5CaseResult, 'name'>;
+}
+
+/** t5-gated/adapter_cases.json (single adapters, the composition, merged, the objective). */
+export interface T5AdapterCases {
+  single_adapter: { adapter: string; cases: T5CaseResult[] }[];
+  composition: {
+    weights: number[];
+    composed_state_dict: Record<string, { shape: number[]; values: unknown }>;
+    cases: T5CaseResult[];
+    merged: { cases: T5CaseResult[]; merged_state_dict_keys: string[] };
+  };
+  objective: {
+    batch_size: number;
+    examples: { input_ids: number[][]; attention_mask: number[][]; labels: number[][]; inputs: string[]; outputs: string[] };
+    evaluations: { weights: number[]; objective: number; default_get_loss: number; l1_regularization: number }[];
+  };
+}
+
+export const t5Cases = (): T5Case[] => readJson<{ cases: T5Case[] }>(join(T5_GATED, 'cases.json')).cases;
+export const t5AdapterCases = (): T5AdapterCases => readJson<T5AdapterCases>(join(T5_GATED, 'adapter_cases.json'));
+
+/** A fixture case as the engines' ScoreBatch. */
+export const batchOf = (c: T5Case) => ({ inputIds: c.input_ids, attentionMask: c.attention_mask, labels: c.labels });

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../errors.ts';
 import type { LoraDeltas } from '../models/t5/model.ts';
 import type { LoraDelta } from '../models/t5/ops.ts';
+import { populationTargets } from './fit.ts';
 import type { LoraModule, LoraTarget } from './module.ts';
 
 function targetDelta(t: LoraTarget): LoraDelta {
@@ -29,18 +30,9 @@ export function moduleDeltas(module: Pick<LoraModule, 'targets'>): LoraDeltas {
  */
 export function groupDeltas(modules: readonly Pick<LoraModule, 'name' | 'targets'>[]): LoraDeltas {
   const out: LoraDeltas = new Map();
-  if (modules.length === 0) return out;
-  const paths = [...modules[0].targets.keys()];
-  for (const m of modules) {
-    if (m.targets.size !== paths.length || paths.some((p) => !m.targets.has(p))) {
-      throw new LorahubError('INCOMPATIBLE', `module "${m.name}": targets differ from "${modules[0].name}"`);
-    }
-  }
   const g = modules.length;
-  for (const p of paths) {
-    const ts = modules.map((m) => m.targets.get(p) as LoraTarget);
+  for (const { path: p, targets: ts } of populationTargets(modules)) {
     const { r, dIn, dOut } = ts[0];
-    if (ts.some((t) => t.r !== r)) throw new LorahubError('INCOMPATIBLE', `key "${p}": ranks differ between candidates`);
     // Aᵀ and scaling·Bᵀ for every group, transposed on the host (cheap: r is small).
     const aT = new Float32Array(g * dIn * r);
     const bT = new Float32Array(g * r * dOut);

@@ -17,39 +17,14 @@ import { readAdapter } from '../../src/io/peft.ts';
 import { compose, stackModules } from '../../src/lora/compose.ts';
 import { mergeIntoCheckpoint } from '../../src/lora/merge.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
-import { T5_GATED, flat, maxAbsDiff, readJson } from '../helpers.ts';
+import { T5_GATED, batchOf, flat, maxAbsDiff, t5AdapterCases, t5Cases, type T5CaseResult } from '../helpers.ts';
 
-interface Expected {
-  logits?: number[][][];
-  per_example_loss_sum: number[];
-  per_example_token_count: number[];
-  encoder_last_hidden_state?: number[][][];
-  generate_max_new_tokens_8?: number[][];
-}
-interface Case {
-  name: string;
-  input_ids: number[][];
-  attention_mask: number[][];
-  labels: number[][];
-  expected: Expected;
-}
-type CaseResult = Expected & { name: string };
-
-const cases = readJson<{ cases: Case[] }>(`${T5_GATED}/cases.json`).cases;
-const adapterCases = readJson<{
-  single_adapter: { adapter: string; cases: CaseResult[] }[];
-  composition: { weights: number[]; cases: CaseResult[]; merged: { cases: CaseResult[] } };
-  objective: {
-    batch_size: number;
-    examples: { input_ids: number[][]; attention_mask: number[][]; labels: number[][] };
-    evaluations: { weights: number[]; objective: number; default_get_loss: number }[];
-  };
-}>(`${T5_GATED}/adapter_cases.json`);
+const cases = t5Cases();
+const adapterCases = t5AdapterCases();
+type Expected = Omit<T5CaseResult, 'name'>;
 
 const tmp = mkdtempSync(join(tmpdir(), 'lorahub-parity-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-const batchOf = (c: Case) => ({ inputIds: c.input_ids, attentionMask: c.attention_mask, labels: c.labels });
 
 function expectLosses(got: { sum: number[]; tokens: number[] }, want: Expected, label: string): void {
   expect(got.tokens, label).toEqual(want.per_example_token_count);

@@ -15,31 +15,17 @@ import { readAdapter } from '../../src/io/peft.ts';
 import { compose, stackModules } from '../../src/lora/compose.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
-import { T5_GATED, readJson, variant } from '../helpers.ts';
+import { T5_GATED, batchOf, t5AdapterCases, t5Cases, variant, type T5Case, type T5CaseResult } from '../helpers.ts';
 
-interface Expected {
-  name: string;
-  per_example_loss_sum: number[];
-  per_example_token_count: number[];
-  generate_max_new_tokens_8?: number[][];
-}
-interface Case {
-  name: string;
-  input_ids: number[][];
-  attention_mask: number[][];
-  labels: number[][];
-  expected: Expected;
-}
+type Expected = T5CaseResult;
+type Case = T5Case;
 
-const cases = readJson<{ cases: Case[] }>(`${T5_GATED}/cases.json`).cases;
-const ac = readJson<{ single_adapter: { adapter: string; cases: Expected[] }[]; composition: { weights: number[]; cases: Expected[] } }>(
-  `${T5_GATED}/adapter_cases.json`,
-);
-const batchOf = (c: Case) => ({ inputIds: c.input_ids, attentionMask: c.attention_mask, labels: c.labels });
+const cases = t5Cases();
+const ac = t5AdapterCases();
 const resultFor = (list: Expected[], c: Case) => list.find((x) => x.name === c.name) as Expected;
 
 /** Sums within 1e-5 relative of the fixture's (its suggested loss tolerance), counts exact. */
-function expectLosses(got: TokenLosses, want: Expected): void {
+function expectLosses(got: TokenLosses, want: Omit<Expected, 'name'> & { name?: string }): void {
   expect(got.tokens, want.name).toEqual(want.per_example_token_count);
   got.sum.forEach((s, i) => expect(Math.abs(s - want.per_example_loss_sum[i]) / want.per_example_loss_sum[i], `${want.name}[${i}]`).toBeLessThan(1e-5));
 }

@@ -13,34 +13,13 @@ import { T5Model, type LoraDeltas } from '../../src/models/t5/model.ts';
 import { generateGreedy } from '../../src/models/t5/generate.ts';
 import { batchMeanLoss, exampleLosses } from '../../src/models/t5/labels.ts';
 import { tokenCrossEntropy } from '../../src/models/t5/loss.ts';
-import { T5_GATED, flat, maxAbsDiff, readJson } from '../helpers.ts';
+import { T5_GATED, flat, maxAbsDiff, t5AdapterCases, t5Cases, type T5Case, type T5CaseResult } from '../helpers.ts';
 
-interface CaseOut {
-  name: string;
-  logits: number[][][];
-  loss: number;
-  per_example_loss_sum: number[];
-  generate_max_new_tokens_8?: number[][];
-}
-interface Case {
-  name: string;
-  input_ids: number[][];
-  attention_mask: number[][];
-  labels: number[][];
-  decoder_input_ids: number[][];
-}
-interface AdapterCases {
-  single_adapter: { adapter: string; cases: CaseOut[] }[];
-  composition: {
-    weights: number[];
-    composed_state_dict: Record<string, { shape: number[]; values: unknown }>;
-    cases: CaseOut[];
-    merged: { cases: CaseOut[]; merged_state_dict_keys: string[] };
-  };
-}
+type CaseOut = T5CaseResult;
+type Case = T5Case;
 
-const cases = readJson<{ cases: Case[] }>(`${T5_GATED}/cases.json`).cases;
-const ac = readJson<AdapterCases>(`${T5_GATED}/adapter_cases.json`);
+const cases = t5Cases();
+const ac = t5AdapterCases();
 let model: T5Model;
 const modules: Record<string, LoraModule> = {};
 

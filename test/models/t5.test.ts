@@ -6,26 +6,9 @@ import { generateGreedy } from '../../src/models/t5/generate.ts';
 import { batchMeanLoss, exampleLosses, shiftRight } from '../../src/models/t5/labels.ts';
 import { tokenCrossEntropy } from '../../src/models/t5/loss.ts';
 import { relativePositionBucket } from '../../src/models/t5/position.ts';
-import { T5_GATED, flat, maxAbsDiff, readJson } from '../helpers.ts';
+import { T5_GATED, flat, maxAbsDiff, t5Cases } from '../helpers.ts';
 
-interface Case {
-  name: string;
-  input_ids: number[][];
-  attention_mask: number[][];
-  labels: number[][];
-  decoder_input_ids: number[][];
-  expected: {
-    logits: number[][][];
-    loss: number;
-    per_example_loss_sum: number[];
-    per_example_loss_mean: number[];
-    per_example_token_count: number[];
-    encoder_last_hidden_state: number[][][];
-    generate_max_new_tokens_8: number[][];
-  };
-}
-
-const cases = readJson<{ cases: Case[] }>(`${T5_GATED}/cases.json`).cases;
+const cases = t5Cases();
 let model: T5Model;
 
 beforeAll(async () => {

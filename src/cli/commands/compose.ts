@@ -75,7 +75,7 @@ export function register(program: Command): void {
     .option('--optimizer <name>', 'cmaes | cobyla | random', 'cmaes')
     .option('--sigma0 <x>', 'initial CMA-ES step size (default 1/sqrt(number of modules))')
     .option('--popsize <n>', `population size (default ${DEFAULT_POPSIZE})`)
-    .option('--workers <n|auto>', 'worker threads scoring population slices (1: one batched pass in this thread)', 'auto')
+    .option('--workers <n|auto>', 'worker threads scoring population slices, each with its own model (1: one batched pass in this thread; auto: 1 on ort, which threads inside a pass, 2 on two cores with tfjs)', 'auto')
     .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', 'mean-token')
     .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)')
     .option('--alpha <x>', 'L1 regularisation weight (objective += alpha·mean|w|)', '0.05')

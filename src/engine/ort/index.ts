@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import { LorahubError } from '../../errors.ts';
+import { populationTargets } from '../../lora/fit.ts';
 import type { LoraModule, LoraTarget } from '../../lora/module.ts';
 import { loadT5Config, type T5Config } from '../../models/t5/config.ts';
 import { checkLabels, IGNORE_INDEX, shiftRight } from '../../models/t5/labels.ts';
@@ -235,18 +236,10 @@ export class OrtModel implements EngineModel {
   private loraFeeds(modules: readonly LoraModule[]): { targets: LoraTarget[]; feeds: Record<string, OrtTypes.Tensor> } {
     const feeds: Record<string, OrtTypes.Tensor> = {};
     if (modules.length === 0) return { targets: [], feeds };
-    const paths = [...modules[0].targets.keys()].sort();
-    for (const m of modules) {
-      if (m.targets.size !== paths.length || paths.some((p) => !m.targets.has(p))) {
-        throw new LorahubError('INCOMPATIBLE', `module "${m.name}": targets differ from "${modules[0].name}"`);
-      }
-    }
     const G = modules.length;
     const targets: LoraTarget[] = [];
-    for (const p of paths) {
-      const ts = modules.map((m) => m.targets.get(p) as LoraTarget);
+    for (const { path: p, targets: ts } of populationTargets(modules)) {
       const { r, dIn, dOut } = ts[0];
-      if (ts.some((t) => t.r !== r)) throw new LorahubError('INCOMPATIBLE', `key "${p}": ranks differ between candidates`);
       const a = new Float32Array(G * r * dIn);
       const b = new Float32Array(G * dOut * r);
       ts.forEach((t, gi) => {
