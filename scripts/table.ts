@@ -119,7 +119,7 @@ try {
     rows.push(row);
     if (o.json) {
       const { best_single_module: _m, test: _t, ...line } = row;
-      console.log(JSON.stringify(line));
+      console.log(JSON.stringify({ ...line, engine: model.info.engine, device: model.info.device }));
     }
   }
 } finally {
