@@ -15,7 +15,12 @@ export type ErrorCode =
   | 'LOCKED'
   | 'INTEGRITY'
   | 'BACKEND'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  /**
+   * An invariant of lorahub's own code broke (a bug, or the library API called wrongly): never
+   * a usage error, since nothing on the command line can fix it.
+   */
+  | 'INTERNAL';
 
 export class LorahubError extends Error {
   readonly code: ErrorCode;
@@ -27,7 +32,7 @@ export class LorahubError extends Error {
   }
 }
 
-/** Exit codes the CLI uses: 2 for usage/input problems, 1 for everything else. */
+/** Exit codes the CLI uses: 2 for usage errors (fixed on the command line), 1 for everything else. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof LorahubError) {
     return err.code === 'BAD_ARGUMENT' ? 2 : 1;

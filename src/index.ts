@@ -34,7 +34,7 @@ export { tokenCrossEntropy } from './models/t5/loss.ts';
 export { exampleLosses, batchMeanLoss, shiftRight, stripGenerated, checkLabels, IGNORE_INDEX } from './models/t5/labels.ts';
 export { t5WeightTable } from './models/t5/checkpoint.ts';
 export { writeRandomT5 } from './models/t5/random.ts';
-export { ByteTokenizer, JsonTokenizer, loadTokenizer } from './tokenizers/index.ts';
+export { ByteTokenizer, JsonTokenizer, LazyTokenizer, loadTokenizer } from './tokenizers/index.ts';
 export type { Tokenizer } from './tokenizers/types.ts';
 
 // LoRA
@@ -59,5 +59,16 @@ export {
 } from './adapt/objective.ts';
 
 // Evaluation
-export { scoreExamples, generateExamples, type ExampleIn, type ScoreResult, type GenerateResult } from './eval/score.ts';
-export { evaluateExactMatch, maxNewTokensFor, type EvalExample, type EvalResult } from './eval/evaluate.ts';
+export {
+  scoreExamples,
+  generateExamples,
+  tokenizeExamples,
+  lengthLimit,
+  DEFAULT_MAX_LENGTH,
+  type LengthLimit,
+  type TokenExample,
+  type ScoreResult,
+  type GenerateResult,
+} from './eval/score.ts';
+export type { DataExample } from './tasks/types.ts';
+export { evaluateExactMatch, maxNewTokensFor, answerAccuracy, type EvalOptions, type EvalResult } from './eval/evaluate.ts';

@@ -68,7 +68,7 @@ export class Rng {
   /** Uniform integer in [lo, hi], both included. */
   int(lo: number, hi: number): number {
     if (!Number.isInteger(lo) || !Number.isInteger(hi) || hi < lo) {
-      throw new LorahubError('BAD_ARGUMENT', `Rng.int: bad range [${lo}, ${hi}]`);
+      throw new LorahubError('INTERNAL', `Rng.int: bad range [${lo}, ${hi}]`);
     }
     return uniformInt(this.gen, lo, hi);
   }
@@ -96,14 +96,14 @@ export class Rng {
   }
 
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new LorahubError('BAD_ARGUMENT', 'Rng.pick: empty list');
+    if (items.length === 0) throw new LorahubError('INTERNAL', 'Rng.pick: empty list');
     return items[this.int(0, items.length - 1)];
   }
 
   /** Index drawn with probability proportional to weights[i]. */
   weightedIndex(weights: readonly number[]): number {
     const total = weights.reduce((s, w) => s + w, 0);
-    if (!(total > 0)) throw new LorahubError('BAD_ARGUMENT', 'Rng.weightedIndex: weights must sum to > 0');
+    if (!(total > 0)) throw new LorahubError('INTERNAL', 'Rng.weightedIndex: weights must sum to > 0');
     let u = this.float() * total;
     for (let i = 0; i < weights.length; i++) {
       u -= weights[i];
@@ -127,7 +127,7 @@ export class Rng {
   /** k distinct items, in random order. */
   sample<T>(items: readonly T[], k: number): T[] {
     if (k > items.length) {
-      throw new LorahubError('BAD_ARGUMENT', `Rng.sample: cannot draw ${k} distinct items from ${items.length}`);
+      throw new LorahubError('INTERNAL', `Rng.sample: cannot draw ${k} distinct items from ${items.length}`);
     }
     const pool = items.slice();
     for (let i = 0; i < k; i++) {

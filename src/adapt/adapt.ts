@@ -118,7 +118,7 @@ function sanitize(values: number[], expected: number): { values: number[]; bad: 
 }
 
 export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSettings, hooks: AdaptHooks = {}, resume?: AdaptSnapshot): Promise<AdaptResult> {
-  if (dim < 1) throw new LorahubError('BAD_ARGUMENT', 'adapt: no modules to weight');
+  if (dim < 1) throw new LorahubError('INTERNAL', 'adapt: no modules to weight');
   if (!Number.isInteger(settings.budget) || settings.budget < 1) throw new LorahubError('BAD_ARGUMENT', `--budget must be a positive integer, got ${settings.budget}`);
   const t0 = performance.now();
   const clock = (offset: number) => offset + (performance.now() - t0) / 1000;

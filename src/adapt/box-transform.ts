@@ -43,7 +43,7 @@ export class BoxTransform {
       const lb = this.lower[i];
       const ub = this.upper[i];
       if (!(v >= lb && v <= ub)) {
-        throw new LorahubError('BAD_ARGUMENT', `CMA-ES: coordinate ${i} = ${v} is outside the bounds [${lb}, ${ub}]`);
+        throw new LorahubError('INTERNAL', `CMA-ES: coordinate ${i} = ${v} is outside the bounds [${lb}, ${ub}]`);
       }
       const al = this.al[i];
       const au = this.au[i];

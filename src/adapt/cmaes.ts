@@ -112,7 +112,7 @@ export interface CmaesState {
  */
 export function cmaesParameters(n: number, popsize?: number): CmaesParameters {
   if (!Number.isInteger(n) || n < 1) {
-    throw new LorahubError('BAD_ARGUMENT', `CMA-ES: dimension must be a positive integer, got ${n}`);
+    throw new LorahubError('INTERNAL', `CMA-ES: dimension must be a positive integer, got ${n}`);
   }
   const lambda = popsize ?? 4 + Math.floor(3 * Math.log(n)); // eq. 48
   if (!Number.isInteger(lambda) || lambda < 2) {
@@ -284,13 +284,13 @@ export class CMAES {
     const { dimension: n, lambda, mu, weights, mueff, cs, cc, c1, cmu, damps, chiN } = this.params;
     if (solutions.length !== lambda || values.length !== lambda) {
       throw new LorahubError(
-        'BAD_ARGUMENT',
+        'INTERNAL',
         `CMA-ES tell: expected λ = ${lambda} solutions and values, got ${solutions.length} and ${values.length}`,
       );
     }
     const genotypes = solutions.map((x, k) => this.genotypeOf(x, k));
     const f = values.map((v, k) => {
-      if (typeof v !== 'number') throw new LorahubError('BAD_ARGUMENT', `CMA-ES tell: value ${k} is not a number`);
+      if (typeof v !== 'number') throw new LorahubError('INTERNAL', `CMA-ES tell: value ${k} is not a number`);
       return sanitise(v);
     });
     // Stable ranking: ties (e.g. several +Infinity) keep their input order, so runs are reproducible.
@@ -411,7 +411,7 @@ export class CMAES {
    */
   static fromState(state: CmaesState, rng: Rng): CMAES {
     if (state.version !== 1) {
-      throw new LorahubError('BAD_ARGUMENT', `CMA-ES state: unsupported version ${String(state.version)}`);
+      throw new LorahubError('BAD_FILE', `CMA-ES state: unsupported version ${String(state.version)}`);
     }
     const best = { x: state.best.x, f: decodeNumber(state.best.f), evaluations: state.best.evaluations };
     const es = new CMAES({
@@ -429,12 +429,12 @@ export class CMAES {
     const n = es.params.dimension;
     const vec = (v: number[], name: string): number[] => {
       if (v.length !== n || !v.every(Number.isFinite)) {
-        throw new LorahubError('BAD_ARGUMENT', `CMA-ES state: ${name} must hold ${n} finite numbers`);
+        throw new LorahubError('BAD_FILE', `CMA-ES state: ${name} must hold ${n} finite numbers`);
       }
       return [...v];
     };
     const mat = (m: number[][], name: string): number[][] => {
-      if (m.length !== n) throw new LorahubError('BAD_ARGUMENT', `CMA-ES state: ${name} must be ${n}×${n}`);
+      if (m.length !== n) throw new LorahubError('BAD_FILE', `CMA-ES state: ${name} must be ${n}×${n}`);
       return m.map((row, i) => vec(row, `${name}[${i}]`));
     };
     es.xmean = vec(state.mean, 'mean');
@@ -460,12 +460,12 @@ export class CMAES {
   private genotypeOf(x: number[], k: number): number[] {
     const n = this.params.dimension;
     if (!Array.isArray(x) || x.length !== n) {
-      throw new LorahubError('BAD_ARGUMENT', `CMA-ES tell: solution ${k} must have ${n} coordinates`);
+      throw new LorahubError('INTERNAL', `CMA-ES tell: solution ${k} must have ${n} coordinates`);
     }
     const asked = this.pending?.find((p) => p.x.every((v, i) => v === x[i]));
     if (asked) return asked.genotype;
     if (!x.every(Number.isFinite)) {
-      throw new LorahubError('BAD_ARGUMENT', `CMA-ES tell: solution ${k} has a non-finite coordinate`);
+      throw new LorahubError('INTERNAL', `CMA-ES tell: solution ${k} has a non-finite coordinate`);
     }
     return this.box.inverse(x);
   }
@@ -520,7 +520,7 @@ export class CMAES {
 function validateOptions(opts: CmaesOptions): CmaesCore {
   const n = opts.x0.length;
   if (n < 1 || !opts.x0.every(Number.isFinite)) {
-    throw new LorahubError('BAD_ARGUMENT', 'CMA-ES: x0 must be a non-empty array of finite numbers');
+    throw new LorahubError('INTERNAL', 'CMA-ES: x0 must be a non-empty array of finite numbers');
   }
   if (!(opts.sigma0 > 0) || !Number.isFinite(opts.sigma0)) {
     throw new LorahubError('BAD_ARGUMENT', `CMA-ES: sigma0 must be a positive finite number, got ${opts.sigma0}`);
@@ -530,24 +530,24 @@ function validateOptions(opts: CmaesOptions): CmaesCore {
   const upper = broadcastBounds(opts.upperBounds, n, Infinity, 'upperBounds');
   for (let i = 0; i < n; i++) {
     if (!(lower[i] < upper[i])) {
-      throw new LorahubError('BAD_ARGUMENT', `CMA-ES: bound ${i}: lower ${lower[i]} must be below upper ${upper[i]}`);
+      throw new LorahubError('INTERNAL', `CMA-ES: bound ${i}: lower ${lower[i]} must be below upper ${upper[i]}`);
     }
     if (opts.x0[i] < lower[i] || opts.x0[i] > upper[i]) {
-      throw new LorahubError('BAD_ARGUMENT', `CMA-ES: x0[${i}] = ${opts.x0[i]} is outside [${lower[i]}, ${upper[i]}]`);
+      throw new LorahubError('INTERNAL', `CMA-ES: x0[${i}] = ${opts.x0[i]} is outside [${lower[i]}, ${upper[i]}]`);
     }
   }
   const lambda = params.lambda;
   const maxEvaluations = opts.maxEvaluations ?? lambda * Math.floor(100 + (150 * (n + 3) ** 2) / Math.sqrt(lambda));
   if (!(maxEvaluations > 0)) {
-    throw new LorahubError('BAD_ARGUMENT', `CMA-ES: maxEvaluations must be positive, got ${maxEvaluations}`);
+    throw new LorahubError('INTERNAL', `CMA-ES: maxEvaluations must be positive, got ${maxEvaluations}`);
   }
   const tolFun = opts.tolFun ?? 1e-11;
   const tolX = opts.tolX ?? 1e-11;
   if (!(tolFun >= 0) || !(tolX >= 0)) {
-    throw new LorahubError('BAD_ARGUMENT', `CMA-ES: tolFun and tolX must be ≥ 0, got ${tolFun} and ${tolX}`);
+    throw new LorahubError('INTERNAL', `CMA-ES: tolFun and tolX must be ≥ 0, got ${tolFun} and ${tolX}`);
   }
   if (opts.ftarget !== undefined && Number.isNaN(opts.ftarget)) {
-    throw new LorahubError('BAD_ARGUMENT', 'CMA-ES: ftarget must be a number');
+    throw new LorahubError('INTERNAL', 'CMA-ES: ftarget must be a number');
   }
   return {
     params,
@@ -563,9 +563,9 @@ function broadcastBounds(b: number[] | number | undefined, n: number, fill: numb
   if (b === undefined) return new Array<number>(n).fill(fill);
   const arr = typeof b === 'number' ? new Array<number>(n).fill(b) : [...b];
   if (arr.length !== n) {
-    throw new LorahubError('BAD_ARGUMENT', `CMA-ES: ${name} has ${arr.length} entries, expected ${n}`);
+    throw new LorahubError('INTERNAL', `CMA-ES: ${name} has ${arr.length} entries, expected ${n}`);
   }
-  if (arr.some((v) => Number.isNaN(v))) throw new LorahubError('BAD_ARGUMENT', `CMA-ES: ${name} contains NaN`);
+  if (arr.some((v) => Number.isNaN(v))) throw new LorahubError('INTERNAL', `CMA-ES: ${name} contains NaN`);
   return arr;
 }
 

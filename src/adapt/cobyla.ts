@@ -120,7 +120,7 @@ export function cobylaValue(f: number, history: readonly CobylaEvaluation[]): nu
  * `cobylaValue`s; anything else is detected and rejected.
  */
 export function cobylaNextPoint(problem: CobylaProblem, history: readonly CobylaEvaluation[]): number[] | null {
-  if (!nlopt) throw new LorahubError('BAD_ARGUMENT', 'COBYLA: nlopt-js is not loaded yet; await loadNlopt() first');
+  if (!nlopt) throw new LorahubError('INTERNAL', 'COBYLA: nlopt-js is not loaded yet; await loadNlopt() first');
   const n = problem.x0.length;
   let calls = 0;
   let next: number[] | null = null;

@@ -31,7 +31,7 @@ export function symmetricEigen(a: readonly (readonly number[])[]): SymmetricEige
   const n = a.length;
   for (let i = 0; i < n; i++) {
     if (a[i].length !== n) {
-      throw new LorahubError('BAD_ARGUMENT', `symmetricEigen: row ${i} has ${a[i].length} entries, expected ${n}`);
+      throw new LorahubError('INTERNAL', `symmetricEigen: row ${i} has ${a[i].length} entries, expected ${n}`);
     }
     for (let j = 0; j < n; j++) {
       if (!Number.isFinite(a[i][j])) {

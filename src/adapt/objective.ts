@@ -44,7 +44,7 @@ export function l1Regularization(weights: number[], alpha: number): number {
 
 /** Tokenises (input, target) pairs and pads them over the whole set, as lorahub's `load_dataset` does. */
 export function buildFewShotBatch(tokenizer: Tokenizer, examples: { input: string; target: string }[]): FewShotBatch {
-  if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', 'few-shot set is empty');
+  if (examples.length === 0) throw new LorahubError('INTERNAL', 'few-shot set is empty');
   const inputs = examples.map((e) => tokenizer.encode(e.input));
   const targets = examples.map((e) => tokenizer.encode(e.target));
   return padBatch(inputs, targets, tokenizer.padId);

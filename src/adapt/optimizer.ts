@@ -104,14 +104,14 @@ interface Normalised {
 
 function normaliseOptions(opts: OptimizerOptions): Normalised {
   const { dim, budget, seed } = opts;
-  if (!Number.isInteger(dim) || dim < 1) throw new LorahubError('BAD_ARGUMENT', `optimizer: dim must be a positive integer, got ${dim}`);
+  if (!Number.isInteger(dim) || dim < 1) throw new LorahubError('INTERNAL', `optimizer: dim must be a positive integer, got ${dim}`);
   if (!Number.isInteger(budget) || budget < 1) {
-    throw new LorahubError('BAD_ARGUMENT', `optimizer: budget must be a positive integer, got ${budget}`);
+    throw new LorahubError('INTERNAL', `optimizer: budget must be a positive integer, got ${budget}`);
   }
   const bounds = (b: number | number[] | undefined, fill: number, what: string): number[] => {
     const arr = b === undefined ? new Array<number>(dim).fill(fill) : typeof b === 'number' ? new Array<number>(dim).fill(b) : [...b];
     if (arr.length !== dim || arr.some(Number.isNaN)) {
-      throw new LorahubError('BAD_ARGUMENT', `optimizer: ${what} must be a number or ${dim} numbers`);
+      throw new LorahubError('INTERNAL', `optimizer: ${what} must be a number or ${dim} numbers`);
     }
     return arr;
   };
@@ -119,12 +119,12 @@ function normaliseOptions(opts: OptimizerOptions): Normalised {
   const upper = bounds(opts.upper, Infinity, 'upper');
   const x0 = opts.x0 ? [...opts.x0] : new Array<number>(dim).fill(0);
   if (x0.length !== dim || !x0.every(Number.isFinite)) {
-    throw new LorahubError('BAD_ARGUMENT', `optimizer: x0 must hold ${dim} finite numbers`);
+    throw new LorahubError('INTERNAL', `optimizer: x0 must hold ${dim} finite numbers`);
   }
   for (let i = 0; i < dim; i++) {
-    if (!(lower[i] < upper[i])) throw new LorahubError('BAD_ARGUMENT', `optimizer: bound ${i}: lower ${lower[i]} ≥ upper ${upper[i]}`);
+    if (!(lower[i] < upper[i])) throw new LorahubError('INTERNAL', `optimizer: bound ${i}: lower ${lower[i]} ≥ upper ${upper[i]}`);
     if (x0[i] < lower[i] || x0[i] > upper[i]) {
-      throw new LorahubError('BAD_ARGUMENT', `optimizer: x0[${i}] = ${x0[i]} is outside [${lower[i]}, ${upper[i]}]`);
+      throw new LorahubError('INTERNAL', `optimizer: x0[${i}] = ${x0[i]} is outside [${lower[i]}, ${upper[i]}]`);
     }
   }
   // A quarter of the box is pycma's usual advice for σ0 (the optimum lies within m ± 2σ0).
@@ -140,12 +140,12 @@ function normaliseOptions(opts: OptimizerOptions): Normalised {
  */
 function checkState<N extends OptimizerName>(state: unknown, name: N): Extract<OptimizerState, { optimizer: N }> {
   if (typeof state !== 'object' || state === null) {
-    throw new LorahubError('BAD_ARGUMENT', `resume ${name}: the optimizer state must be an object`);
+    throw new LorahubError('BAD_FILE', `resume ${name}: the optimizer state must be an object`);
   }
   const r = state as Record<string, unknown>;
   if (r.optimizer !== name || r.version !== 1) {
     throw new LorahubError(
-      'BAD_ARGUMENT',
+      'BAD_FILE',
       `resume ${name}: the snapshot is from optimizer ${String(r.optimizer)} (version ${String(r.version)}), not ${name} (version 1)`,
     );
   }
@@ -187,7 +187,7 @@ class BestTracker {
 
   load(b: BestState, dim: number): void {
     if (!Array.isArray(b.x) || b.x.length !== dim || !(b.f === null || typeof b.f === 'number')) {
-      throw new LorahubError('BAD_ARGUMENT', `resume: best must be {x: ${dim} numbers, f: number | null}`);
+      throw new LorahubError('BAD_FILE', `resume: best must be {x: ${dim} numbers, f: number | null}`);
     }
     this.x = [...b.x];
     this.f = b.f ?? Infinity;
@@ -196,17 +196,17 @@ class BestTracker {
 
 function checkEvaluations(e: unknown, budget: number): number {
   if (typeof e !== 'number' || !Number.isInteger(e) || e < 0 || e > budget) {
-    throw new LorahubError('BAD_ARGUMENT', `resume: evaluations must be an integer in [0, ${budget}], got ${String(e)}`);
+    throw new LorahubError('BAD_FILE', `resume: evaluations must be an integer in [0, ${budget}], got ${String(e)}`);
   }
   return e;
 }
 
 function checkTell(name: string, dim: number, xs: number[][], fs: number[]): void {
   if (xs.length !== fs.length) {
-    throw new LorahubError('BAD_ARGUMENT', `${name} tell: ${xs.length} candidates but ${fs.length} values`);
+    throw new LorahubError('INTERNAL', `${name} tell: ${xs.length} candidates but ${fs.length} values`);
   }
   xs.forEach((x, k) => {
-    if (x.length !== dim) throw new LorahubError('BAD_ARGUMENT', `${name} tell: candidate ${k} has ${x.length} coordinates, expected ${dim}`);
+    if (x.length !== dim) throw new LorahubError('INTERNAL', `${name} tell: candidate ${k} has ${x.length} coordinates, expected ${dim}`);
   });
 }
 
@@ -239,7 +239,7 @@ class CmaesOptimizer implements Optimizer {
       this.es = CMAES.fromState(resume.cmaes, this.rng);
       if (this.es.params.dimension !== o.dim || this.es.params.lambda !== o.popsize) {
         throw new LorahubError(
-          'BAD_ARGUMENT',
+          'BAD_FILE',
           `resume cmaes: snapshot has dim ${this.es.params.dimension} and λ ${this.es.params.lambda}, options say ${o.dim} and ${o.popsize}`,
         );
       }
@@ -270,7 +270,7 @@ class CmaesOptimizer implements Optimizer {
   tell(xs: number[][], fs: number[]): void {
     checkTell('cmaes', this.es.params.dimension, xs, fs);
     if (xs.length !== this.lastAsked) {
-      throw new LorahubError('BAD_ARGUMENT', `cmaes tell: expected the ${this.lastAsked} candidates of the last ask, got ${xs.length}`);
+      throw new LorahubError('INTERNAL', `cmaes tell: expected the ${this.lastAsked} candidates of the last ask, got ${xs.length}`);
     }
     this.bestSoFar.update(xs, fs);
     this.evaluations += xs.length;
@@ -325,7 +325,7 @@ class RandomSearch implements Optimizer {
 
   constructor(o: Normalised, resume?: RandomSearchState) {
     if (!o.lower.every(Number.isFinite) || !o.upper.every(Number.isFinite)) {
-      throw new LorahubError('BAD_ARGUMENT', 'random search needs finite lower and upper bounds');
+      throw new LorahubError('INTERNAL', 'random search needs finite lower and upper bounds');
     }
     this.o = o;
     this.popsize = o.popsize;
@@ -391,22 +391,22 @@ class CobylaOptimizer implements Optimizer {
 
   constructor(o: Normalised, resume?: CobylaState) {
     if (!nloptLoaded()) {
-      throw new LorahubError('BAD_ARGUMENT', "COBYLA: nlopt-js is not loaded yet; await prepareOptimizer('cobyla') first");
+      throw new LorahubError('INTERNAL', "COBYLA: nlopt-js is not loaded yet; await prepareOptimizer('cobyla') first");
     }
     if (!o.lower.every(Number.isFinite) || !o.upper.every(Number.isFinite)) {
-      throw new LorahubError('BAD_ARGUMENT', 'COBYLA needs finite lower and upper bounds (nlopt-js can hang without them)');
+      throw new LorahubError('INTERNAL', 'COBYLA needs finite lower and upper bounds (nlopt-js can hang without them)');
     }
     this.o = o;
     this.bestSoFar = new BestTracker(o.x0);
     if (resume) {
       const same = (a: unknown, b: number[]): boolean => Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
       if (!same(resume.x0, o.x0) || !same(resume.lower, o.lower) || !same(resume.upper, o.upper) || !Array.isArray(resume.history)) {
-        throw new LorahubError('BAD_ARGUMENT', 'resume cobyla: x0 and bounds must be the ones the run started with');
+        throw new LorahubError('BAD_FILE', 'resume cobyla: x0 and bounds must be the ones the run started with');
       }
       checkEvaluations(resume.history.length, o.budget);
       resume.history.forEach((h, k) => {
         if (!Array.isArray(h.x) || h.x.length !== o.dim || !h.x.every(Number.isFinite) || !Number.isFinite(h.f)) {
-          throw new LorahubError('BAD_ARGUMENT', `resume cobyla: history entry ${k} must be {x: ${o.dim} finite numbers, f: finite}`);
+          throw new LorahubError('BAD_FILE', `resume cobyla: history entry ${k} must be {x: ${o.dim} finite numbers, f: finite}`);
         }
       });
       this.history = resume.history.map((h) => ({ x: [...h.x], f: h.f }));
@@ -430,7 +430,7 @@ class CobylaOptimizer implements Optimizer {
     checkTell('cobyla', this.o.dim, xs, fs);
     const p = this.pendingPoint;
     if (p === null || xs.length !== 1 || !xs[0].every((v, i) => v === p[i])) {
-      throw new LorahubError('BAD_ARGUMENT', 'cobyla tell: expected exactly the one candidate of the last ask');
+      throw new LorahubError('INTERNAL', 'cobyla tell: expected exactly the one candidate of the last ask');
     }
     this.bestSoFar.update(xs, fs);
     this.history.push({ x: [...p], f: cobylaValue(fs[0], this.history) });

@@ -43,10 +43,10 @@ export class Rng {
   /** Restores a generator saved with `state()`; it continues the identical stream. */
   static fromState(state: RngState): Rng {
     if (state.kind !== 'xoroshiro128plus' || state.words.length !== 4 || !state.words.every(Number.isInteger)) {
-      throw new LorahubError('BAD_ARGUMENT', 'rng state: expected {kind: "xoroshiro128plus", words: [4 integers]}');
+      throw new LorahubError('BAD_FILE', 'rng state: expected {kind: "xoroshiro128plus", words: [4 integers]}');
     }
     if (state.spare !== null && !Number.isFinite(state.spare)) {
-      throw new LorahubError('BAD_ARGUMENT', `rng state: spare must be null or finite, got ${state.spare}`);
+      throw new LorahubError('BAD_FILE', `rng state: spare must be null or finite, got ${state.spare}`);
     }
     return new Rng(xoroshiro128plusFromState(state.words), state.spare);
   }

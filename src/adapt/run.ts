@@ -6,15 +6,15 @@
  * The run folder is resumable: run.json holds everything needed to rebuild the objective and
  * state.json the last finished generation (written atomically after each one).
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openEngine } from '../engine/index.ts';
-import { nonFiniteError, type DeviceName, type EngineInfo, type EngineName, type EngineOptions } from '../engine/types.ts';
+import { nonFiniteError, type DeviceName, type EngineInfo, type EngineModel, type EngineName, type EngineOptions } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import { evaluateExactMatch } from '../eval/evaluate.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { makeDir, writeFileAtomic } from '../io/atomic.ts';
 import { writeAdapter } from '../io/peft.ts';
-import { loadBaseModel, openLibraryIfExists, resolveModules, type Library } from '../library/index.ts';
+import { loadBaseModel, openLibraryIfExists, resolveModules, samplePool, type Library } from '../library/index.ts';
 import { composeStackModule, stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
 import { fewShot, getTask, loadExamplesFile, taskExamples, type Example } from '../tasks/index.ts';
 import { Rng } from '../rng.ts';
@@ -68,6 +68,9 @@ export interface RunSpec {
   examples: Example[];
   objective: ObjectiveOptions;
   settings: AdaptSettings;
+  /** Whether the run ends with the accuracy evaluation (absent in runs saved before it was recorded: yes). */
+  noEval?: boolean;
+  testLimit?: number;
 }
 
 export interface ComposeReport {
@@ -166,7 +169,7 @@ export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec;
   if (!items) {
     if (!lib) throw new LorahubError('BAD_ARGUMENT', 'no --modules given and no module library (./modules or --library DIR) to sample from');
     const base = await loadBaseModel(modelDir);
-    const candidates = lib.listModules().filter((e) => e.base.fingerprint === base.fingerprint);
+    const candidates = samplePool(lib, base.fingerprint);
     if (candidates.length === 0) throw new LorahubError('NOT_FOUND', `library ${lib.dir} has no module compatible with ${modelDir}`);
     if (candidates.length < req.numModules && req.numModulesExplicit) {
       throw new LorahubError('BAD_ARGUMENT', `library ${lib.dir} has ${candidates.length} modules compatible with ${modelDir}, fewer than --num-modules ${req.numModules}`);
@@ -186,8 +189,29 @@ export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec;
     examples,
     objective: { alpha: req.alpha, normalization: req.normalization, batchSize: req.batchSize, harmonize: req.harmonize },
     settings: req.settings,
+    noEval: req.noEval ?? false,
+    testLimit: req.testLimit,
   };
   return { spec, lib };
+}
+
+/**
+ * Makes the run folder of a new run before anything is loaded, so that a place that cannot take
+ * it fails at once (not after the search), and refuses one that holds a run (resume it instead)
+ * or anything else (a run would mix its files with someone else's). Returns whether it made the
+ * folder (runCompose removes it again, while still empty, when the run fails).
+ */
+function prepareRunFolder(out: string): boolean {
+  const made = !existsSync(out);
+  makeDir(out);
+  const entries = readdirSync(out);
+  if (entries.includes('run.json')) {
+    throw new LorahubError('BAD_ARGUMENT', `${out} already holds a run (use --resume ${out}, or another --out)`);
+  }
+  if (entries.length > 0) {
+    throw new LorahubError('BAD_ARGUMENT', `${out} is not empty and holds no run: give --out a new or empty folder`);
+  }
+  return made;
 }
 
 function readJsonFile<T>(file: string): T {
@@ -199,8 +223,8 @@ function readJsonFile<T>(file: string): T {
 }
 
 /**
- * Runs (or resumes) a composition. `resumeDir`: continue the run saved there; `req` then only
- * supplies workers/engine/out overrides.
+ * Runs (or resumes) a composition. `resumeDir`: continue the run saved there with the settings in
+ * its run.json; `req` then only supplies the workers and the engine.
  */
 export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, resumeDir?: string): Promise<ComposeReport> {
   const t0 = performance.now();
@@ -217,13 +241,13 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
     const statePath = join(resumeDir, 'state.json');
     if (existsSync(statePath)) snapshot = readJsonFile<AdaptSnapshot>(statePath);
   } else {
-    if (existsSync(join(out, 'run.json'))) {
-      throw new LorahubError('BAD_ARGUMENT', `${out} already holds a run (use --resume ${out}, or another --out)`);
-    }
     ({ spec, lib } = await planCompose(req));
   }
-  const model = await engine.load(spec.modelDir);
+  const resumed = resumeDir !== undefined;
+  const madeOut = resumed ? false : prepareRunFolder(out);
+  let model: EngineModel | undefined;
   try {
+    model = await engine.load(spec.modelDir);
     const tok = loadTokenizer(spec.modelDir);
     // Validated (ranks, targets, scalings) and harmonised before any search; see loadStack.
     const stack = await loadStack(spec, lib);
@@ -231,8 +255,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
     const dim = stack.names.length;
     const batch = buildFewShotBatch(tok, spec.examples);
     const objective = new FewShotObjective(model, stack, batch, spec.objective);
-    mkdirSync(out, { recursive: true });
-    if (!resumeDir) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    if (!resumed) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
     const info = model.info;
     const workers = req.workers === 'auto' ? autoWorkers(info.engine) : req.workers;
     // Workers split the engine's threads, and load on the engine resolved here (never auto again).
@@ -277,7 +300,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
       throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${out}`);
     }
     const composed = composeStackModule(stack, result.weights, 'lorahub-composed');
-    const test = req.noEval ? [] : testExamples(spec, req.testLimit);
+    const test = spec.noEval ? [] : testExamples(spec, spec.testLimit);
     hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
     const zeroShot = test.length > 0 ? (await evaluateExactMatch(model, tok, test)).accuracy : null;
     const acc = test.length > 0 ? (await evaluateExactMatch(model, tok, test, composed)).accuracy : null;
@@ -330,12 +353,16 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
       examples: spec.examples,
       trace: result.trace,
       outputs: { adapter: adapterDir, report: join(out, 'report.json'), loss_curve: svgPath },
-      resumed: resumeDir !== undefined,
+      resumed,
     };
     writeFileAtomic(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     return report;
+  } catch (err) {
+    // A new run that failed before writing anything leaves no empty folder behind.
+    if (madeOut && readdirSync(out).length === 0) rmdirSync(out);
+    throw err;
   } finally {
     // Every path, errors and interruptions included: an ort session or tfjs weights are not freed by GC.
-    await model.dispose();
+    await model?.dispose();
   }
 }

@@ -1,14 +1,14 @@
 /**
- * Argument helpers shared by the CLI verbs: models, adapters (folders or library names),
- * and jsonl data files. Library code throws LorahubError; nothing here prints.
+ * Argument helpers shared by the CLI verbs: models, adapters (folders or library names), input
+ * length limits and numbers (data files are read by tasks/loaders.ts, the one reader). Library
+ * code throws LorahubError; nothing here prints.
  */
-import { readFileSync } from 'node:fs';
 import type { Engine, EngineModel } from '../engine/types.ts';
+import { lengthLimit, type LengthLimit } from '../eval/score.ts';
 import { LorahubError } from '../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibraryIfExists, type Library } from '../library/index.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { loadTokenizer } from '../tokenizers/index.ts';
-import type { Tokenizer } from '../tokenizers/types.ts';
+import { LazyTokenizer } from '../tokenizers/index.ts';
 
 /** Opens the library if its folder exists (commands that only optionally use it). */
 export const maybeLibrary = openLibraryIfExists;
@@ -24,18 +24,23 @@ export function resolveModelDir(model: string | undefined, lib: Library | undefi
 export interface LoadedModel {
   dir: string;
   model: EngineModel;
-  tokenizer: Tokenizer;
+  /** Loaded on first use: token-id input needs no tokenizer files. */
+  tokenizer: LazyTokenizer;
 }
 
-/** A model folder on the engine, and its tokenizer. The caller disposes `model`. */
+/** A model folder on the engine, and its tokenizer (read only when a text is encoded or ids decoded). The caller disposes `model`. */
 export async function loadModel(engine: Engine, dir: string): Promise<LoadedModel> {
-  const model = await engine.load(dir);
-  try {
-    return { dir, model, tokenizer: loadTokenizer(dir) };
-  } catch (err) {
-    await model.dispose();
-    throw err;
-  }
+  return { dir, model: await engine.load(dir), tokenizer: new LazyTokenizer(dir) };
+}
+
+/**
+ * The longest input or target a run accepts: `--max-length N`, else the model folder's (its
+ * tokenizer config's model_max_length, else lorahub's default for T5), which errors say how to raise.
+ */
+export function maxLengthArg(flag: string | undefined, modelDir: string): LengthLimit {
+  if (flag !== undefined) return { tokens: positiveInt('--max-length', flag, 0), from: '--max-length' };
+  const limit = lengthLimit(modelDir);
+  return { ...limit, from: `${limit.from}; --max-length N raises it` };
 }
 
 /** One adapter: a folder, or a library module name; checked against the shapes of the model in `modelDir`. */
@@ -44,51 +49,6 @@ export async function loadAdapterArg(arg: string, lib: Library | undefined, mode
   const base = await loadBaseModel(modelDir);
   const [module] = await resolveModules([arg], { library: lib, base });
   return module;
-}
-
-/** A scoring/generation example: text, or pre-tokenised ids. */
-export interface DataLine {
-  input?: string;
-  target?: string;
-  inputIds?: number[];
-  labels?: number[];
-}
-
-function intArray(v: unknown): v is number[] {
-  return Array.isArray(v) && v.every((x) => Number.isInteger(x));
-}
-
-/** Reads a jsonl file of `{"input","target"}` or `{"input_ids","labels"}` lines. */
-export function readDataJsonl(file: string, needTarget: boolean): DataLine[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (cause) {
-    throw new LorahubError('NOT_FOUND', `${file}: cannot read data file`, { cause });
-  }
-  const out: DataLine[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (cause) {
-      throw new LorahubError('BAD_FILE', `${file}:${i + 1}: invalid JSON (${(cause as Error).message})`, { cause });
-    }
-    if (typeof v !== 'object' || v === null) throw new LorahubError('BAD_FILE', `${file}:${i + 1}: expected a JSON object`);
-    const o = v as Record<string, unknown>;
-    if (intArray(o.input_ids)) {
-      if (needTarget && !intArray(o.labels)) throw new LorahubError('BAD_FILE', `${file}:${i + 1}: "input_ids" without integer "labels"`);
-      out.push({ inputIds: o.input_ids, labels: intArray(o.labels) ? o.labels : undefined });
-    } else if (typeof o.input === 'string') {
-      if (needTarget && typeof o.target !== 'string') throw new LorahubError('BAD_FILE', `${file}:${i + 1}: "input" without a string "target"`);
-      out.push({ input: o.input, target: typeof o.target === 'string' ? o.target : undefined });
-    } else {
-      throw new LorahubError('BAD_FILE', `${file}:${i + 1}: expected {"input", "target"} or {"input_ids", "labels"}`);
-    }
-  });
-  if (out.length === 0) throw new LorahubError('BAD_FILE', `${file}: no examples`);
-  return out;
 }
 
 /** Parses a positive integer option. */
@@ -117,4 +77,27 @@ export const REGISTER_LOCK_WAIT_MS = 60_000;
 /** Writes one line to stdout. */
 export function out(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+/** A number option (finite, > 0 unless `allowZero`). */
+export function numberOption(name: string, v: string, allowZero = false): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
+    throw new LorahubError('BAD_ARGUMENT', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got "${v}"`);
+  }
+  return n;
+}
+
+/** A non-negative integer option. */
+export function countOption(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new LorahubError('BAD_ARGUMENT', `${name} must be a non-negative integer, got "${v}"`);
+  return n;
+}
+
+/** A seed: any integer (negative too). */
+export function seedOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new LorahubError('BAD_ARGUMENT', `--seed must be an integer, got "${v}"`);
+  return n;
 }

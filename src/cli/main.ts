@@ -16,10 +16,35 @@ export function buildProgram(): Command {
     .option('--device <name>', 'cpu | cuda (cuda needs the ort engine; default cpu; env LORAHUB_DEVICE)')
     .option('--threads <n>', 'threads per forward pass (default: all cores)')
     .option('--backend <name>', 'tfjs backend: node-gpu | node | wasm | cpu (picks the tfjs engine; default: best available; env LORAHUB_BACKEND)')
-    .showHelpAfterError()
+    // Usage errors are one line (main below prints it, with commander's "did you mean" and where
+    // the help is), not the whole help text: silence commander's own error output.
+    .configureOutput({ outputError: () => {} })
     .exitOverride();
   for (const register of COMMANDS) register(program);
   return program;
+}
+
+/** The command line that `args` reached (`lorahub modules add`), to point at its help. */
+function commandName(program: Command, args: string[]): string {
+  const names = [program.name()];
+  let cmd = program;
+  for (const arg of args) {
+    const sub = cmd.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (!sub) continue;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return names.join(' ');
+}
+
+/**
+ * commander's message as one line: "error: unknown option '--modles'\n(Did you mean --modules?)"
+ * → "unknown option '--modles' (did you mean --modules?); see lorahub compose --help".
+ */
+function usageLine(err: CommanderError, command: string): string {
+  const [first, ...rest] = err.message.replace(/^error: /, '').split('\n');
+  const hint = rest.map((l) => l.trim().replace(/^\(Did you/, '(did you')).filter((l) => l !== '');
+  return `${[first.replace(/\.$/, ''), ...hint].join(' ')}; see ${command} --help`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -29,12 +54,15 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // commander already printed usage/help; help and version exit 0.
-      return err.exitCode === 0 ? 0 : 2;
+      // Help and version exit 0; help shown for a missing sub-command was printed by commander.
+      if (err.exitCode === 0) return 0;
+      if (err.code !== 'commander.help') process.stderr.write(`lorahub: error: ${usageLine(err, commandName(program, argv.slice(2)))}\n`);
+      return 2;
     }
     const verbose = argv.includes('--verbose');
     const message = err instanceof Error ? err.message : String(err);
-    const prefix = err instanceof LorahubError ? 'error' : 'internal error';
+    // An internal invariant (code INTERNAL, or anything not ours) is reported as ours to fix, never as the user's.
+    const prefix = err instanceof LorahubError && err.code !== 'INTERNAL' ? 'error' : 'internal error';
     process.stderr.write(`lorahub: ${prefix}: ${message.split('\n')[0]}\n`);
     if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return exitCodeFor(err);

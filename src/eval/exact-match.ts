@@ -27,10 +27,10 @@ export interface Accuracy {
 
 export function accuracy(preds: readonly string[], targets: readonly string[]): Accuracy {
   if (preds.length !== targets.length) {
-    throw new LorahubError('BAD_ARGUMENT', `accuracy: ${preds.length} predictions for ${targets.length} targets`);
+    throw new LorahubError('INTERNAL', `accuracy: ${preds.length} predictions for ${targets.length} targets`);
   }
   // The reference divides by zero here; an empty evaluation is a caller's mistake, so say so.
-  if (targets.length === 0) throw new LorahubError('BAD_ARGUMENT', 'accuracy: no predictions to score');
+  if (targets.length === 0) throw new LorahubError('INTERNAL', 'accuracy: no predictions to score');
   let correct = 0;
   preds.forEach((p, i) => {
     if (exactMatch(p, targets[i])) correct++;

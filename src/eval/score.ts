@@ -1,39 +1,95 @@
 /**
  * Scoring and generation over lists of examples, in padded mini-batches, on any engine
- * (src/engine): this file builds and validates the batches and reads the results; the engine
- * runs the forward passes.
+ * (src/engine): this file turns examples into checked token ids, builds the batches and reads the
+ * results; the engine runs the forward passes.
  */
 import { padBatch } from '../adapt/objective.ts';
 import { nonFiniteError, type EngineModel, type GenerateInput, type ScoreBatch, type TokenLosses } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { T5Config } from '../models/t5/config.ts';
-import { checkLabels, stripGenerated } from '../models/t5/labels.ts';
+import { IGNORE_INDEX, stripGenerated } from '../models/t5/labels.ts';
+import type { DataExample } from '../tasks/types.ts';
+import { modelMaxLength, tokenizerIfAny } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-
-export interface ExampleIn {
-  input?: string;
-  target?: string;
-  inputIds?: number[];
-  labels?: number[];
-}
 
 /** Examples per forward pass: large enough to use the matmul fast path, small enough for memory. */
 export const DEFAULT_BATCH = 16;
 
-function inputIdsOf(e: ExampleIn, tok: Tokenizer, i: number): number[] {
-  if (e.inputIds) {
-    if (e.inputIds.length === 0) throw new LorahubError('BAD_ARGUMENT', `example ${i + 1}: empty input_ids`);
-    return e.inputIds;
-  }
-  if (e.input === undefined) throw new LorahubError('BAD_ARGUMENT', `example ${i + 1}: no input`);
-  return tok.encode(e.input);
+/**
+ * The longest input or target (tokens) a run takes when the model folder states no limit (no
+ * tokenizer_config.json `model_max_length`, or transformers' "none"). T5's relative position
+ * buckets put no hard limit on length, but attention is quadratic: at 4096 tokens one example's
+ * attention scores take 64 MiB per head and layer in float32, and a CPU forward takes minutes
+ * (the reference pads to 2048; FLAN-T5 was trained on 512). A longer line is refused up front
+ * instead of running out of memory minutes later; the CLI's `--max-length` raises the limit.
+ */
+export const DEFAULT_MAX_LENGTH = 4096;
+
+/** The longest input or target a run accepts, and where that number comes from (for the error). */
+export interface LengthLimit {
+  tokens: number;
+  from: string;
 }
 
-function labelsOf(e: ExampleIn, tok: Tokenizer, i: number): number[] {
-  if (e.labels) return e.labels;
-  if (e.target === undefined) throw new LorahubError('BAD_ARGUMENT', `example ${i + 1}: no target`);
-  return tok.encode(e.target);
+const DEFAULT_LIMIT: LengthLimit = Object.freeze({ tokens: DEFAULT_MAX_LENGTH, from: "lorahub's default for T5" });
+
+/** The tokenizer config's `model_max_length`, else DEFAULT_MAX_LENGTH. */
+export function lengthLimit(modelDir: string): LengthLimit {
+  const tokens = modelMaxLength(modelDir);
+  return tokens === undefined ? DEFAULT_LIMIT : { tokens, from: 'model_max_length in tokenizer_config.json' };
+}
+
+/** An example as the model reads it: token ids (labels empty for generation input). */
+export type TokenExample = Required<Pick<DataExample, 'inputIds' | 'labels'>>;
+
+export interface TokenizeOptions {
+  vocabSize: number;
+  /** Default: DEFAULT_MAX_LENGTH. */
+  limit?: LengthLimit;
+  /** Tokenise the targets too (scoring); generation reads the inputs only. */
+  targets: boolean;
+}
+
+function checkIds(where: string, key: 'input_ids' | 'labels', ids: number[], vocabSize: number): void {
+  for (const id of ids) {
+    if (key === 'labels' && id === IGNORE_INDEX) continue;
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new LorahubError('BAD_TOKEN', `${where}: ${key}: token id ${id} is outside the vocabulary [0, ${vocabSize})${key === 'labels' ? ` and is not ${IGNORE_INDEX}` : ''}`);
+    }
+  }
+}
+
+function checkLength(where: string, side: 'input' | 'target', n: number, limit: LengthLimit): void {
+  if (n === 0) throw new LorahubError('BAD_FILE', `${where}: empty ${side}`);
+  if (n > limit.tokens) {
+    throw new LorahubError('BAD_FILE', `${where}: ${side} is ${n} tokens, over the limit of ${limit.tokens} (${limit.from})`);
+  }
+}
+
+/**
+ * Every example as token ids, checked before any forward pass so that a bad example fails the run
+ * at once and names where it came from: ids inside the vocabulary (labels may also be -100),
+ * lengths within the limit. Text is tokenised with `tok`; a LazyTokenizer loads only now, and only
+ * when some example is text.
+ */
+export function tokenizeExamples(examples: DataExample[], tok: Tokenizer, opts: TokenizeOptions): TokenExample[] {
+  const limit = opts.limit ?? DEFAULT_LIMIT;
+  return examples.map((e, i) => {
+    const where = e.source ?? `example ${i + 1}`;
+    const text = (s: string | undefined, side: 'input' | 'target'): number[] => {
+      if (s === undefined) throw new LorahubError('BAD_FILE', `${where}: no ${side}`);
+      return tok.encode(s);
+    };
+    const inputIds = e.inputIds ?? text(e.input, 'input');
+    checkIds(where, 'input_ids', inputIds, opts.vocabSize);
+    checkLength(where, 'input', inputIds.length, limit);
+    if (!opts.targets) return { inputIds, labels: [] };
+    const labels = e.labels ?? text(e.target, 'target');
+    checkIds(where, 'labels', labels, opts.vocabSize);
+    checkLength(where, 'target', labels.length, limit);
+    return { inputIds, labels };
+  });
 }
 
 export interface ScoreResult {
@@ -43,21 +99,11 @@ export interface ScoreResult {
   sum: number;
 }
 
-/** The padded teacher-forced batches of `examples`, in order, each checked against the vocabulary. */
-export function* scoreBatches(cfg: Pick<T5Config, 'padTokenId' | 'vocabSize'>, tok: Tokenizer, examples: ExampleIn[], batchSize = DEFAULT_BATCH): Generator<ScoreBatch> {
+/** The padded teacher-forced batches of `examples`, in order. */
+export function* scoreBatches(cfg: Pick<T5Config, 'padTokenId'>, examples: TokenExample[], batchSize = DEFAULT_BATCH): Generator<ScoreBatch> {
   for (let s = 0; s < examples.length; s += batchSize) {
     const chunk = examples.slice(s, s + batchSize);
-    const batch = padBatch(
-      chunk.map((e, i) => inputIdsOf(e, tok, s + i)),
-      chunk.map((e, i) => labelsOf(e, tok, s + i)),
-      cfg.padTokenId,
-    );
-    try {
-      checkLabels(batch.labels, cfg.vocabSize);
-    } catch (err) {
-      throw new LorahubError('BAD_TOKEN', `examples ${s + 1}–${s + chunk.length}: ${(err as Error).message}`, { cause: err });
-    }
-    yield batch;
+    yield padBatch(chunk.map((e) => e.inputIds), chunk.map((e) => e.labels), cfg.padTokenId);
   }
 }
 
@@ -66,15 +112,23 @@ export function scoreResults(l: TokenLosses): ScoreResult[] {
   return l.sum.map((sum, i) => ({ loss: l.tokens[i] > 0 ? sum / l.tokens[i] : Number.NaN, tokens: l.tokens[i], sum }));
 }
 
+export interface RunOptions {
+  adapter?: LoraModule;
+  batchSize?: number;
+  /** The longest input or target; default DEFAULT_MAX_LENGTH. */
+  limit?: LengthLimit;
+}
+
 /**
  * Teacher-forced mean token cross-entropy per example (label -100 ignored). A NaN/∞ loss of an
  * example with label tokens is an error (NUMERIC), never a result: it is the model or the backend
  * failing, not a score.
  */
-export async function scoreExamples(model: EngineModel, tok: Tokenizer, examples: ExampleIn[], adapter?: LoraModule, batchSize = DEFAULT_BATCH): Promise<ScoreResult[]> {
+export async function scoreExamples(model: EngineModel, tok: Tokenizer, examples: DataExample[], opts: RunOptions = {}): Promise<ScoreResult[]> {
+  const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, limit: opts.limit, targets: true });
   const out: ScoreResult[] = [];
-  for (const batch of scoreBatches(model.config, tok, examples, batchSize)) {
-    const [l] = await model.tokenLosses(batch, adapter ? [adapter] : undefined);
+  for (const batch of scoreBatches(model.config, ids, opts.batchSize)) {
+    const [l] = await model.tokenLosses(batch, opts.adapter ? [opts.adapter] : undefined);
     l.sum.forEach((sum, i) => {
       if (l.tokens[i] > 0 && !Number.isFinite(sum)) throw nonFiniteError(model, `the loss of example ${out.length + i + 1}`);
     });
@@ -86,22 +140,23 @@ export async function scoreExamples(model: EngineModel, tok: Tokenizer, examples
 export interface GenerateResult {
   /** Generated ids after the decoder start token, up to and including eos. */
   outputIds: number[];
-  text: string;
+  /** Their text; absent when the model folder has no tokenizer (token-id input). */
+  text?: string;
 }
 
 /** The padded encoder batches of `examples`, in order. */
-export function* generateBatches(cfg: Pick<T5Config, 'padTokenId'>, tok: Tokenizer, examples: ExampleIn[], batchSize = DEFAULT_BATCH): Generator<GenerateInput> {
+export function* generateBatches(cfg: Pick<T5Config, 'padTokenId'>, examples: TokenExample[], batchSize = DEFAULT_BATCH): Generator<GenerateInput> {
   for (let s = 0; s < examples.length; s += batchSize) {
-    const { inputIds, attentionMask } = padBatch(examples.slice(s, s + batchSize).map((e, i) => inputIdsOf(e, tok, s + i)), [], cfg.padTokenId);
+    const { inputIds, attentionMask } = padBatch(examples.slice(s, s + batchSize).map((e) => e.inputIds), [], cfg.padTokenId);
     yield { inputIds, attentionMask };
   }
 }
 
-/** Generated rows (decoder start first, eos-padded) as ids up to eos and their text. */
-export function generateResults(rows: number[][], tok: Tokenizer, eosTokenId: number): GenerateResult[] {
+/** Generated rows (decoder start first, eos-padded) as ids up to eos, and their text when there is a tokenizer. */
+export function generateResults(rows: number[][], tok: Tokenizer | undefined, eosTokenId: number): GenerateResult[] {
   return rows.map((row) => {
     const outputIds = stripGenerated(row, eosTokenId);
-    return { outputIds, text: tok.decode(outputIds) };
+    return tok ? { outputIds, text: tok.decode(outputIds) } : { outputIds };
   });
 }
 
@@ -109,13 +164,15 @@ export function generateResults(rows: number[][], tok: Tokenizer, eosTokenId: nu
 export async function generateExamples(
   model: EngineModel,
   tok: Tokenizer,
-  examples: ExampleIn[],
-  opts: { maxNewTokens: number; adapter?: LoraModule; batchSize?: number },
+  examples: DataExample[],
+  opts: RunOptions & { maxNewTokens: number },
 ): Promise<GenerateResult[]> {
+  const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, limit: opts.limit, targets: false });
+  const decoder = tokenizerIfAny(tok);
   const out: GenerateResult[] = [];
-  for (const input of generateBatches(model.config, tok, examples, opts.batchSize)) {
+  for (const input of generateBatches(model.config, ids, opts.batchSize)) {
     const rows = await model.generate(input, { maxNewTokens: opts.maxNewTokens, adapter: opts.adapter });
-    out.push(...generateResults(rows, tok, model.config.eosTokenId));
+    out.push(...generateResults(rows, decoder, model.config.eosTokenId));
   }
   return out;
 }

@@ -22,12 +22,94 @@ function tempNameFor(target: string): string {
   return path.join(dir, `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-function ioError(target: string, what: string, err: unknown): LorahubError {
+/**
+ * What an errno means, in strerror's words (what `mkdir -p` or `cp` would print), so that a
+ * failed write reads "out/report.json: cannot write: no space left on device", not Node's
+ * "ENOSPC: no space left on device, open 'out/.report.json.123.ab12.tmp'".
+ */
+const ERRNO_PHRASES: Record<string, string> = {
+  EACCES: 'permission denied',
+  EBUSY: 'device or resource busy',
+  EDQUOT: 'disk quota exceeded',
+  EEXIST: 'already exists',
+  EIO: 'input/output error',
+  EISDIR: 'is a directory',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'file name too long',
+  ENOENT: 'no such file or directory',
+  ENOSPC: 'no space left on device',
+  ENOTDIR: 'not a directory',
+  ENOTEMPTY: 'directory not empty',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  EXDEV: 'on another file system',
+};
+
+function errnoCode(err: unknown): string | undefined {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const reason = err instanceof Error ? err.message : String(err);
-  return new LorahubError(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_FILE', `${target}: cannot ${what}: ${reason}`, {
-    cause: err,
-  });
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * A failed file-system call as the one-line error the CLI prints: `<path>: cannot <what>: <problem>`.
+ * `path` is the file or folder the user knows (the target, never our temporary name). A
+ * LorahubError passes through unchanged; ENOENT is NOT_FOUND, every other errno BAD_FILE (exit 1:
+ * the place is the problem, not the command line).
+ */
+export function fileSystemError(path: string, what: string, err: unknown): LorahubError {
+  if (err instanceof LorahubError) return err;
+  const code = errnoCode(err);
+  const reason = (code && ERRNO_PHRASES[code]) ?? (err instanceof Error ? err.message : String(err));
+  return new LorahubError(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_FILE', `${path}: cannot ${what}: ${reason}`, { cause: err });
+}
+
+/** Whether `err` is an errno error of Node's fs (and so belongs in {@link fileSystemError}). */
+export function isFileSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return !(err instanceof LorahubError) && errnoCode(err) !== undefined && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
+/** stat that treats "nothing there" (ENOENT, or ENOTDIR: a file where a folder would be) as undefined. */
+export function statIfAny(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw fileSystemError(p, 'read', err);
+  }
+}
+
+/**
+ * `mkdir -p` that fails fast, naming the folder and the problem. Node 20's recursive mkdirSync
+ * spins forever when mkdir(2) answers ENOENT although the parent exists (it does under /proc: the
+ * `compose --out /proc/x` that hung at 100% CPU, deaf to SIGTERM), so the missing folders are made
+ * one plain mkdir at a time, top down.
+ */
+export function makeDir(dir: string): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  for (let d = abs; ; d = path.dirname(d)) {
+    const st = statIfAny(d);
+    if (st) {
+      if (!st.isDirectory()) {
+        const culprit = d === abs ? 'it is a file' : `${d} is a file`;
+        throw new LorahubError('BAD_FILE', `${dir}: cannot create folder: not a directory (${culprit})`);
+      }
+      break;
+    }
+    missing.push(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (err) {
+      // Another process made it in between: what we wanted.
+      if (errnoCode(err) === 'EEXIST' && statIfAny(d)?.isDirectory()) continue;
+      throw fileSystemError(d === abs ? dir : d, 'create folder', err);
+    }
+  }
 }
 
 /** Best effort: some file systems (and Windows) refuse to open or fsync a directory. */
@@ -56,6 +138,11 @@ function writeAll(fd: number, data: Uint8Array): void {
  * The folder must exist. Pieces are written in order, so a large file never needs one big buffer.
  */
 export function writeFileAtomic(target: string, data: Uint8Array | string | Uint8Array[]): void {
+  writeAtomicAs(target, data, target);
+}
+
+/** {@link writeFileAtomic}, with errors naming `shown` (the final path of a file staged elsewhere). */
+function writeAtomicAs(target: string, data: Uint8Array | string | Uint8Array[], shown: string): void {
   const tmp = tempNameFor(target);
   const pieces = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : Array.isArray(data) ? data : [data];
   let fd: number | undefined;
@@ -69,7 +156,7 @@ export function writeFileAtomic(target: string, data: Uint8Array | string | Uint
   } catch (err) {
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
-    throw ioError(target, 'write', err);
+    throw fileSystemError(shown, 'write', err);
   }
   fsyncDir(path.dirname(target));
 }
@@ -92,7 +179,7 @@ export interface FileToWrite {
 export function writeFilesAtomic(dir: string, files: FileToWrite[]): void {
   for (const f of files) {
     if (f.name.includes('/') || f.name.includes(path.sep) || f.name === '..' || f.name === '.') {
-      throw new LorahubError('BAD_ARGUMENT', `${dir}: invalid file name ${JSON.stringify(f.name)}`);
+      throw new LorahubError('INTERNAL', `${dir}: invalid file name ${JSON.stringify(f.name)}`);
     }
   }
   if (fs.existsSync(dir)) {
@@ -100,20 +187,15 @@ export function writeFilesAtomic(dir: string, files: FileToWrite[]): void {
     return;
   }
   const parent = path.dirname(path.resolve(dir));
-  try {
-    fs.mkdirSync(parent, { recursive: true });
-  } catch (err) {
-    throw ioError(parent, 'create folder', err);
-  }
+  makeDir(parent);
   const tmpDir = tempNameFor(path.resolve(dir));
   try {
     fs.mkdirSync(tmpDir);
-    for (const f of files) writeFileAtomic(path.join(tmpDir, f.name), f.data);
+    for (const f of files) writeAtomicAs(path.join(tmpDir, f.name), f.data, path.join(dir, f.name));
     fs.renameSync(tmpDir, dir);
   } catch (err) {
     fs.rmSync(tmpDir, { recursive: true, force: true });
-    if (err instanceof LorahubError) throw err;
-    throw ioError(dir, 'write folder', err);
+    throw fileSystemError(dir, 'write folder', err);
   }
   fsyncDir(parent);
 }

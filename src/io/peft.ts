@@ -490,9 +490,9 @@ export function peftConfigObject(config: LoraConfig): Record<string, unknown> {
 
 function checkTarget(module: LoraModule, key: string, t: LoraTarget): void {
   const where = `adapter ${module.name}, module ${key}`;
-  if (t.path !== key) throw new LorahubError('BAD_ARGUMENT', `${where}: target path is "${t.path}"`);
+  if (t.path !== key) throw new LorahubError('INTERNAL', `${where}: target path is "${t.path}"`);
   if (!isPositiveInt(t.r) || !isPositiveInt(t.dIn) || !isPositiveInt(t.dOut)) {
-    throw new LorahubError('BAD_ARGUMENT', `${where}: r ${t.r}, dIn ${t.dIn}, dOut ${t.dOut} must be positive integers`);
+    throw new LorahubError('INTERNAL', `${where}: r ${t.r}, dIn ${t.dIn}, dOut ${t.dOut} must be positive integers`);
   }
   if (t.a.length !== t.r * t.dIn) {
     throw new LorahubError('SHAPE_MISMATCH', `${where}: lora_A has ${t.a.length} values, expected [${t.r}, ${t.dIn}]`);

@@ -403,7 +403,7 @@ export class SafetensorsFile {
   }
 
   private readInto(name: string, info: TensorInfo, target: Uint8Array): void {
-    if (this.fd === undefined) throw new LorahubError('BAD_ARGUMENT', `${this.path}: file already closed`);
+    if (this.fd === undefined) throw new LorahubError('INTERNAL', `${this.path}: file already closed`);
     readFully(this.fd, target, this.dataStart + info.begin, this.path, `tensor "${name}"`);
   }
 }
@@ -498,7 +498,7 @@ function compareUtf8(a: string, b: string): number {
 }
 
 function badTensor(name: string, message: string): never {
-  throw new LorahubError('BAD_ARGUMENT', `safetensors write: tensor "${name}": ${message}`);
+  throw new LorahubError('INTERNAL', `safetensors write: tensor "${name}": ${message}`);
 }
 
 function encodeData(t: TensorToWrite): Uint8Array {
@@ -566,7 +566,7 @@ function prepare(tensors: TensorToWrite[], metadata?: Record<string, string>): {
     const md: Record<string, string> = {};
     for (const k of Object.keys(metadata).sort(compareUtf8)) {
       if (typeof metadata[k] !== 'string') {
-        throw new LorahubError('BAD_ARGUMENT', `safetensors write: metadata "${k}" is not a string`);
+        throw new LorahubError('INTERNAL', `safetensors write: metadata "${k}" is not a string`);
       }
       md[k] = metadata[k];
     }

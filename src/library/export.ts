@@ -1,5 +1,6 @@
 /** `lorahub modules export`: a module back out as a plain PEFT adapter folder. */
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { fileSystemError, isFileSystemError, makeDir } from '../io/atomic.ts';
 import { basename, join, resolve } from 'node:path';
 import { LorahubError } from '../errors.ts';
 import { compareFiles, copyFileDurable, fsyncPath, tempName } from './files.ts';
@@ -19,7 +20,7 @@ export async function exportModule(lib: Library, name: string, destDir: string):
     throw new LorahubError('INTEGRITY', `module "${name}" does not match the manifest: ${check.problems.join('; ')}`);
   }
   const parent = resolve(dest, '..');
-  mkdirSync(parent, { recursive: true });
+  makeDir(parent);
   const tmp = join(parent, tempName('export', basename(dest)));
   try {
     mkdirSync(tmp);
@@ -30,6 +31,8 @@ export async function exportModule(lib: Library, name: string, destDir: string):
     }
     renameSync(tmp, dest);
     fsyncPath(parent, true);
+  } catch (err) {
+    throw isFileSystemError(err) ? fileSystemError(destDir, 'export to', err) : err;
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

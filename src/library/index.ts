@@ -3,12 +3,15 @@ export {
   BASE_FOLDER,
   DEFAULT_LIBRARY_DIR,
   defaultReadLibraryDir,
+  LIBRARY_ENV,
   Library,
   SHIPPED_LIBRARY_DIR,
   openLibrary,
   openLibraryIfExists,
+  samplingConflictError,
   TEST_PAUSE_ENV,
   validateModuleName,
+  writableLibraryDir,
   type AddOptions,
   type AddResult,
 } from './library.ts';
@@ -22,6 +25,6 @@ export {
   type BaseModel,
 } from './fingerprint.ts';
 export type { DefaultBase, FileRecord, Manifest, MetricValue, ModuleEntry } from './manifest.ts';
-export { resolveModules, sampleCompatible, type ResolveOptions } from './resolve.ts';
+export { resolveModules, sampleCompatible, samplePool, type ResolveOptions } from './resolve.ts';
 export { verifyLibrary, type ModuleReport, type VerifyReport } from './verify.ts';
 export { shippedBytes } from './files.ts';

@@ -11,18 +11,20 @@
  * Readers (list, info, verify, resolve) never lock: they read the manifest, which is only ever
  * replaced whole, and ignore `.tmp-*` entries.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LorahubError } from '../errors.ts';
+import { fileSystemError, isFileSystemError, makeDir, statIfAny } from '../io/atomic.ts';
 import { readAdapter, writeAdapter } from '../io/peft.ts';
+import { compositionConflict, RankConflictError, type ModuleLayout } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { loadT5Config } from '../models/t5/config.ts';
 import { compareFiles, copyFileDurable, fsyncPath, hashFolder, isTempEntry, listFiles, tempName } from './files.ts';
 import { compatibilityProblems, modelFingerprint, shapeProblems, shortFingerprint, weightsStat, type BaseModel } from './fingerprint.ts';
 import { acquireLibraryLock, LOCK_DIR, LOCK_OWNER_FILE, type LibraryLock } from './lock.ts';
-import { resolveModules, sampleCompatible, type ResolveOptions } from './resolve.ts';
+import { resolveModules, sampleCompatible, samplePool, type ResolveOptions } from './resolve.ts';
 import { verifyLibrary, type VerifyReport } from './verify.ts';
 import { exportModule } from './export.ts';
 import {
@@ -39,18 +41,52 @@ import {
 export const DEFAULT_LIBRARY_DIR = './modules';
 /** The library this package ships (its own modules/ folder: base model + upstream modules). */
 export const SHIPPED_LIBRARY_DIR = fileURLToPath(new URL('../../modules', import.meta.url));
+/** The environment variable that names the library when no --library is given. */
+export const LIBRARY_ENV = 'LORAHUB_LIBRARY';
+
+/** LORAHUB_LIBRARY when set to something (an empty value counts as unset). */
+function envLibraryDir(): string | undefined {
+  return process.env[LIBRARY_ENV] || undefined;
+}
 
 /**
  * Where a command that only READS a library looks when none is named: LORAHUB_LIBRARY, else
  * ./modules when it holds a library, else the shipped default — so `lorahub compose --task …`
- * works from any folder, not only from a clone's root. Commands that write (train, modules add)
- * keep ./modules: they must never write into an installed package.
+ * works from any folder, not only from a clone's root.
  */
 export function defaultReadLibraryDir(): string {
-  const env = process.env.LORAHUB_LIBRARY;
+  const env = envLibraryDir();
   if (env) return env;
   if (existsSync(join(DEFAULT_LIBRARY_DIR, MANIFEST_FILE))) return DEFAULT_LIBRARY_DIR;
   return existsSync(join(SHIPPED_LIBRARY_DIR, MANIFEST_FILE)) ? SHIPPED_LIBRARY_DIR : DEFAULT_LIBRARY_DIR;
+}
+
+function sameFolder(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false; // one of them does not exist: not the same folder
+  }
+}
+
+/**
+ * The library a command that WRITES (train, train-base --set-base, modules add|remove|set-base)
+ * uses: `named` (its --library), else LORAHUB_LIBRARY, else ./modules — unless ./modules is the
+ * package's own shipped library (a command run from a clone's root), which writers never change
+ * by default: the shipped default is what `compose` runs on from anywhere, and tests pin it. Naming
+ * it on purpose (scripts/build-default.ts passes `--library modules`) is allowed.
+ */
+export function writableLibraryDir(named?: string): string {
+  const dir = named ?? envLibraryDir();
+  if (dir !== undefined) return dir;
+  if (sameFolder(DEFAULT_LIBRARY_DIR, SHIPPED_LIBRARY_DIR)) {
+    throw new LorahubError(
+      'BAD_ARGUMENT',
+      `${SHIPPED_LIBRARY_DIR} is the library this package ships, which commands that write leave alone: ` +
+        `pass --library DIR (or set ${LIBRARY_ENV}) for the library to change (naming this folder changes it on purpose)`,
+    );
+  }
+  return DEFAULT_LIBRARY_DIR;
 }
 /** The conventional folder of the default base inside a library. */
 export const BASE_FOLDER = 'base';
@@ -191,6 +227,27 @@ export class Library {
     return sampleCompatible(this, n, seed, baseFingerprint);
   }
 
+  /**
+   * Why a module laid out as `module` would break the default `compose` on base `fingerprint`:
+   * its first composition conflict (targets, ranks, scalings) with the modules compose samples
+   * for that base, or undefined. Any two modules of that pool compose (add refuses the others), so
+   * the first one that loads stands for all; `except` (a module being replaced) does not count.
+   */
+  async samplingConflict(module: ModuleLayout, fingerprint: string, except?: string): Promise<LorahubError | undefined> {
+    for (const e of samplePool(this, fingerprint)) {
+      if (e.name === except) continue;
+      let reference: LoraModule;
+      try {
+        reference = await this.loadModule(e.name, { verify: false });
+      } catch {
+        // A module that no longer loads is `verify`'s to report; the next one stands for the pool.
+        continue;
+      }
+      return compositionConflict(reference, module);
+    }
+    return undefined;
+  }
+
   verifyLibrary(): Promise<VerifyReport> {
     return verifyLibrary(this);
   }
@@ -202,12 +259,15 @@ export class Library {
    * aborts here, before anything is written. Stale temporary entries are removed first.
    */
   private async mutate<T>(fn: (lock: LibraryLock) => Promise<T>): Promise<T> {
-    mkdirSync(this.dir, { recursive: true });
+    makeDir(this.dir);
     const lock = await acquireLibraryLock(this.dir, { waitMs: this.lockWaitMs });
     try {
       this.refresh();
       await this.removeStaleTemps();
       return await fn(lock);
+    } catch (err) {
+      // A rename or mkdir in the library folder that the file system refused (read-only, full, …).
+      throw isFileSystemError(err) ? fileSystemError(this.dir, 'update the library', err) : err;
     } finally {
       await lock.release();
     }
@@ -281,6 +341,9 @@ export class Library {
         );
       }
       if (problems.length > 0) warnings.push(`added with --force despite: ${problems.join('; ')}`);
+      const conflict = base && problems.length === 0 ? await this.samplingConflict(module, base.fingerprint, name) : undefined;
+      if (conflict && !opts.force) throw samplingConflictError(name, srcDir, conflict);
+      if (conflict) warnings.push(`added with --force despite: ${conflict.message}; compose will not sample it`);
       if (!base) {
         warnings.push(
           `no base model known (no --base, no default base in the manifest): recorded base_model_name_or_path ` +
@@ -326,6 +389,7 @@ export class Library {
           },
           files,
           metrics: { ...(opts.metrics ?? {}) },
+          notSampled: conflict ? conflict.message : null,
         };
         lock.assertHeld();
         if (folderExists) {
@@ -433,6 +497,21 @@ export class Library {
   }
 }
 
+/**
+ * The refusal of a module that fits the base but would break the default `compose` (the library
+ * must not hold modules its own default command refuses): names the conflict, --force, and for
+ * ranks or scalings the flag that composes them anyway.
+ */
+export function samplingConflictError(name: string, source: string, conflict: LorahubError): LorahubError {
+  const how = conflict instanceof RankConflictError ? '; give it to compose by name with --harmonize truncate|pad' : '';
+  return new LorahubError(
+    'INCOMPATIBLE',
+    `module "${name}" (${source}) does not compose with the library's modules for its base: ${conflict.message}; ` +
+      `use --force to add it anyway (compose then never samples it${how})`,
+    { cause: conflict },
+  );
+}
+
 async function testPause(): Promise<void> {
   const ms = Number(process.env[TEST_PAUSE_ENV] ?? 0);
   if (ms > 0) {
@@ -451,7 +530,7 @@ export async function openLibrary(
   opts: { create?: boolean; lockWaitMs?: number } = {},
 ): Promise<Library> {
   const abs = resolve(dir);
-  const st = statSync(abs, { throwIfNoEntry: false });
+  const st = statIfAny(abs);
   if (!st) {
     if (!opts.create) {
       throw new LorahubError('NOT_FOUND', `no module library at ${dir} (pass --library DIR, or add a module to create it)`);

@@ -16,7 +16,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { LorahubError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { fileSystemError, writeFileAtomic } from '../io/atomic.ts';
 
 export const LOCK_DIR = '.lock';
 export const LOCK_OWNER_FILE = '.lock.owner';
@@ -134,7 +134,7 @@ async function acquireOnce(dir: string): Promise<LibraryLock> {
     release = await tryLock(dir, onCompromised);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
-      throw new LorahubError('BAD_FILE', `library ${dir}: cannot take the lock (${(err as Error).message})`, { cause: err });
+      throw fileSystemError(dir, 'take the library lock', err);
     }
     const owner = readOwner(dir);
     if (owner && owner.host === hostname() && owner.pid !== process.pid && !processAlive(owner.pid) && claimDeadLock(dir, owner)) {

@@ -47,6 +47,12 @@ const ModuleEntrySchema = z.looseObject({
   }),
   files: z.record(z.string(), FileRecordSchema),
   metrics: z.record(z.string(), MetricValueSchema),
+  /**
+   * Why `compose` never samples this module: it fits its base but does not compose with the
+   * library's other modules for that base (targets, ranks or scalings), accepted with --force.
+   * Absent or null (every manifest before this field): sampled whenever it fits the base.
+   */
+  notSampled: z.string().nullable().optional(),
 });
 
 const DefaultBaseSchema = z.looseObject({

@@ -37,10 +37,13 @@ function isAdapterDir(s: string): boolean {
 /**
  * Loads `namesOrDirs` in the given order. Names must be unique. With `base`, a module that does
  * not fit it (declared fingerprint differs, or a target's shape) is refused, naming the module
- * and the first problem, unless `allowIncompatible`.
+ * and the first problem, unless `allowIncompatible`; `base_model_name_or_path` is not compared
+ * then: the weights are the base's identity, the string only a hint (the same base is "t5-small"
+ * in one adapter and "/home/me/t5-small" in another). Without a base the hint is all there is, so
+ * modules that claim different bases are refused.
  */
 export async function resolveModules(namesOrDirs: string[], opts: ResolveOptions = {}): Promise<LoraModule[]> {
-  if (namesOrDirs.length === 0) throw new LorahubError('BAD_ARGUMENT', 'no modules given');
+  if (namesOrDirs.length === 0) throw new LorahubError('INTERNAL', 'resolveModules: no modules given');
   const modules: LoraModule[] = [];
   const seen = new Set<string>();
   for (const item of namesOrDirs) {
@@ -78,7 +81,27 @@ export async function resolveModules(namesOrDirs: string[], opts: ResolveOptions
     }
     modules.push(module);
   }
+  if (!opts.base && !opts.allowIncompatible) {
+    const claims = modules.filter((m) => m.config.base_model_name_or_path !== null);
+    const other = claims.find((m) => m.config.base_model_name_or_path !== claims[0].config.base_model_name_or_path);
+    if (other) {
+      throw new LorahubError(
+        'INCOMPATIBLE',
+        `module "${other.name}" was made for base "${other.config.base_model_name_or_path}", module "${claims[0].name}" for ` +
+          `"${claims[0].config.base_model_name_or_path}"; name the base model (--model DIR) to check them against its weights instead`,
+      );
+    }
+  }
   return modules;
+}
+
+/**
+ * The modules `compose` samples from for a base: those recorded as fitting `baseFingerprint`,
+ * less those added with --force despite a composition conflict (library.ts addModule), in name
+ * order. By construction any two of them compose without harmonisation.
+ */
+export function samplePool(lib: Library, baseFingerprint: string): ModuleEntry[] {
+  return lib.listModules().filter((e) => e.base.fingerprint === baseFingerprint && !e.notSampled);
 }
 
 /**
@@ -87,9 +110,9 @@ export async function resolveModules(namesOrDirs: string[], opts: ResolveOptions
  * xoroshiro128+ seeded by `seed`: the same library, n and seed always give the same list.
  */
 export function sampleCompatible(lib: Library, n: number, seed: number, baseFingerprint: string): ModuleEntry[] {
-  if (!Number.isInteger(n) || n <= 0) throw new LorahubError('BAD_ARGUMENT', `number of modules must be a positive integer, got ${n}`);
-  if (!Number.isInteger(seed)) throw new LorahubError('BAD_ARGUMENT', `seed must be an integer, got ${seed}`);
-  const pool = lib.listModules().filter((e) => e.base.fingerprint === baseFingerprint);
+  if (!Number.isInteger(n) || n <= 0) throw new LorahubError('INTERNAL', `sampleCompatible: number of modules must be a positive integer, got ${n}`);
+  if (!Number.isInteger(seed)) throw new LorahubError('INTERNAL', `sampleCompatible: seed must be an integer, got ${seed}`);
+  const pool = samplePool(lib, baseFingerprint);
   if (pool.length < n) {
     throw new LorahubError(
       'BAD_ARGUMENT',

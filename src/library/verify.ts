@@ -2,10 +2,14 @@
  * `lorahub modules verify`: re-derives everything the manifest claims: file hashes, that each
  * module loads (PEFT config valid, shapes consistent, no NaN/Inf), that its recorded PEFT facts
  * still hold, and that it still fits its recorded base (when that base is available: the default
- * base, fully re-hashed).
+ * base, fully re-hashed), and that the modules `compose` samples for a base compose with each
+ * other (a library filled before `add` checked that would otherwise fail `compose --seed N` for
+ * some seeds only).
  */
 import { existsSync } from 'node:fs';
 import { readAdapter } from '../io/peft.ts';
+import { compositionConflict } from '../lora/compose.ts';
+import type { LoraModule } from '../lora/module.ts';
 import { compareFiles } from './files.ts';
 import { modelFingerprint, shapeProblems, type BaseModel } from './fingerprint.ts';
 import type { Library } from './library.ts';
@@ -55,6 +59,8 @@ export async function verifyLibrary(lib: Library): Promise<VerifyReport> {
   }
 
   const modules: ModuleReport[] = [];
+  // Per base fingerprint, the first sampled module that loads: every other one must compose with it.
+  const references = new Map<string, LoraModule>();
   for (const entry of lib.listModules()) {
     const problems: string[] = [];
     const warnings: string[] = [];
@@ -85,6 +91,14 @@ export async function verifyLibrary(lib: Library): Promise<VerifyReport> {
         if (shapes.length > 0) problems.push(`does not fit the base: ${shapes.join('; ')}`);
       } else {
         warnings.push(`base ${fp} is not available here: compatibility not re-checked`);
+      }
+      if (fp !== null && !entry.notSampled) {
+        const reference = references.get(fp);
+        const conflict = reference ? compositionConflict(reference, module) : undefined;
+        if (!reference) references.set(fp, module);
+        if (conflict) {
+          problems.push(`breaks the default compose: ${conflict.message} (remove it, or add it again with --force so that compose never samples it)`);
+        }
       }
     } catch (err) {
       // Any failure to read is a verification failure of this module, not of the command.

@@ -14,7 +14,7 @@ import type { LoraModule, LoraTarget } from './module.ts';
 
 /**
  * How to compose modules of different ranks:
- * - 'none': ranks must be equal (the default; an error names the module and key).
+ * - 'none': ranks and scalings must be equal (the default; a RankConflictError names the module and key).
  * - 'truncate': keep the first r_min rank components of each module, with scaling α/r_min (right
  *   for DyLoRA-trained modules, whose leading components form a valid lower-rank module at that
  *   scaling, Valipour et al. 2023).
@@ -36,56 +36,74 @@ interface TargetPlan {
   dOut: number;
 }
 
+/** What composition reads of a module: its targets' paths, ranks, shapes and scalings (never the weights). */
+export interface ModuleLayout {
+  name: string;
+  targets: ReadonlyMap<string, Pick<LoraTarget, 'r' | 'dIn' | 'dOut' | 'scaling'>>;
+}
+
+/**
+ * Modules that differ only in ranks or scalings: a harmonisation ('truncate' or 'pad') composes
+ * them. A class of its own so that a front end can say how (the CLI names --harmonize).
+ */
+export class RankConflictError extends LorahubError {
+  constructor(message: string) {
+    super('INCOMPATIBLE', message);
+    this.name = 'RankConflictError';
+  }
+}
+
+/**
+ * Why `m` cannot be composed with `first`, or undefined: the first problem, naming module, key,
+ * expected and actual. Target sets and shapes must agree always; ranks and scalings only without
+ * a harmonisation (then the error is a {@link RankConflictError}).
+ *
+ * Base identity is not checked here: `base_model_name_or_path` is a hint (a hub name or a path
+ * that differs between machines for the same weights), and the reference composes every module
+ * onto the first one's base without comparing it (sail-sg/lorahub algorithm.py
+ * `load_base_model_and_lora_modules`). Whoever knows the base checks modules against its weights
+ * (library/resolve.ts, by fingerprint and shapes).
+ */
+export function compositionConflict(first: ModuleLayout, m: ModuleLayout, harmonize: Harmonize = 'none'): LorahubError | undefined {
+  for (const p of first.targets.keys()) {
+    if (!m.targets.has(p)) return new LorahubError('INCOMPATIBLE', `module "${m.name}", key "${p}": missing (present in "${first.name}")`);
+  }
+  for (const p of m.targets.keys()) {
+    if (!first.targets.has(p)) return new LorahubError('INCOMPATIBLE', `module "${m.name}", key "${p}": not a target of "${first.name}"`);
+  }
+  for (const [path, t0] of first.targets) {
+    const t = m.targets.get(path) as Pick<LoraTarget, 'r' | 'dIn' | 'dOut' | 'scaling'>;
+    if (t.dIn !== t0.dIn || t.dOut !== t0.dOut) {
+      return new LorahubError('SHAPE_MISMATCH', `module "${m.name}", key "${path}": shape [${t.dOut}, ${t.dIn}], expected [${t0.dOut}, ${t0.dIn}]`);
+    }
+    if (harmonize !== 'none') continue;
+    if (t.r !== t0.r) return new RankConflictError(`module "${m.name}", key "${path}": rank ${t.r}, expected ${t0.r} (as "${first.name}")`);
+    if (t.scaling !== t0.scaling) {
+      return new RankConflictError(`module "${m.name}", key "${path}": scaling ${t.scaling}, expected ${t0.scaling} (as "${first.name}")`);
+    }
+  }
+  return undefined;
+}
+
 /** Validates the modules and plans the composed shapes. Errors name module, key, expected and actual. */
 export function planComposition(modules: LoraModule[], weights: number[], harmonize: Harmonize = 'none'): TargetPlan[] {
-  if (modules.length === 0) throw new LorahubError('BAD_ARGUMENT', 'compose: no modules');
+  if (modules.length === 0) throw new LorahubError('INTERNAL', 'compose: no modules');
   if (weights.length !== modules.length) {
-    throw new LorahubError('BAD_ARGUMENT', `compose: ${weights.length} weights for ${modules.length} modules`);
+    throw new LorahubError('INTERNAL', `compose: ${weights.length} weights for ${modules.length} modules`);
   }
   weights.forEach((w, i) => {
     if (!Number.isFinite(w)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${modules[i].name}") is ${w}`);
   });
   const first = modules[0];
-  const base = first.config.base_model_name_or_path;
-  const plan: TargetPlan[] = [];
-  for (const m of modules) {
-    const b = m.config.base_model_name_or_path;
-    if (base !== null && b !== null && b !== base) {
-      throw new LorahubError('INCOMPATIBLE', `module "${m.name}": base model "${b}", expected "${base}" (as module "${first.name}")`);
-    }
-    for (const p of first.targets.keys()) {
-      if (!m.targets.has(p)) throw new LorahubError('INCOMPATIBLE', `module "${m.name}", key "${p}": missing (present in "${first.name}")`);
-    }
-    for (const p of m.targets.keys()) {
-      if (!first.targets.has(p)) throw new LorahubError('INCOMPATIBLE', `module "${m.name}", key "${p}": not a target of "${first.name}"`);
-    }
+  for (const m of modules.slice(1)) {
+    const conflict = compositionConflict(first, m, harmonize);
+    if (conflict) throw conflict;
   }
-  for (const [path, t0] of first.targets) {
-    const ts = modules.map((m) => m.targets.get(path) as LoraTarget);
-    ts.forEach((t, i) => {
-      if (t.dIn !== t0.dIn || t.dOut !== t0.dOut) {
-        throw new LorahubError('SHAPE_MISMATCH', `module "${modules[i].name}", key "${path}": shape [${t.dOut}, ${t.dIn}], expected [${t0.dOut}, ${t0.dIn}]`);
-      }
-    });
-    let rank = t0.r;
-    if (harmonize === 'none') {
-      ts.forEach((t, i) => {
-        if (t.r !== t0.r) {
-          throw new LorahubError(
-            'INCOMPATIBLE',
-            `module "${modules[i].name}", key "${path}": rank ${t.r}, expected ${t0.r} (as "${first.name}"); pass a rank harmonisation (truncate or pad)`,
-          );
-        }
-        if (t.scaling !== t0.scaling) {
-          throw new LorahubError('INCOMPATIBLE', `module "${modules[i].name}", key "${path}": scaling ${t.scaling}, expected ${t0.scaling} (as "${first.name}")`);
-        }
-      });
-    } else {
-      rank = harmonize === 'truncate' ? Math.min(...ts.map((t) => t.r)) : Math.max(...ts.map((t) => t.r));
-    }
-    plan.push({ path, rank, scaling: harmonize === 'none' ? t0.scaling : composedScaling(first, rank, t0), dIn: t0.dIn, dOut: t0.dOut });
-  }
-  return plan;
+  return [...first.targets].map(([path, t0]): TargetPlan => {
+    const ranks = modules.map((m) => (m.targets.get(path) as LoraTarget).r);
+    const rank = harmonize === 'none' ? t0.r : harmonize === 'truncate' ? Math.min(...ranks) : Math.max(...ranks);
+    return { path, rank, scaling: harmonize === 'none' ? t0.scaling : composedScaling(first, rank, t0), dIn: t0.dIn, dOut: t0.dOut };
+  });
 }
 
 /**
@@ -180,7 +198,7 @@ export function stackModules(modules: LoraModule[], harmonize: Harmonize = 'none
  */
 export function composeStack(stack: ModuleStack, weights: readonly number[]): Map<string, LoraTarget> {
   if (weights.length !== stack.names.length) {
-    throw new LorahubError('BAD_ARGUMENT', `compose: ${weights.length} weights for ${stack.names.length} modules`);
+    throw new LorahubError('INTERNAL', `compose: ${weights.length} weights for ${stack.names.length} modules`);
   }
   weights.forEach((w, i) => {
     if (!Number.isFinite(w)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${stack.names[i]}") is ${w}`);

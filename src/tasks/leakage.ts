@@ -51,7 +51,7 @@ export function bracketSkeleton(text: string): string {
 export function instanceCore(task: TaskDef, input: string): string | undefined {
   const gen = getGenerator(task.generator);
   if (!gen.core) {
-    throw new LorahubError('BAD_ARGUMENT', `task "${task.name}": generator "${gen.name}" declares no core field`);
+    throw new LorahubError('INTERNAL', `task "${task.name}": generator "${gen.name}" declares no core field`);
   }
   const fields = extractFields(task.instruction ?? gen.defaultTemplate, input);
   return fields?.[gen.core.field];
@@ -111,7 +111,7 @@ export function findLeaks(target: TaskDef, inputs: readonly string[], index: Lea
   for (const input of inputs) {
     const core = instanceCore(target, input);
     if (core === undefined) {
-      throw new LorahubError('BAD_ARGUMENT', `task "${target.name}": input does not fit its format: ${JSON.stringify(input.slice(0, 80))}`);
+      throw new LorahubError('INTERNAL', `task "${target.name}": input does not fit its format: ${JSON.stringify(input.slice(0, 80))}`);
     }
     const hit = index.find(core, rule);
     if (hit) leaks.push({ target: target.name, input, core, upstream: hit[0], upstreamInput: hit[1] });

@@ -10,6 +10,19 @@ export interface Example {
   target: string;
 }
 
+/**
+ * An example as a data file gives it: each side as text (`input`, `target`) or as token ids
+ * (`inputIds`, `labels`; ids win where a line has both). The target side is absent only where
+ * none is needed (generation input). `source` says where it came from ("file:line"), for errors.
+ */
+export interface DataExample {
+  input?: string;
+  target?: string;
+  inputIds?: number[];
+  labels?: number[];
+  source?: string;
+}
+
 export type TaskKind = 'upstream' | 'target';
 export type Split = 'train' | 'test';
 

@@ -49,10 +49,89 @@ export function loadTokenizer(modelDir: string): Tokenizer {
   }
   throw new LorahubError(
     'NOT_FOUND',
-    `${modelDir}: no tokenizer found (expected tokenizer.json, or a ByT5 tokenizer_config.json` +
-      (hasSentencePiece ? '; spiece.model alone is not supported: convert it to tokenizer.json' : '') +
-      ')',
+    `${modelDir}: no tokenizer (tokenizer.json, or tokenizer_config.json for a ByT5 byte tokenizer)` +
+      (hasSentencePiece ? '; spiece.model alone is not supported: convert it to tokenizer.json' : ''),
   );
+}
+
+/**
+ * A model folder's tokenizer, read on first use. Token ids need no tokenizer (transformers runs
+ * them without one), so `score`, `eval` and `generate` hold this and load the tokenizer only when
+ * a text must be encoded or ids decoded; a folder with none fails only then, saying what to give.
+ */
+export class LazyTokenizer implements Tokenizer {
+  /** The tokenizer, or why the folder has none lorahub can use; undefined until first asked. */
+  private loaded: Tokenizer | LorahubError | undefined;
+
+  constructor(readonly modelDir: string) {}
+
+  /**
+   * The tokenizer, or undefined when the folder has none lorahub can use (no files, or a class
+   * that needs a tokenizer.json): ids then print without text. Malformed tokenizer files throw.
+   */
+  find(): Tokenizer | undefined {
+    if (this.loaded === undefined) {
+      try {
+        this.loaded = loadTokenizer(this.modelDir);
+      } catch (err) {
+        if (!(err instanceof LorahubError && (err.code === 'NOT_FOUND' || err.code === 'UNSUPPORTED'))) throw err;
+        this.loaded = err;
+      }
+    }
+    return this.loaded instanceof LorahubError ? undefined : this.loaded;
+  }
+
+  /** The tokenizer; a folder without one is an error that says what to give instead. */
+  get(): Tokenizer {
+    const tok = this.find();
+    if (tok) return tok;
+    const why = this.loaded as LorahubError;
+    throw new LorahubError(why.code, `${why.message} — give token ids ({"input_ids","labels"}) or add the tokenizer files`, { cause: why });
+  }
+
+  get kind(): Tokenizer['kind'] {
+    return this.get().kind;
+  }
+  get vocabSize(): number {
+    return this.get().vocabSize;
+  }
+  get padId(): number {
+    return this.get().padId;
+  }
+  get eosId(): number {
+    return this.get().eosId;
+  }
+  encode(text: string): number[] {
+    return this.get().encode(text);
+  }
+  decode(ids: number[]): string {
+    return this.get().decode(ids);
+  }
+}
+
+/** `tok`, or undefined when it is a LazyTokenizer of a folder without one (ids print without text). */
+export function tokenizerIfAny(tok: Tokenizer): Tokenizer | undefined {
+  return tok instanceof LazyTokenizer ? tok.find() : tok;
+}
+
+/** `tok`, loaded now if it is a LazyTokenizer: for work that will need it, so that it fails before, not after. */
+export function requireTokenizer(tok: Tokenizer): Tokenizer {
+  return tok instanceof LazyTokenizer ? tok.get() : tok;
+}
+
+/**
+ * tokenizer_config.json's `model_max_length`, or undefined when the folder has none or says "no
+ * limit": transformers writes int(1e30) (VERY_LARGE_INTEGER) for that, which is no safe integer.
+ */
+export function modelMaxLength(modelDir: string): number | undefined {
+  const file = join(modelDir, 'tokenizer_config.json');
+  if (!existsSync(file)) return undefined;
+  const v = readJsonObject(file).model_max_length;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new LorahubError('BAD_CONFIG', `${file}: "model_max_length" must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return Number.isSafeInteger(v) ? v : undefined;
 }
 
 /** config.json's vocab_size, or undefined when the folder has no readable config. */

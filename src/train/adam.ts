@@ -70,7 +70,7 @@ export class Adam {
     const { beta1, beta2, epsilon, weightDecay } = this.options;
     for (const [name, p] of this.params) {
       const g = grads.get(name);
-      if (!g) throw new LorahubError('BAD_ARGUMENT', `Adam: no gradient for parameter "${name}"`);
+      if (!g) throw new LorahubError('INTERNAL', `Adam: no gradient for parameter "${name}"`);
       const s = this.slots.get(name) as Slot;
       const mask = masks?.get(name);
       if (mask && mask.shape.join(',') !== s.count.shape.join(',')) {

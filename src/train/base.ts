@@ -88,7 +88,7 @@ export function saveBaseModel(dir: string, rawConfig: Record<string, unknown>, p
   const tensors: TensorToWrite[] = [];
   for (const e of t5WeightTable(cfg)) {
     const t = params.get(e.ours);
-    if (!t) throw new LorahubError('BAD_ARGUMENT', `saveBaseModel: no weight "${e.ours}"`);
+    if (!t) throw new LorahubError('INTERNAL', `saveBaseModel: no weight "${e.ours}"`);
     const hf = tf.tidy(() => (e.transpose ? tf.transpose(t) : tf.clone(t)));
     const data = Float32Array.from(hf.dataSync() as Float32Array);
     hf.dispose();

@@ -8,8 +8,9 @@
  * or the new one, never a mix of weights from one step and moments from another.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDir } from '../io/atomic.ts';
 import { LorahubError } from '../errors.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
 
@@ -51,7 +52,7 @@ export function hasCheckpoint(dir: string): boolean {
 
 /** Writes `tensors` (read back from the backend) and `state` atomically into `dir`. */
 export function writeCheckpoint(dir: string, tensors: ReadonlyMap<string, tf.Tensor>, state: Omit<CheckpointState, 'format' | 'version'>): void {
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   const out: TensorToWrite[] = [];
   for (const [name, t] of tensors) {
     out.push({ name, dtype: 'F32', shape: t.shape, data: Float32Array.from(t.dataSync() as Float32Array) });

@@ -66,7 +66,7 @@ export interface SpecialIds {
  * micro-batch losses add up to the batch's mean token loss.
  */
 export function collate(examples: readonly EncodedExample[], ids: SpecialIds, lossTokens?: number): TrainBatch {
-  if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', 'collate: empty batch');
+  if (examples.length === 0) throw new LorahubError('INTERNAL', 'collate: empty batch');
   const s = Math.max(...examples.map((e) => e.input.length));
   const t = Math.max(...examples.map((e) => e.target.length));
   const labels2d = examples.map((e) => [...e.target, ...new Array<number>(t - e.target.length).fill(IGNORE_INDEX)]);

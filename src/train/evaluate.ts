@@ -2,7 +2,8 @@
  * End-of-training evaluation: exact match of greedy answers (lorahub's normalisation,
  * eval/exact-match.ts) and teacher-forced mean token loss.
  */
-import { accuracy, type Accuracy } from '../eval/exact-match.ts';
+import { answerAccuracy } from '../eval/evaluate.ts';
+import type { Accuracy } from '../eval/exact-match.ts';
 import { generateExamples, scoreExamples } from '../engine/tfjs/eval.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -22,10 +23,7 @@ export function exactMatchAccuracy(model: T5Model, tok: Tokenizer, examples: rea
     lora: opts.lora,
     batchSize: opts.batchSize,
   });
-  return accuracy(
-    gen.map((g) => g.text),
-    examples.map((e) => e.target),
-  );
+  return answerAccuracy(tok, model.config, examples, gen.map((g) => g.outputIds));
 }
 
 /** Mean token cross-entropy over all label tokens of `examples`. */

@@ -143,7 +143,7 @@ function accumulateGradients(
   varList: tf.Variable[],
   nameOf: ReadonlyMap<string, string>,
 ): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
-  if (parts.length === 0) throw new LorahubError('BAD_ARGUMENT', 'internal: a training step with no loss');
+  if (parts.length === 0) throw new LorahubError('INTERNAL', 'internal: a training step with no loss');
   let total: tf.Scalar | undefined;
   const acc = new Map<string, tf.Tensor>();
   try {
@@ -196,7 +196,7 @@ export async function runTraining(problem: TrainProblem, opts: LoopOptions): Pro
 
   try {
     if (opts.resume) {
-      if (!ckpt) throw new LorahubError('BAD_ARGUMENT', 'resume needs a checkpoint folder');
+      if (!ckpt) throw new LorahubError('INTERNAL', 'resume needs a checkpoint folder');
       const c = readCheckpoint(ckpt.dir);
       if (!c) throw new LorahubError('NOT_FOUND', `${ckpt.dir}: no checkpoint to resume from`);
       checkSameRun(c.state.run, run, ckpt.dir, opts.runMayDiffer);

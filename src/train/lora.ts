@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../errors.ts';
+import type { ModuleLayout } from '../lora/compose.ts';
 import type { LoraConfig, LoraModule, LoraTarget } from '../lora/module.ts';
 import { T5_LINEAR_NAMES, t5LinearShape, type T5Config } from '../models/t5/config.ts';
 import { tokenCrossEntropy } from '../models/t5/loss.ts';
@@ -78,7 +79,7 @@ export function initLoraParams(cfg: T5Config, paths: readonly string[], rank: nu
   const rng = Rng.fromSeed(seed);
   return paths.map((path) => {
     const shape = t5LinearShape(cfg, path);
-    if (!shape) throw new LorahubError('BAD_ARGUMENT', `no Linear "${path}" in this model`);
+    if (!shape) throw new LorahubError('INTERNAL', `no Linear "${path}" in this model`);
     const [dOut, dIn] = shape;
     const bound = 1 / Math.sqrt(dIn);
     const a = new Float32Array(rank * dIn);
@@ -152,6 +153,20 @@ export function loraModuleFrom(params: readonly LoraParam[], spec: LoraSpec, nam
     });
   }
   return { name, config: peftConfigFor(spec, baseModelNameOrPath), targets, metadata };
+}
+
+/**
+ * The layout (targets, ranks, shapes, scalings; as loraModuleFrom will give them) of a module
+ * trained with `spec`: what the library checks a module against, known before the training run.
+ */
+export function plannedLayout(cfg: T5Config, spec: LoraSpec, name: string): ModuleLayout {
+  const targets = new Map(
+    loraTargetPaths(cfg, spec.targets).map((path) => {
+      const [dOut, dIn] = t5LinearShape(cfg, path) as [number, number];
+      return [path, { r: spec.rank, dIn, dOut, scaling: spec.alpha / spec.rank }] as const;
+    }),
+  );
+  return { name, targets };
 }
 
 export function disposeLoraParams(params: readonly LoraParam[]): void {

@@ -8,9 +8,17 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { LorahubError } from '../errors.ts';
 import { writeAdapter } from '../io/peft.ts';
-import { BASE_FINGERPRINT_METADATA_KEY, modelFingerprint, type AddResult, type Library, type MetricValue } from '../library/index.ts';
+import {
+  BASE_FINGERPRINT_METADATA_KEY,
+  modelFingerprint,
+  samplingConflictError,
+  type AddResult,
+  type Library,
+  type MetricValue,
+} from '../library/index.ts';
 import { disposeDeltas, moduleDeltas } from '../lora/apply.ts';
 import type { LoraModule } from '../lora/module.ts';
+import { loadT5Config } from '../models/t5/config.ts';
 import { T5Model } from '../models/t5/model.ts';
 import { taskExamples } from '../tasks/dataset.ts';
 import { getTask } from '../tasks/registry.ts';
@@ -20,7 +28,7 @@ import { checkpointFile } from './checkpoint.ts';
 import type { TextExample } from './data.ts';
 import { truncateDyLora } from './dylora.ts';
 import { exactMatchAccuracy, meanTokenLoss, subset } from './evaluate.ts';
-import { trainLora, type LoraSpec } from './lora.ts';
+import { plannedLayout, trainLora, type LoraSpec } from './lora.ts';
 import type { CheckpointOptions, LoopResult, LrSchedule, Progress, TrainHooks } from './loop.ts';
 
 export interface TrainTaskOptions {
@@ -47,7 +55,7 @@ export interface TrainTaskOptions {
   evalTest?: number;
   /** Train examples evaluated (default 100). */
   evalTrain?: number;
-  /** Replace a module of the same name in the library. */
+  /** Replace a module of the same name in the library; add one that does not compose with its modules (never sampled then). */
   force?: boolean;
   /** Keep the run's checkpoint after success (default: delete it; it only serves crash recovery). */
   keepCheckpoint?: boolean;
@@ -118,10 +126,16 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
   if (opts.library?.hasModule(name) && !opts.force) {
     throw new LorahubError('BAD_ARGUMENT', `module "${name}" already exists in ${opts.library.dir} (use --force to replace it, or --name)`);
   }
+  const fingerprint = await modelFingerprint(opts.modelDir);
+  if (opts.library && !opts.force) {
+    // A module the library would refuse at the end (it would break the default compose) is refused
+    // before the training run rather than after it.
+    const conflict = await opts.library.samplingConflict(plannedLayout(loadT5Config(opts.modelDir), opts.spec, name), fingerprint, name);
+    if (conflict) throw samplingConflictError(name, `trained on ${task.name}`, conflict);
+  }
   const model = T5Model.load(opts.modelDir);
   try {
     const tok = loadTokenizer(opts.modelDir);
-    const fingerprint = await modelFingerprint(opts.modelDir);
     const train = taskExamples(task, 'train');
     const { module, loop } = await trainLora({
       model,

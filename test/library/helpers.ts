@@ -22,12 +22,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node bin/lorahub.mjs ...args` from the repo root. */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/**
+ * Runs `node bin/lorahub.mjs ...args` from the repo root. `timeoutMs`: SIGKILL it after that long
+ * (a command that must not hang; the result then has signal SIGKILL).
+ */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs?: number): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [join(REPO, 'bin/lorahub.mjs'), ...args], {
       cwd: REPO,
       env: { ...process.env, ...env },
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
     });
     let stdout = '';
     let stderr = '';

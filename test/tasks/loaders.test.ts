@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LorahubError } from '../../src/errors.ts';
-import { loadExamplesFile } from '../../src/tasks/index.ts';
+import { loadDataFile, loadExamplesFile, MAX_TEXT_BYTES } from '../../src/tasks/index.ts';
 import { BBH_DIR, HAVE_BBH } from './oracles.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lorahub-loaders-'));
@@ -49,7 +49,7 @@ describe('loadExamplesFile', () => {
     expect(failure(file('t.jsonl', '{"input":"a","target":"b"}\n\n{"input":"a","target":3}')).message).toMatch(
       /t\.jsonl:3: "target" must be a string, got number/,
     );
-    expect(failure(file('m.jsonl', '{"input":"a"}')).message).toMatch(/m\.jsonl:1: missing "target"/);
+    expect(failure(file('m.jsonl', '{"input":"a"}')).message).toMatch(/m\.jsonl:1: missing "target" \(or "labels"\)/);
     expect(failure(file('arr.jsonl', '[1, 2]')).message).toMatch(/arr\.jsonl:1: expected an object .* got array/);
   });
 
@@ -69,5 +69,61 @@ describe('loadExamplesFile', () => {
     const missing = failure(join(dir, 'nope.json'));
     expect(missing.code).toBe('NOT_FOUND');
     expect(missing.message).toMatch(/cannot read examples file .*nope\.json/);
+  });
+});
+
+describe('loadDataFile', () => {
+  function dataFailure(path: string, targets = true): string {
+    try {
+      loadDataFile(path, { targets });
+    } catch (err) {
+      expect(err).toBeInstanceOf(LorahubError);
+      expect((err as LorahubError).code).toBe('BAD_FILE');
+      return (err as LorahubError).message;
+    }
+    throw new Error('expected an error');
+  }
+
+  it('reads text and token-id lines, each side either way, with their source', () => {
+    const f = file('ids.jsonl', ['{"input_ids":[5,6,1],"labels":[7,1,-100]}', '{"input":"a","labels":[7,1]}', '{"input_ids":[5,1],"target":"b"}'].join('\n'));
+    expect(loadDataFile(f)).toEqual([
+      { inputIds: [5, 6, 1], labels: [7, 1, -100], source: `${f}:1` },
+      { input: 'a', labels: [7, 1], source: `${f}:2` },
+      { inputIds: [5, 1], target: 'b', source: `${f}:3` },
+    ]);
+    // Generation input needs no target; BBH json names the example.
+    expect(loadDataFile(file('gen.jsonl', '{"input_ids":[5,1]}'), { targets: false })).toEqual([{ inputIds: [5, 1], source: `${dir}/gen.jsonl:1` }]);
+    expect(loadDataFile(file('b.json', '{"examples":[{"input_ids":[5,1],"labels":[1]}]}'))[0].source).toBe(`${dir}/b.json: examples[0]`);
+  });
+
+  it('refuses empty, non-integer and all-ignored ids, and empty inputs', () => {
+    expect(dataFailure(file('e1.jsonl', '{"input_ids":[5,1],"labels":[]}'))).toMatch(/e1\.jsonl:1: "labels" is empty$/);
+    expect(dataFailure(file('e2.jsonl', '{"input_ids":[],"labels":[1]}'))).toMatch(/e2\.jsonl:1: "input_ids" is empty$/);
+    expect(dataFailure(file('e3.jsonl', '{"input":"","target":"x"}'), false)).toMatch(/e3\.jsonl:1: "input" is empty$/);
+    expect(dataFailure(file('e4.jsonl', '{"input_ids":[5,"6"],"labels":[1]}'))).toMatch(/e4\.jsonl:1: "input_ids"\[1\] is "6", not an integer token id$/);
+    expect(dataFailure(file('e5.jsonl', '{"input_ids":5,"labels":[1]}'))).toMatch(/"input_ids" must be an array of token ids, got number$/);
+    expect(dataFailure(file('e6.jsonl', '{"input_ids":[5,1],"labels":[-100]}'))).toMatch(/"labels" has no token to score \(all -100\)$/);
+    expect(dataFailure(file('e7.jsonl', '{"input_ids":[5,1]}'))).toMatch(/e7\.jsonl:1: missing "labels" \(or "target"\)$/);
+    expect(dataFailure(file('e8.jsonl', '{"text":"a"}'))).toMatch(/e8\.jsonl:1: missing "input" \(or "input_ids"\)$/);
+    // An empty target still scores eos.
+    expect(loadDataFile(file('ok.jsonl', '{"input":"a","target":""}'))).toHaveLength(1);
+  });
+
+  it('refuses invalid UTF-8 by line, and keeps a BOM only off the first line', () => {
+    const bad = join(dir, 'latin1.jsonl');
+    writeFileSync(bad, Buffer.concat([Buffer.from('{"input":"a","target":"b"}\n\n{"input":"caf'), Buffer.from([0xe9]), Buffer.from('","target":"x"}')]));
+    expect(dataFailure(bad)).toBe(`${bad}:3: not valid UTF-8 (data files are read as UTF-8)`);
+    const bom = loadDataFile(file('bom.jsonl', '\ufeff{"input":"a","target":"b"}\n{"input":"\ufeffc","target":"d"}'));
+    expect(bom.map((e) => e.input)).toEqual(['a', '\ufeffc']);
+  });
+
+  it('refuses a runaway line or text before parsing it', () => {
+    const long = 'x'.repeat(MAX_TEXT_BYTES + 1);
+    expect(dataFailure(file('long.jsonl', `{"input":"a","target":"b"}\n{"input":"${long}","target":"b"}`))).toMatch(/long\.jsonl:2: line is 4\.0 MB, over the 4\.0 MB a line may hold$/);
+    expect(dataFailure(file('long.json', `{"examples":[{"input":"${long}","target":"b"}]}`))).toMatch(/long\.json: examples\[0\]: "input" is 4\.0 MB, over the 4\.0 MB a text may hold$/);
+  });
+
+  it('loadExamplesFile takes text examples only', () => {
+    expect(failure(file('tok.jsonl', '{"input_ids":[5,1],"labels":[1]}')).message).toMatch(/tok\.jsonl:1: token ids are not accepted here; give text \{"input", "target"\}$/);
   });
 });

@@ -74,7 +74,7 @@ describe('lorahub train-base / train', () => {
     }, 20);
     try {
       const t = await runCli([
-        'train', '--task', 'bool_not_chain', '--library', lib, '--steps', '2', '--rank', '2', '--batch-size', '2',
+        'train', '--task', 'bool_not_chain', '--library', lib, '--steps', '2', '--rank', '2', '--alpha', '4', '--batch-size', '2',
         '--eval-test', '1', '--eval-train', '1', '--checkpoint-dir', ck, '--json',
       ]);
       expect(t.stderr).toBe('');
@@ -85,6 +85,17 @@ describe('lorahub train-base / train', () => {
     }
     expect(released).toBe(true);
     expect((await openLibrary(lib)).hasModule('bool_not_chain')).toBe(true);
+  });
+
+  it('refuses, before training, a module that would not compose with the library\'s modules (unless --force)', async () => {
+    const ck = join(tmp, 'ck-rank4');
+    const r = await runCli(['train', '--task', 'bool_or', '--library', lib, '--steps', '1', '--rank', '4', '--alpha', '4', '--checkpoint-dir', ck]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^lorahub: error: module "bool_or" \(trained on bool_or\) does not compose with the library's modules for its base: module "bool_or", key "[^"]+": rank 4, expected 2 \(as "bool_and"\); use --force to add it anyway \(compose then never samples it; give it to compose by name with --harmonize truncate\|pad\)\n$/,
+    );
+    expect(existsSync(ck)).toBe(false);
+    expect((await openLibrary(lib)).hasModule('bool_or')).toBe(false);
   });
 
   it('--tasks trains on the named upstream tasks only; a target or unknown name is refused', async () => {

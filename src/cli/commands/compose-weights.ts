@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { writeAdapter } from '../../io/peft.ts';
 import { loadBaseModel, resolveModules } from '../../library/index.ts';
-import { compose, type Harmonize } from '../../lora/compose.ts';
+import { compose, RankConflictError, type Harmonize } from '../../lora/compose.ts';
 import { maybeLibrary, out, parseList, resolveModelDir } from '../common.ts';
 
 interface Opts {
@@ -29,6 +29,15 @@ export function parseHarmonize(v: string | undefined): Harmonize {
   throw new LorahubError('BAD_ARGUMENT', `--harmonize must be truncate, pad or none, got "${v}"`);
 }
 
+/**
+ * Modules of different ranks or scalings: the error names the flag that composes them (the
+ * library's error only says that a harmonisation would). Anything else passes unchanged.
+ */
+export function withHarmonizeHint(err: unknown): unknown {
+  if (!(err instanceof RankConflictError)) return err;
+  return new LorahubError(err.code, `${err.message}; pass --harmonize truncate|pad to compose modules of different ranks`, { cause: err });
+}
+
 export function register(program: Command): void {
   program
     .command('compose-weights')
@@ -50,7 +59,12 @@ export function register(program: Command): void {
       const modelDir = opts.model ?? lib?.defaultBaseDir();
       const base = modelDir ? await loadBaseModel(resolveModelDir(modelDir, lib)) : undefined;
       const modules = await resolveModules(names, { library: lib, base });
-      const composed = compose(modules, weights, { harmonize: parseHarmonize(opts.harmonize), name: opts.out });
+      let composed;
+      try {
+        composed = compose(modules, weights, { harmonize: parseHarmonize(opts.harmonize), name: opts.out });
+      } catch (err) {
+        throw withHarmonizeHint(err);
+      }
       await writeAdapter(opts.out, composed);
       const rank = composed.config.r;
       if (opts.json) {

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { availableParallelism } from 'node:os';
 import { DEFAULT_POPSIZE, DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
 import type { OptimizerName } from '../../adapt/optimizer.ts';
 import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
 import type { LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
-import { out, parseList, positiveInt } from '../common.ts';
+import { numberOption, out, parseList, positiveInt } from '../common.ts';
 import { describeEngine, engineOptions, globalOptions } from '../options.ts';
-import { parseHarmonize } from './compose-weights.ts';
+import { parseHarmonize, withHarmonizeHint } from './compose-weights.ts';
 
 interface Opts {
   task?: string;
@@ -51,6 +52,40 @@ function normalization(v: string): LossNormalization {
   throw new LorahubError('BAD_ARGUMENT', `--loss-normalization must be mean-token or reference, got "${v}"`);
 }
 
+/**
+ * What `--resume` takes from the command line: how to run (workers, output format; the global
+ * --engine/--device/--threads/--backend belong to the root command), never what the run computes.
+ * That is in its run.json, and a flag that tried to change it would be silently ignored.
+ */
+const RESUME_FLAGS = new Set(['resume', 'workers', 'json']);
+
+function refuseOnResume(cmd: Command): void {
+  for (const o of cmd.options) {
+    const key = o.attributeName();
+    if (!RESUME_FLAGS.has(key) && cmd.getOptionValueSource(key) === 'cli') {
+      throw new LorahubError(
+        'BAD_ARGUMENT',
+        `${o.long} does not apply to --resume: a resumed run continues with the settings in its run.json (only --workers, --json and the global engine flags apply)`,
+      );
+    }
+  }
+}
+
+/**
+ * `--workers`: more workers than cores buy no speed, and each one loads its own copy of the model
+ * (64 workers of the default were 6.6 GB on two cores), so N is capped at the cores, with a warning.
+ */
+function workerCount(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  const n = positiveInt('--workers', v, 1);
+  const cores = availableParallelism();
+  if (n <= cores) return n;
+  process.stderr.write(
+    `lorahub: warning: --workers ${n} capped at ${cores}, the number of cores: each worker holds its own copy of the model in memory, and workers beyond the cores add memory, not speed\n`,
+  );
+  return cores;
+}
+
 /** A fresh run folder per invocation, so repeating a command never collides with an old run. */
 function defaultRunDir(name: string, seed: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -86,6 +121,10 @@ export function register(program: Command): void {
     .option('--json', 'print a final JSON line {"weights","objective","evaluations","seconds","modules","zero_shot_accuracy","accuracy","engine","device",…}')
     .action(async (opts: Opts & { eval?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd);
+      if (opts.resume !== undefined) refuseOnResume(cmd);
+      if (opts.modules !== undefined && cmd.getOptionValueSource('numModules') === 'cli') {
+        throw new LorahubError('BAD_ARGUMENT', '--num-modules does not apply with --modules: it is how many modules to sample when --modules is not given');
+      }
       const seed = num('--seed', opts.seed);
       const request: ComposeRequest = {
         task: opts.task,
@@ -93,7 +132,7 @@ export function register(program: Command): void {
         testData: opts.test,
         model: opts.model,
         library: opts.library,
-        modules: opts.modules ? parseList('--modules', opts.modules) : undefined,
+        modules: opts.modules !== undefined ? parseList('--modules', opts.modules) : undefined,
         numModules: positiveInt('--num-modules', opts.numModules, 20),
         numModulesExplicit: cmd.getOptionValueSource('numModules') === 'cli',
         harmonize: parseHarmonize(opts.harmonize),
@@ -102,7 +141,7 @@ export function register(program: Command): void {
         settings: {
           optimizer: optimizerName(opts.optimizer),
           budget: positiveInt('--budget', opts.budget, DEFAULT_SETTINGS.budget),
-          timeLimitSec: opts.timeLimit !== undefined ? num('--time-limit', opts.timeLimit) : undefined,
+          timeLimitSec: opts.timeLimit !== undefined ? numberOption('--time-limit', opts.timeLimit) : undefined,
           seed,
           sigma0: opts.sigma0 !== undefined ? num('--sigma0', opts.sigma0) : undefined,
           bound: DEFAULT_SETTINGS.bound,
@@ -111,7 +150,7 @@ export function register(program: Command): void {
         normalization: normalization(opts.lossNormalization),
         batchSize: opts.batchSize !== undefined ? positiveInt('--batch-size', opts.batchSize, 1) : undefined,
         alpha: num('--alpha', opts.alpha),
-        workers: opts.workers === 'auto' ? 'auto' : positiveInt('--workers', opts.workers, 1),
+        workers: workerCount(opts.workers),
         out: opts.out ?? defaultRunDir(opts.task ?? 'data', seed),
         engine: engineOptions(cmd),
         noEval: opts.eval === false,
@@ -157,7 +196,9 @@ export function register(program: Command): void {
             interrupted: () => stop,
           },
           opts.resume,
-        );
+        ).catch((err: unknown) => {
+          throw withHarmonizeHint(err);
+        });
         if (opts.json) {
           out(
             JSON.stringify({

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { evaluateExactMatch } from '../../eval/evaluate.ts';
-import { getTask, loadExamplesFile, taskExamples } from '../../tasks/index.ts';
-import { loadAdapterArg, loadModel, maybeLibrary, out, positiveInt, resolveModelDir } from '../common.ts';
+import { getTask, loadDataFile, taskExamples, type DataExample } from '../../tasks/index.ts';
+import { loadAdapterArg, loadModel, maxLengthArg, maybeLibrary, out, positiveInt, resolveModelDir } from '../common.ts';
 import { setupEngine } from '../options.ts';
 
 interface Opts {
@@ -14,6 +14,7 @@ interface Opts {
   library?: string;
   limit?: string;
   maxNewTokens?: string;
+  maxLength?: string;
   json?: boolean;
 }
 
@@ -22,27 +23,30 @@ export function register(program: Command): void {
     .command('eval')
     .description("exact-match accuracy (lorahub's normalisation) of the model (+ adapter) on a task's test split or a data file")
     .option('--task <name>', 'a task from tasks/')
-    .option('--data <file>', 'examples instead: BBH json {"examples":[…]} or jsonl')
+    .option('--data <file>', 'examples instead: BBH json {"examples":[…]} or jsonl; {"input","target"} or {"input_ids","labels"}')
     .option('--split <split>', "the task's split: test | train", 'test')
     .option('--model <dir>', 'base model (default: the library base model)')
     .option('--adapter <dir|name>', 'PEFT adapter folder or library module name')
     .option('--library <dir>', 'module library (default ./modules)')
     .option('--limit <n>', 'evaluate the first N examples only')
     .option('--max-new-tokens <n>', 'generation length (default: longest target + 2, at least 8)')
+    .option('--max-length <n>', "longest input in tokens (default: the tokenizer's model_max_length, else 4096)")
     .option('--json', 'print {"accuracy","correct","total","engine","device"}')
     .action(async (opts: Opts, cmd: Command) => {
       if ((opts.task === undefined) === (opts.data === undefined)) throw new LorahubError('BAD_ARGUMENT', 'give exactly one of --task NAME or --data FILE');
       if (opts.split !== 'test' && opts.split !== 'train') throw new LorahubError('BAD_ARGUMENT', `--split must be test or train, got "${opts.split}"`);
-      let examples = opts.task ? taskExamples(getTask(opts.task), opts.split) : loadExamplesFile(opts.data as string);
+      let examples: DataExample[] = opts.task ? taskExamples(getTask(opts.task), opts.split) : loadDataFile(opts.data as string, { targets: true });
       if (opts.limit !== undefined) examples = examples.slice(0, positiveInt('--limit', opts.limit, 1));
       if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', `no ${opts.split} examples to evaluate`);
-      const maxNew = opts.maxNewTokens !== undefined ? positiveInt('--max-new-tokens', opts.maxNewTokens, 8) : undefined;
+      const maxNewTokens = opts.maxNewTokens !== undefined ? positiveInt('--max-new-tokens', opts.maxNewTokens, 8) : undefined;
       const engine = await setupEngine(cmd);
       const lib = await maybeLibrary(opts.library);
-      const m = await loadModel(engine, resolveModelDir(opts.model, lib));
+      const dir = resolveModelDir(opts.model, lib);
+      const limit = maxLengthArg(opts.maxLength, dir);
+      const m = await loadModel(engine, dir);
       try {
         const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
-        const r = await evaluateExactMatch(m.model, m.tokenizer, examples, adapter, maxNew);
+        const r = await evaluateExactMatch(m.model, m.tokenizer, examples, adapter, { maxNewTokens, limit });
         if (opts.json) out(JSON.stringify({ accuracy: r.accuracy, correct: r.correct, total: r.total, engine: m.model.info.engine, device: m.model.info.device }));
         else out(`exact match: ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.total})`);
       } finally {

@@ -7,9 +7,11 @@ import { LorahubError } from '../../errors.ts';
 import {
   DEFAULT_LIBRARY_DIR,
   defaultReadLibraryDir,
+  LIBRARY_ENV,
   Library,
   openLibrary,
   shortFingerprint,
+  writableLibraryDir,
   type MetricValue,
   type ModuleEntry,
   type VerifyReport,
@@ -17,12 +19,6 @@ import {
 
 interface LibraryOpts {
   library?: string;
-}
-
-const LIBRARY_ENV = 'LORAHUB_LIBRARY';
-
-function libraryDir(opts: LibraryOpts): string {
-  return opts.library ?? process.env[LIBRARY_ENV] ?? DEFAULT_LIBRARY_DIR;
 }
 
 /** Read-only subcommands also find the shipped default from any folder. */
@@ -90,7 +86,10 @@ export function register(program: Command): void {
   const modules = program
     .command('modules')
     .description(`manage the LoRA module library (a folder with manifest.json; default ${DEFAULT_LIBRARY_DIR}, env ${LIBRARY_ENV})`);
-  const libOpt = ['--library <dir>', `library folder (default: $${LIBRARY_ENV}, else ${DEFAULT_LIBRARY_DIR}; list/info/verify/export fall back to the shipped library)`] as const;
+  const libOpt = [
+    '--library <dir>',
+    `library folder (default: $${LIBRARY_ENV}, else ${DEFAULT_LIBRARY_DIR}; list/info/verify/export fall back to the shipped library, add/remove/set-base never write into it unless named)`,
+  ] as const;
 
   modules
     .command('list')
@@ -151,6 +150,7 @@ export function register(program: Command): void {
         `added:     ${e.addedAt}${e.source ? ` from ${e.source}` : ''}${e.convertedFrom ? ` (converted from ${e.convertedFrom})` : ''}`,
         `base:      ${e.base.fingerprint ?? 'not checked'}${e.peft.baseModelNameOrPath ? ` (adapter_config: ${e.peft.baseModelNameOrPath})` : ''}`,
         ...e.base.problems.map((p) => `           accepted with --force: ${p}`),
+        ...(e.notSampled ? [`           not sampled by compose (accepted with --force): ${e.notSampled}`] : []),
         `lora:      r=${e.peft.r} alpha=${e.peft.alpha}${e.peft.useRslora ? ' rslora' : ''} targets ${targetsText(e)}`,
         `metrics:   ${metricsText(e.metrics)}`,
         `size:      ${humanBytes(Library.sizeOf(e))}`,
@@ -171,13 +171,13 @@ export function register(program: Command): void {
     .option('--task <task>', 'the task the module was trained on')
     .option('--base <dir>', "base model folder to check against (default: the library's default base)")
     .option('--metric <key=value>', 'record a metric (repeatable)', collectMetric, {})
-    .option('--force', 'replace an existing module; accept a module that does not fit the base')
+    .option('--force', "replace an existing module; accept one that does not fit the base, or does not compose with the library's modules (compose then never samples it)")
     .action(
       async (
         dir: string,
         opts: LibraryOpts & { name?: string; task?: string; base?: string; metric: Record<string, MetricValue>; force?: boolean },
       ) => {
-        const lib = await openLibrary(libraryDir(opts), { create: true });
+        const lib = await openLibrary(writableLibraryDir(opts.library), { create: true });
         const r = await lib.addModule(dir, { name: opts.name, task: opts.task, base: opts.base, force: opts.force, metrics: opts.metric });
         for (const w of r.warnings) process.stderr.write(`lorahub: warning: ${w}\n`);
         out(
@@ -193,7 +193,7 @@ export function register(program: Command): void {
     .argument('<name>', 'module name')
     .option(...libOpt)
     .action(async (name: string, opts: LibraryOpts) => {
-      const lib = await openLibrary(libraryDir(opts));
+      const lib = await openLibrary(writableLibraryDir(opts.library));
       await lib.removeModule(name);
       out(`removed ${name} from ${lib.dir}`);
     });
@@ -234,7 +234,7 @@ export function register(program: Command): void {
     .argument('<dir>', 'model folder')
     .option(...libOpt)
     .action(async (dir: string, opts: LibraryOpts) => {
-      const lib = await openLibrary(libraryDir(opts), { create: true });
+      const lib = await openLibrary(writableLibraryDir(opts.library), { create: true });
       const rec = await lib.setDefaultBase(dir);
       out(`default base of ${lib.dir}: ${rec.path} (${rec.fingerprint})`);
     });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { scoreExamples } from '../../eval/score.ts';
-import { loadAdapterArg, loadModel, maybeLibrary, out, readDataJsonl, resolveModelDir } from '../common.ts';
+import { loadDataFile } from '../../tasks/index.ts';
+import { loadAdapterArg, loadModel, maxLengthArg, maybeLibrary, out, resolveModelDir } from '../common.ts';
 import { setupEngine } from '../options.ts';
 
 interface Opts {
@@ -9,7 +10,7 @@ interface Opts {
   data: string;
   json?: boolean;
   library?: string;
-  batchSize?: string;
+  maxLength?: string;
 }
 
 export function register(program: Command): void {
@@ -18,17 +19,20 @@ export function register(program: Command): void {
     .description('mean token cross-entropy of each example (teacher-forced) under a model (+ adapter)')
     .option('--model <dir>', 'HF T5 folder (config.json + model.safetensors); default: the library base model')
     .option('--adapter <dir|name>', 'PEFT LoRA adapter folder or library module name')
-    .requiredOption('--data <file.jsonl>', 'lines {"input","target"} or {"input_ids","labels"}')
+    .requiredOption('--data <file>', 'jsonl lines (or BBH json examples) {"input","target"} or {"input_ids","labels"}')
+    .option('--max-length <n>', "longest input or target in tokens (default: the tokenizer's model_max_length, else 4096)")
     .option('--library <dir>', 'module library (default ./modules)')
     .option('--json', 'one JSON line {"loss","tokens","engine","device"} per example')
     .action(async (opts: Opts, cmd: Command) => {
+      const data = loadDataFile(opts.data, { targets: true });
       const engine = await setupEngine(cmd);
       const lib = await maybeLibrary(opts.library);
-      const m = await loadModel(engine, resolveModelDir(opts.model, lib));
+      const dir = resolveModelDir(opts.model, lib);
+      const limit = maxLengthArg(opts.maxLength, dir);
+      const m = await loadModel(engine, dir);
       try {
-        const data = readDataJsonl(opts.data, true);
         const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
-        const results = await scoreExamples(m.model, m.tokenizer, data, adapter);
+        const results = await scoreExamples(m.model, m.tokenizer, data, { adapter, limit });
         const { engine: name, device } = m.model.info;
         for (const r of results) out(opts.json ? JSON.stringify({ loss: r.loss, tokens: r.tokens, engine: name, device }) : `${r.loss.toFixed(6)}\t${r.tokens}`);
       } finally {

@@ -4,12 +4,13 @@
  */
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
-import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
+import { DEFAULT_LIBRARY_DIR, openLibrary, writableLibraryDir } from '../../library/index.ts';
 import { BASE_PRESETS, type BaseSize } from '../../train/presets.ts';
 import type { LrSchedule } from '../../train/loop.ts';
 import { out, parseList, positiveInt, REGISTER_LOCK_WAIT_MS } from '../common.ts';
 import { setupBackend } from '../options.ts';
-import { countOption, interruptSignal, numberOption, parseDecay, seedOption, trainingProgress } from './train.ts';
+import { countOption, numberOption, seedOption } from '../common.ts';
+import { interruptSignal, parseDecay, trainingProgress } from './train.ts';
 
 interface Opts {
   out: string;
@@ -78,6 +79,8 @@ export function register(program: Command): void {
       const { readCheckpoint } = await import('../../train/checkpoint.ts');
       if (opts.mix !== 'upstream') throw new LorahubError('BAD_ARGUMENT', `--mix must be "upstream" (target tasks stay held out), got "${opts.mix}"`);
       const size = parseSize(opts.size);
+      // Resolved before training, so that a refused library fails now, not after the run.
+      const libDir = opts.setBase ? writableLibraryDir(opts.library) : undefined;
       const steps = positiveInt('--steps', opts.steps, 4000);
       const checkpointDir = opts.checkpointDir ?? `${opts.out}.ckpt`;
       // Its default depends on --steps, which a resume may change: then keep the checkpoint's.
@@ -125,8 +128,8 @@ export function register(program: Command): void {
         });
         progress.stop();
         let base: string | null = null;
-        if (opts.setBase) {
-          const lib = await openLibrary(opts.library ?? process.env.LORAHUB_LIBRARY ?? DEFAULT_LIBRARY_DIR, {
+        if (libDir !== undefined) {
+          const lib = await openLibrary(libDir, {
             create: true,
             lockWaitMs: REGISTER_LOCK_WAIT_MS,
           });

@@ -7,9 +7,9 @@ import type { Command } from 'commander';
 import { rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LorahubError } from '../../errors.ts';
-import { DEFAULT_LIBRARY_DIR, openLibrary } from '../../library/index.ts';
+import { DEFAULT_LIBRARY_DIR, defaultReadLibraryDir, openLibrary, writableLibraryDir } from '../../library/index.ts';
 import type { LrDecay, LrSchedule, Progress } from '../../train/loop.ts';
-import { out, parseList, positiveInt, REGISTER_LOCK_WAIT_MS } from '../common.ts';
+import { countOption, numberOption, out, parseList, positiveInt, REGISTER_LOCK_WAIT_MS, seedOption } from '../common.ts';
 import { setupBackend } from '../options.ts';
 
 interface Opts {
@@ -57,32 +57,9 @@ function removeEmptyRunsDir(): void {
   }
 }
 
-/** A number option (finite, > 0 unless `allowZero`). */
-export function numberOption(name: string, v: string, allowZero = false): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
-    throw new LorahubError('BAD_ARGUMENT', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got "${v}"`);
-  }
-  return n;
-}
-
-/** A non-negative integer option. */
-export function countOption(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new LorahubError('BAD_ARGUMENT', `${name} must be a non-negative integer, got "${v}"`);
-  return n;
-}
-
 export function parseDecay(v: string): LrDecay {
   if (v === 'constant' || v === 'linear' || v === 'cosine') return v;
   throw new LorahubError('BAD_ARGUMENT', `--schedule must be constant, linear or cosine, got "${v}"`);
-}
-
-/** A seed: any integer (negative too). */
-export function seedOption(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new LorahubError('BAD_ARGUMENT', `--seed must be an integer, got "${v}"`);
-  return n;
 }
 
 function fmtSeconds(s: number): string {
@@ -176,7 +153,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'also keep the PEFT adapter folder here')
     .option('--no-add', 'do not add the module to the library (needs --out)')
     .option('--dtype <d>', 'stored adapter weights: f32 | f16 (half the size; loading converts)', 'f32')
-    .option('--force', 'replace a module of the same name in the library')
+    .option('--force', "replace a module of the same name in the library; add one whose ranks, scalings or targets differ from the library's modules (compose then never samples it)")
     .option('--checkpoint-dir <dir>', 'run folder for checkpoints (default <out>.ckpt, or .lorahub/checkpoints/train-<name>)')
     .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only on Ctrl-C)', '100')
     .option('--resume', 'continue from the checkpoint in the run folder')
@@ -201,8 +178,9 @@ export function register(program: Command): void {
         decay: parseDecay(opts.schedule),
         finalFraction: 0,
       };
-      const libDir = opts.library ?? process.env.LORAHUB_LIBRARY ?? DEFAULT_LIBRARY_DIR;
       if (!opts.add && !opts.out) throw new LorahubError('BAD_ARGUMENT', '--no-add needs --out DIR (the module has to go somewhere)');
+      // With --no-add the library is only read (for its base model), so the shipped one serves too.
+      const libDir = opts.add ? writableLibraryDir(opts.library) : opts.library ?? defaultReadLibraryDir();
       const lib = opts.add || !opts.model ? await openLibrary(libDir, { create: opts.add, lockWaitMs: REGISTER_LOCK_WAIT_MS }) : undefined;
       const modelDir = opts.model ?? lib?.defaultBaseDir();
       if (!modelDir) throw new LorahubError('BAD_ARGUMENT', `no --model given and no default base model in ${libDir} (see \`lorahub modules set-base\`)`);

@@ -280,7 +280,7 @@ export class OrtModel implements EngineModel {
     const n = stack.names.length;
     const w = new Float32Array(weights.length * n);
     weights.forEach((row, g) => {
-      if (row.length !== n) throw new LorahubError('BAD_ARGUMENT', `compose: ${row.length} weights for ${n} modules`);
+      if (row.length !== n) throw new LorahubError('INTERNAL', `compose: ${row.length} weights for ${n} modules`);
       row.forEach((v, i) => {
         if (!Number.isFinite(v)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${stack.names[i]}") is ${v}`);
         w[g * n + i] = v;
@@ -309,7 +309,7 @@ export class OrtModel implements EngineModel {
   private checkRect(ids: number[][], what: string): [number, number] {
     const b = ids.length;
     const s = ids[0]?.length ?? 0;
-    if (b === 0 || s === 0 || ids.some((r) => r.length !== s)) throw new LorahubError('BAD_ARGUMENT', `${what} must be a non-empty rectangular [B][S] array`);
+    if (b === 0 || s === 0 || ids.some((r) => r.length !== s)) throw new LorahubError('INTERNAL', `${what} must be a non-empty rectangular [B][S] array`);
     return [b, s];
   }
 
@@ -319,7 +319,7 @@ export class OrtModel implements EngineModel {
     const [B, S] = this.checkRect(batch.inputIds, 'input_ids');
     this.checkIds(batch.inputIds, 'input_ids');
     const [bl, T] = this.checkRect(batch.labels, 'labels');
-    if (bl !== B) throw new LorahubError('BAD_ARGUMENT', 'labels and input_ids differ in batch size');
+    if (bl !== B) throw new LorahubError('INTERNAL', 'labels and input_ids differ in batch size');
     checkLabels(batch.labels, cfg.vocabSize);
     const dec = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
     const nb = cfg.relativeAttentionNumBuckets;
@@ -385,7 +385,7 @@ export class OrtModel implements EngineModel {
     const [B, S] = this.checkRect(input.inputIds, 'input_ids');
     this.checkIds(input.inputIds, 'input_ids');
     const mask = input.attentionMask ?? input.inputIds.map((r) => r.map(() => 1));
-    if (mask.length !== B || mask.some((r) => r.length !== S)) throw new LorahubError('BAD_ARGUMENT', 'attention_mask must match input_ids [B][S]');
+    if (mask.length !== B || mask.some((r) => r.length !== S)) throw new LorahubError('INTERNAL', 'attention_mask must match input_ids [B][S]');
     const lora = this.loraFeeds(opts.adapter ? [opts.adapter] : []);
     const encoder = await this.session('encoder', lora.targets);
     const step = await this.session('step', lora.targets);

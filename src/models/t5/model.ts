@@ -187,12 +187,12 @@ export class T5Model {
     const cfg = this.config;
     const { inputIds } = input;
     const batch = inputIds.length;
-    if (batch === 0) throw new LorahubError('BAD_ARGUMENT', 'encode: empty batch');
+    if (batch === 0) throw new LorahubError('INTERNAL', 'encode: empty batch');
     const s = inputIds[0].length;
-    if (s === 0 || inputIds.some((r) => r.length !== s)) throw new LorahubError('BAD_ARGUMENT', 'encode: input_ids must be a non-empty rectangular [B][S] array');
+    if (s === 0 || inputIds.some((r) => r.length !== s)) throw new LorahubError('INTERNAL', 'encode: input_ids must be a non-empty rectangular [B][S] array');
     this.checkIds(inputIds, 'input_ids');
     const mask = input.attentionMask ?? inputIds.map((r) => r.map(() => 1));
-    if (mask.length !== batch || mask.some((r) => r.length !== s)) throw new LorahubError('BAD_ARGUMENT', 'encode: attention_mask must match input_ids [B][S]');
+    if (mask.length !== batch || mask.some((r) => r.length !== s)) throw new LorahubError('INTERNAL', 'encode: attention_mask must match input_ids [B][S]');
     const layout: Layout = { batch, groups, lora };
     return tf.tidy(() => {
       const maskBias = tf.reshape(tf.mul(tf.sub(1, tf.tensor2d(mask, [batch, s], 'float32')), MASKED), [batch, 1, 1, s]) as tf.Tensor4D;
@@ -266,9 +266,9 @@ export class T5Model {
     groups = 1,
   ): { logits: tf.Tensor2D; shared: boolean; encoder: tf.Tensor2D } {
     const batch = input.inputIds.length;
-    if (decoderInputIds.length !== batch) throw new LorahubError('BAD_ARGUMENT', 'forward: decoder_input_ids and input_ids differ in batch size');
+    if (decoderInputIds.length !== batch) throw new LorahubError('INTERNAL', 'forward: decoder_input_ids and input_ids differ in batch size');
     const t = decoderInputIds[0]?.length ?? 0;
-    if (t === 0 || decoderInputIds.some((r) => r.length !== t)) throw new LorahubError('BAD_ARGUMENT', 'forward: decoder_input_ids must be a non-empty rectangular [B][T] array');
+    if (t === 0 || decoderInputIds.some((r) => r.length !== t)) throw new LorahubError('INTERNAL', 'forward: decoder_input_ids must be a non-empty rectangular [B][T] array');
     this.checkIds(decoderInputIds, 'decoder_input_ids');
     const layout: Layout = { batch, groups, lora };
     return tf.tidy(() => {

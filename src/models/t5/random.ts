@@ -6,9 +6,8 @@
  * same rescaling as the shared fixtures so that outputs are not degenerate: RMSNorm weights
  * U(0.6, 1.4) instead of exactly 1, an LM head with std d_model^-0.5 (logits of order 1).
  */
-import { mkdirSync } from 'node:fs';
 import { Rng } from '../../adapt/rng.ts';
-import { writeFileAtomic } from '../../io/atomic.ts';
+import { makeDir, writeFileAtomic } from '../../io/atomic.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors.ts';
 import { LorahubError } from '../../errors.ts';
 import { t5ConfigFromHf, type T5Config } from './config.ts';
@@ -76,7 +75,7 @@ export function t5InitStd(hf: string, cfg: T5Config, relativeBiasStd: number): n
   if (/\.o\.weight$/.test(hf)) return (cfg.numHeads * cfg.dKv) ** -0.5;
   if (/\.wi(_0|_1)?\.weight$/.test(hf)) return d ** -0.5;
   if (/\.wo\.weight$/.test(hf)) return cfg.dFf ** -0.5;
-  throw new LorahubError('BAD_ARGUMENT', `internal: no initialisation for ${hf}`);
+  throw new LorahubError('INTERNAL', `internal: no initialisation for ${hf}`);
 }
 
 /** Writes a random checkpoint folder; returns the parameter count. */
@@ -99,7 +98,7 @@ export function writeRandomT5(size: RandomT5Size, seed: number, outDir: string):
     }
     tensors.push({ name: e.hf, dtype: 'F32', shape: e.hfShape, data });
   }
-  mkdirSync(outDir, { recursive: true });
+  makeDir(outDir);
   writeSafetensors(`${outDir}/model.safetensors`, tensors, { format: 'pt' });
   writeFileAtomic(`${outDir}/config.json`, `${JSON.stringify({ ...raw, lorahub_random_seed: seed }, null, 2)}\n`);
   writeFileAtomic(

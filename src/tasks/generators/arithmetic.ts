@@ -21,7 +21,7 @@ export function tokenizeArithmetic(expression: string): Token[] {
   while (pos < text.length) {
     re.lastIndex = pos;
     const m = re.exec(text);
-    if (!m) throw new LorahubError('BAD_ARGUMENT', `arithmetic: unexpected "${text.slice(pos)}"`);
+    if (!m) throw new LorahubError('INTERNAL', `arithmetic: unexpected "${text.slice(pos)}"`);
     const t = m[1];
     // "3 -4" never occurs in our format (binary minus is always followed by a space), so a
     // "-digits" token is a literal only where an operand is expected.
@@ -41,7 +41,7 @@ export function evalArithmetic(expression: string): number {
   const tokens = tokenizeArithmetic(expression);
   let pos = 0;
   const fail = (what: string): never => {
-    throw new LorahubError('BAD_ARGUMENT', `arithmetic: ${what} in "${expression}"`);
+    throw new LorahubError('INTERNAL', `arithmetic: ${what} in "${expression}"`);
   };
   const sum = (): number => {
     let v = product();
@@ -167,7 +167,7 @@ const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 
 
 /** English words for 0..99 ("forty-two"), the way BBH writes quantities ("three bananas"). */
 export function numberToWords(n: number): string {
-  if (!Number.isInteger(n) || n < 0 || n > 99) throw new LorahubError('BAD_ARGUMENT', `numberToWords: ${n} not in 0..99`);
+  if (!Number.isInteger(n) || n < 0 || n > 99) throw new LorahubError('INTERNAL', `numberToWords: ${n} not in 0..99`);
   if (n < 20) return ONES[n];
   const t = TENS[Math.floor(n / 10)];
   return n % 10 === 0 ? t : `${t}-${ONES[n % 10]}`;

@@ -26,7 +26,7 @@ export type BoolNode =
 export function tokenizeBoolean(expression: string): string[] {
   const tokens = expression.trim().split(/\s+/).filter((t) => t !== '');
   for (const t of tokens) {
-    if (!TOKENS.has(t)) throw new LorahubError('BAD_ARGUMENT', `boolean expression: unexpected token "${t}"`);
+    if (!TOKENS.has(t)) throw new LorahubError('INTERNAL', `boolean expression: unexpected token "${t}"`);
   }
   return tokens;
 }
@@ -35,7 +35,7 @@ export function tokenizeBoolean(expression: string): string[] {
 export function parseBoolean(tokens: readonly string[]): BoolNode {
   let pos = 0;
   const fail = (what: string): never => {
-    throw new LorahubError('BAD_ARGUMENT', `boolean expression: ${what} at token ${pos} in "${tokens.join(' ')}"`);
+    throw new LorahubError('INTERNAL', `boolean expression: ${what} at token ${pos} in "${tokens.join(' ')}"`);
   };
   const orExpr = (): BoolNode => {
     let node = andExpr();
@@ -145,7 +145,7 @@ export const MAX_BOOLEAN_TOKENS = 12;
 /** Every expression shape of exactly n tokens ("C" marks a constant slot). */
 export function booleanShapes(n: number): readonly string[][] {
   if (!Number.isInteger(n) || n < 1 || n > MAX_BOOLEAN_TOKENS) {
-    throw new LorahubError('BAD_ARGUMENT', `boolean shapes: length must be 1..${MAX_BOOLEAN_TOKENS}, got ${n}`);
+    throw new LorahubError('INTERNAL', `boolean shapes: length must be 1..${MAX_BOOLEAN_TOKENS}, got ${n}`);
   }
   return shapesOf('E', n);
 }
@@ -304,7 +304,7 @@ export function reduceBooleanStep(expression: string): string {
   const tokens = tokenizeBoolean(expression);
   parseBoolean(tokens);
   const close = tokens.indexOf(')');
-  if (close < 0) throw new LorahubError('BAD_ARGUMENT', `boolean expression has no parentheses: "${expression}"`);
+  if (close < 0) throw new LorahubError('INTERNAL', `boolean expression has no parentheses: "${expression}"`);
   const open = tokens.lastIndexOf('(', close);
   const value = evalBoolean(tokens.slice(open + 1, close).join(' '));
   return [...tokens.slice(0, open), value, ...tokens.slice(close + 1)].join(' ');

@@ -29,7 +29,7 @@ export function dyckState(tokens: readonly string[]): DyckState {
     else if (CLOSERS.has(t)) {
       const top = stack.pop();
       if (top === undefined || CLOSER[top] !== t) return { valid: false, stack };
-    } else throw new LorahubError('BAD_ARGUMENT', `dyck: unexpected token "${t}"`);
+    } else throw new LorahubError('INTERNAL', `dyck: unexpected token "${t}"`);
   }
   return { valid: true, stack };
 }
@@ -56,7 +56,7 @@ export function isDyckTargetInstance(tokens: readonly string[]): boolean {
  */
 export function randomDyck(rng: Rng, n: number, end: number): string[] {
   if (end < 0 || end > n || (n - end) % 2 !== 0) {
-    throw new LorahubError('BAD_ARGUMENT', `randomDyck: no path of ${n} steps ends at depth ${end}`);
+    throw new LorahubError('INTERNAL', `randomDyck: no path of ${n} steps ends at depth ${end}`);
   }
   // ways[i][d]: completions from step i at depth d. Doubles are exact enough for sampling ratios
   // (counts stay below 2^n; n ≤ 200 keeps them finite).
