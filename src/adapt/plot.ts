@@ -2,8 +2,7 @@
  * The loss curve of a run as SVG: every candidate's objective (points) and the best so far
  * (line) against evaluations, rendered headlessly by vega-lite/vega.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { GenerationRecord } from './adapt.ts';
 
 export async function lossCurveSvg(trace: GenerationRecord[], title: string): Promise<string> {
@@ -29,6 +28,8 @@ export async function lossCurveSvg(trace: GenerationRecord[], title: string): Pr
       { data: { values: best }, mark: { type: 'line', color: '#d62728', interpolate: 'step-after' }, encoding: { x, y } },
     ],
   };
+  // Loaded here, not at the top: vega takes ~0.5 s to import, and every CLI command would pay it.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
