@@ -86,14 +86,8 @@ export function compositionConflict(first: ModuleLayout, m: ModuleLayout, harmon
 }
 
 /** Validates the modules and plans the composed shapes. Errors name module, key, expected and actual. */
-export function planComposition(modules: LoraModule[], weights: number[], harmonize: Harmonize = 'none'): TargetPlan[] {
+export function planComposition(modules: LoraModule[], harmonize: Harmonize = 'none'): TargetPlan[] {
   if (modules.length === 0) throw new LorahubError('INTERNAL', 'compose: no modules');
-  if (weights.length !== modules.length) {
-    throw new LorahubError('INTERNAL', `compose: ${weights.length} weights for ${modules.length} modules`);
-  }
-  weights.forEach((w, i) => {
-    if (!Number.isFinite(w)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${modules[i].name}") is ${w}`);
-  });
   const first = modules[0];
   for (const m of modules.slice(1)) {
     const conflict = compositionConflict(first, m, harmonize);
@@ -173,7 +167,7 @@ export interface ModuleStack {
 
 /** Validates and harmonises `modules` into a ModuleStack (pure; inputs untouched). */
 export function stackModules(modules: LoraModule[], harmonize: Harmonize = 'none'): ModuleStack {
-  const plan = planComposition(modules, modules.map(() => 0), harmonize);
+  const plan = planComposition(modules, harmonize);
   const n = modules.length;
   const targets = plan.map((p): StackedTarget => {
     const ka = p.rank * p.dIn;
@@ -196,13 +190,18 @@ export function stackModules(modules: LoraModule[], harmonize: Harmonize = 'none
  * The composed targets for `weights`: acc = w₀T₀; acc = acc + wᵢTᵢ in float32, the reference's
  * order and rounding (bit-identical to torch).
  */
-export function composeStack(stack: ModuleStack, weights: readonly number[]): Map<string, LoraTarget> {
+/** Throws unless `weights` holds one finite weight per module of `stack` (composeStack's, and engines' own composition's, precondition). */
+export function checkWeights(stack: ModuleStack, weights: readonly number[]): void {
   if (weights.length !== stack.names.length) {
     throw new LorahubError('INTERNAL', `compose: ${weights.length} weights for ${stack.names.length} modules`);
   }
   weights.forEach((w, i) => {
     if (!Number.isFinite(w)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${stack.names[i]}") is ${w}`);
   });
+}
+
+export function composeStack(stack: ModuleStack, weights: readonly number[]): Map<string, LoraTarget> {
+  checkWeights(stack, weights);
   // The reference multiplies float32 tensors by Python floats: torch casts the scalar to float32.
   const w32 = weights.map((w) => Math.fround(w));
   const targets = new Map<string, LoraTarget>();

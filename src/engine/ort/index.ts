@@ -16,11 +16,11 @@ import { LorahubError } from '../../errors.ts';
 import { populationTargets } from '../../lora/fit.ts';
 import type { LoraModule, LoraTarget } from '../../lora/module.ts';
 import { loadT5Config, type T5Config } from '../../models/t5/config.ts';
-import { checkLabels, IGNORE_INDEX, shiftRight } from '../../models/t5/labels.ts';
+import { checkLabels, checkTokenIds, IGNORE_INDEX, shiftRight } from '../../models/t5/labels.ts';
 import { bucketTable } from '../../models/t5/position.ts';
 import { resolveT5Checkpoint, weightsFile } from '../../models/t5/checkpoint.ts';
 import { SafetensorsFile } from '../../io/safetensors.ts';
-import type { ModuleStack } from '../../lora/compose.ts';
+import { checkWeights, type ModuleStack } from '../../lora/compose.ts';
 import { isStacked, nonFiniteError, type DeviceName, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
 import { ortMatmulGflops } from './matmul.ts';
 import type { ElemType } from './onnx.ts';
@@ -280,11 +280,8 @@ export class OrtModel implements EngineModel {
     const n = stack.names.length;
     const w = new Float32Array(weights.length * n);
     weights.forEach((row, g) => {
-      if (row.length !== n) throw new LorahubError('INTERNAL', `compose: ${row.length} weights for ${n} modules`);
-      row.forEach((v, i) => {
-        if (!Number.isFinite(v)) throw new LorahubError('NUMERIC', `compose: weight ${i} (module "${stack.names[i]}") is ${v}`);
-        w[g * n + i] = v;
-      });
+      checkWeights(stack, row);
+      w.set(row, g * n);
     });
     return { targets: cached.targets, feeds: { ...cached.feeds, [STACK_WEIGHTS]: new this.ort.Tensor('float32', w, [weights.length, n]) } };
   }
@@ -298,12 +295,7 @@ export class OrtModel implements EngineModel {
   }
 
   private checkIds(ids: number[][], what: string): void {
-    const v = this.config.vocabSize;
-    ids.forEach((row, b) => {
-      for (const id of row) {
-        if (!Number.isInteger(id) || id < 0 || id >= v) throw new LorahubError('BAD_TOKEN', `${what}[${b}]: token id ${id} is outside the vocabulary [0, ${v})`);
-      }
-    });
+    checkTokenIds(ids, this.config.vocabSize, what);
   }
 
   private checkRect(ids: number[][], what: string): [number, number] {

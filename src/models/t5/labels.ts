@@ -17,6 +17,15 @@ export interface ExampleLosses {
   mean: number[];
 }
 
+/** Checks every id of a [B][S] matrix is a token of the vocabulary, naming the row ("input_ids[1]: …"). */
+export function checkTokenIds(ids: number[][], vocabSize: number, what: string): void {
+  ids.forEach((row, b) => {
+    for (const id of row) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new LorahubError('BAD_TOKEN', `${what}[${b}]: token id ${id} is outside the vocabulary [0, ${vocabSize})`);
+    }
+  });
+}
+
 /** Checks label ids are in the vocabulary or -100. */
 export function checkLabels(labels: number[][], vocabSize: number): void {
   for (let b = 0; b < labels.length; b++) {

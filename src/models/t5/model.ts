@@ -14,6 +14,7 @@ import { loadT5Config, type T5Config } from './config.ts';
 import { bucketTable } from './position.ts';
 import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, mulRows, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from './ops.ts';
 import { weightsFile } from './checkpoint.ts';
+import { checkTokenIds } from './labels.ts';
 import { disposeWeights, loadT5Weights, type T5Weights } from './weights.ts';
 
 /** Deltas keyed by HF module path ("decoder.block.1.layer.1.EncDecAttention.v"); one per group or shared. */
@@ -81,14 +82,7 @@ export class T5Model {
   }
 
   private checkIds(ids: number[][], what: string): void {
-    const v = this.config.vocabSize;
-    for (let b = 0; b < ids.length; b++) {
-      for (const id of ids[b]) {
-        if (!Number.isInteger(id) || id < 0 || id >= v) {
-          throw new LorahubError('BAD_TOKEN', `${what}[${b}]: token id ${id} is outside the vocabulary [0, ${v})`);
-        }
-      }
-    }
+    checkTokenIds(ids, this.config.vocabSize, what);
   }
 
   /** Token embeddings [B·S, d] for a rectangular id matrix. */
