@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { CMAES } from '../src/adapt/cmaes.ts';
-import { Rng } from '../src/adapt/rng.ts';
+import { Rng } from '../src/rng.ts';
 
 type TestFunction = (x: readonly number[]) => number;
 

@@ -9,14 +9,15 @@
  * instead of advancing a shared stream: it needs no saved state, and one consumer cannot shift
  * another's numbers.
  *
- * The optimisers keep their own generator (src/adapt/rng.ts: 53-bit uniforms from the high bits,
- * Box–Muller pairs) and share only the seeding below; the draws here must stay what they are,
- * because the shipped default library was built from them (test/rng.test.ts pins them).
+ * The same class serves the optimisers (CMA-ES, random search): `uniform()` and `normal()` are
+ * their draws, `int`/`float` and what is built on them the data side's. Both families of draws are
+ * pinned (test/rng.test.ts): the shipped default library was built from the data draws, and the
+ * optimisers' runs are resumed from saved states bit for bit.
  */
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
-import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
+import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
+import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
 import { LorahubError } from './errors.ts';
 
 /**
@@ -41,28 +42,69 @@ export function splitMixState(seed: number): number[] {
   return words;
 }
 
-export class Rng {
-  private readonly gen: RandomGenerator;
+/** JSON-serialisable snapshot of an `Rng` (trainer checkpoints and ADAPT runs store it). */
+export interface RngState {
+  readonly kind: 'xoroshiro128plus';
+  /** The generator's four 32-bit words, as pure-rand's `getState()` returns them. */
+  readonly words: number[];
+  /** Second Box–Muller variate of `normal()` not yet handed out, or null. */
+  readonly spare: number | null;
+}
 
-  private constructor(gen: RandomGenerator) {
+const TWO_POW_26 = 67108864;
+const TWO_POW_53 = 9007199254740992;
+
+export class Rng {
+  private readonly gen: JumpableRandomGenerator;
+  private spare: number | null;
+
+  private constructor(gen: JumpableRandomGenerator, spare: number | null = null) {
     this.gen = gen;
+    this.spare = spare;
   }
 
-  /** A generator from a 32-bit seed, its state filled by SplitMix (see splitMixState). */
+  /** A generator from an integer seed in [-2^31, 2^32), its state filled by SplitMix (see splitMixState). */
   static fromSeed(seed: number): Rng {
+    if (!Number.isInteger(seed) || seed < -0x80000000 || seed >= 0x100000000) {
+      throw new LorahubError('INTERNAL', `rng seed: expected an integer in [-2^31, 2^32), got ${seed}`);
+    }
     return new Rng(xoroshiro128plusFromState(splitMixState(seed)));
   }
 
-  /** Restores a generator from `state()` (4 signed 32-bit integers). */
-  static fromState(state: readonly number[]): Rng {
-    if (state.length !== 4 || !state.every((x) => Number.isInteger(x))) {
-      throw new LorahubError('BAD_FILE', `RNG state must be 4 integers, got ${JSON.stringify(state)}`);
-    }
-    return new Rng(xoroshiro128plusFromState(state));
+  /**
+   * A generator seeded the way pure-rand's `xoroshiro128plus(seed)` seeds it (weaker for nearby
+   * seeds, see splitMixState). Only module sampling uses it: `compose --seed N` has always drawn
+   * its N modules from this stream, and the README's tables depend on which modules those are.
+   */
+  static fromPureRandSeed(seed: number): Rng {
+    return new Rng(xoroshiro128plus(seed | 0));
   }
 
-  state(): number[] {
-    return [...this.gen.getState()];
+  /**
+   * Restores a generator saved with `state()`; it continues the identical stream. A bare array of
+   * four words is the state format trainer checkpoints used before `RngState` (no spare).
+   */
+  static fromState(state: RngState | readonly number[]): Rng {
+    const words = Array.isArray(state) ? (state as readonly number[]) : (state as RngState).words;
+    const spare = Array.isArray(state) ? null : (state as RngState).spare;
+    const kind = Array.isArray(state) ? 'xoroshiro128plus' : (state as RngState).kind;
+    if (kind !== 'xoroshiro128plus' || !Array.isArray(words) || words.length !== 4 || !words.every(Number.isInteger)) {
+      throw new LorahubError('BAD_FILE', `rng state: expected {kind: "xoroshiro128plus", words: [4 integers], spare}, got ${JSON.stringify(state)}`);
+    }
+    if (spare !== null && !Number.isFinite(spare)) {
+      throw new LorahubError('BAD_FILE', `rng state: spare must be null or finite, got ${spare}`);
+    }
+    return new Rng(xoroshiro128plusFromState(words), spare);
+  }
+
+  /** JSON-serialisable snapshot; `Rng.fromState(rng.state())` continues the same stream. */
+  state(): RngState {
+    return { kind: 'xoroshiro128plus', words: [...this.gen.getState()], spare: this.spare };
+  }
+
+  /** An independent copy at the same position in the stream. */
+  clone(): Rng {
+    return new Rng(this.gen.clone(), this.spare);
   }
 
   /** Uniform integer in [lo, hi], both included. */
@@ -82,16 +124,57 @@ export class Rng {
     return this.float() < pTrue;
   }
 
-  /** Standard normal (Box–Muller; the second value is discarded so the state is the whole story). */
-  normal(): number {
-    let u = 0;
-    while (u === 0) u = this.float();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.float());
+  /**
+   * Uniform on [0, 1) with 53 random bits: the optimisers' uniform.
+   *
+   * Takes the high 27 and 26 bits of two outputs, like the reference Mersenne Twister's
+   * `genrand_res53` (Matsumoto & Nishimura): the lowest bits of xoroshiro128+ are its weakest
+   * (Blackman & Vigna §10), so they are the ones dropped. `float()` (pure-rand's `uniformFloat64`)
+   * keeps the low bits; it stays as it is because the data streams pinned above are built on it.
+   */
+  uniform(): number {
+    const a = this.gen.next() >>> 5; // 27 bits
+    const b = this.gen.next() >>> 6; // 26 bits
+    return (a * TWO_POW_26 + b) / TWO_POW_53;
   }
 
+  /**
+   * Standard normal N(0, 1), by the Box–Muller transform (Box & Muller, Ann. Math. Stat. 1958):
+   * two `uniform()`s give two independent normals; the second is kept (in `state()`) for the next call.
+   */
+  normal(): number {
+    if (this.spare !== null) {
+      const z = this.spare;
+      this.spare = null;
+      return z;
+    }
+    const u1 = 1 - this.uniform(); // in (0, 1], so log(u1) is finite
+    const u2 = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    const phi = 2 * Math.PI * u2;
+    this.spare = r * Math.sin(phi);
+    return r * Math.cos(phi);
+  }
+
+  /** A fresh array of `n` standard normals. */
+  normals(n: number): number[] {
+    const out = new Array<number>(n);
+    for (let i = 0; i < n; i++) out[i] = this.normal();
+    return out;
+  }
+
+  /**
+   * `n` normals with standard deviation `std`, as float32, one Box–Muller value per pair of
+   * `float()`s (the second discarded): the trainers' weight initialisation. The shipped base was
+   * drawn from this stream, so it stays as it is; new code wants `normal()`.
+   */
   fillNormal(n: number, std: number): Float32Array {
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.normal() * std;
+    for (let i = 0; i < n; i++) {
+      let u = 0;
+      while (u === 0) u = this.float();
+      out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.float()) * std;
+    }
     return out;
   }
 

@@ -16,8 +16,8 @@ import type { LoraModule, LoraTarget } from '../../src/lora/module.ts';
 import { peftConfigFor } from '../../src/train/lora.ts';
 import { loadT5Config } from '../../src/models/t5/config.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
-import { Rng } from '../../src/adapt/rng.ts';
-import { fillNormal, writeRandomT5, type RandomT5Size } from '../../src/models/t5/random.ts';
+import { Rng } from '../../src/rng.ts';
+import { scaledNormals, writeRandomT5, type RandomT5Size } from '../../src/models/t5/random.ts';
 import { ByteTokenizer } from '../../src/tokenizers/bytes.ts';
 
 export interface WorldOptions {
@@ -57,8 +57,8 @@ export function randomModule(name: string, cfg: { dModel: number; inner: number;
       dOut: cfg.inner,
       // A at PEFT's init scale (rows of norm ~1); B as after training, non-zero, with
       // std 0.1/(s·√r) so that s·BA has entries of std ~0.1/√d — about a tenth of W's.
-      a: fillNormal(rng, rank * cfg.dModel, cfg.dModel ** -0.5),
-      b: fillNormal(rng, cfg.inner * rank, 0.1 / ((alpha / rank) * Math.sqrt(rank))),
+      a: scaledNormals(rng, rank * cfg.dModel, cfg.dModel ** -0.5),
+      b: scaledNormals(rng, cfg.inner * rank, 0.1 / ((alpha / rank) * Math.sqrt(rank))),
       scaling: alpha / rank,
     });
   }

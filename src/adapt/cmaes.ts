@@ -19,7 +19,7 @@
 import { LorahubError } from '../errors.ts';
 import { BoxTransform } from './box-transform.ts';
 import { symmetricEigen, identity } from './eigen.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 
 export interface CmaesOptions {
   /** Initial mean, a feasible point (inside the bounds when there are bounds). */

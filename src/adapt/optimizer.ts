@@ -22,7 +22,7 @@
 import { LorahubError } from '../errors.ts';
 import { CMAES, cmaesParameters, type CmaesState } from './cmaes.ts';
 import { cobylaNextPoint, cobylaValue, loadNlopt, nloptLoaded, type CobylaEvaluation } from './cobyla.ts';
-import { Rng, type RngState } from './rng.ts';
+import { Rng, type RngState } from '../rng.ts';
 
 export type OptimizerName = 'cmaes' | 'cobyla' | 'random';
 export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['cmaes', 'cobyla', 'random'];

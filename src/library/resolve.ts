@@ -5,8 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { uniformInt } from 'pure-rand/distribution/uniformInt';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { Rng } from '../rng.ts';
 import { LorahubError } from '../errors.ts';
 import { readAdapter } from '../io/peft.ts';
 import type { LoraModule } from '../lora/module.ts';
@@ -107,7 +106,7 @@ export function samplePool(lib: Library, baseFingerprint: string): ModuleEntry[]
 /**
  * `n` distinct library modules recorded as compatible with `baseFingerprint`, drawn without
  * replacement by a partial Fisher–Yates shuffle over the name-sorted candidates with
- * xoroshiro128+ seeded by `seed`: the same library, n and seed always give the same list.
+ * pure-rand's xoroshiro128+ seeding of `seed` (Rng.fromPureRandSeed): the same library, n and seed always give the same list.
  */
 export function sampleCompatible(lib: Library, n: number, seed: number, baseFingerprint: string): ModuleEntry[] {
   if (!Number.isInteger(n) || n <= 0) throw new LorahubError('INTERNAL', `sampleCompatible: number of modules must be a positive integer, got ${n}`);
@@ -119,10 +118,9 @@ export function sampleCompatible(lib: Library, n: number, seed: number, baseFing
       `library ${lib.dir} has ${pool.length} module(s) compatible with base ${baseFingerprint}, ${n} requested`,
     );
   }
-  // pure-rand seeds with a 32-bit integer.
-  const rng = xoroshiro128plus(seed | 0);
+  const rng = Rng.fromPureRandSeed(seed);
   for (let i = 0; i < n; i++) {
-    const j = uniformInt(rng, i, pool.length - 1);
+    const j = rng.int(i, pool.length - 1);
     [pool[i], pool[j]] = [pool[j], pool[i]];
   }
   return pool.slice(0, n);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { makeDir } from '../io/atomic.ts';
 import { LorahubError } from '../errors.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
+import type { RngState } from '../rng.ts';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 const METADATA_KEY = 'lorahub_checkpoint';
@@ -23,8 +24,8 @@ export interface CheckpointState {
   version: 1;
   /** Steps completed (the next step to run). */
   step: number;
-  /** The run's random stream (Rng.state(), src/rng.ts). */
-  rng: number[];
+  /** The run's random stream (Rng.state(), src/rng.ts; checkpoints written before RngState hold its bare words). */
+  rng: RngState | number[];
   /** Data positions, as the trainer's data sources define them. */
   cursor: Record<string, unknown>;
   /** What fixes the trajectory (task, seed, ranks, lr …): a resume must match it. */
@@ -83,7 +84,7 @@ export function readCheckpoint(dir: string): { state: CheckpointState; tensors: 
   }
   const ok =
     Number.isInteger(state.step) &&
-    Array.isArray(state.rng) &&
+    (Array.isArray(state.rng) || isObject(state.rng)) &&
     isObject(state.cursor) &&
     isObject(state.run) &&
     Array.isArray(state.losses) &&

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BoxTransform } from '../../src/adapt/box-transform.ts';
 import { CMAES, cmaesParameters, type CmaesOptions } from '../../src/adapt/cmaes.ts';
-import { Rng } from '../../src/adapt/rng.ts';
+import { Rng } from '../../src/rng.ts';
 import { LorahubError } from '../../src/errors.ts';
 
 const sphere = (x: readonly number[]): number => x.reduce((s, v) => s + v * v, 0);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cobylaValue } from '../../src/adapt/cobyla.ts';
 import { createOptimizer, prepareOptimizer, type Optimizer, type OptimizerName } from '../../src/adapt/optimizer.ts';
-import { Rng } from '../../src/adapt/rng.ts';
+import { Rng } from '../../src/rng.ts';
 import { LorahubError } from '../../src/errors.ts';
 
 /** A 3-D quadratic with its minimum (0) at `center`, inside [−1.5, 1.5]³, unequal curvatures. */

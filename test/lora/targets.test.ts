@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../src/adapt/rng.ts';
+import { Rng } from '../../src/rng.ts';
 import { initBackend } from '../../src/backend.ts';
 import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
 import { disposeDeltas, moduleDeltas } from '../../src/lora/apply.ts';
@@ -16,7 +16,7 @@ import { mergeIntoCheckpoint } from '../../src/lora/merge.ts';
 import type { LoraModule, LoraTarget } from '../../src/lora/module.ts';
 import { t5LinearShape } from '../../src/models/t5/config.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
-import { fillNormal } from '../../src/models/t5/random.ts';
+import { scaledNormals } from '../../src/models/t5/random.ts';
 import { T5_GATED, maxAbsDiff } from '../helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lorahub-targets-'));
@@ -51,7 +51,7 @@ function everyLinear(rank: number, rslora: boolean, seed: number): LoraModule {
   const targets = new Map<string, LoraTarget>();
   for (const path of paths.sort()) {
     const [dOut, dIn] = t5LinearShape(cfg, path) as [number, number];
-    targets.set(path, { path, r: rank, dIn, dOut, a: fillNormal(rng, rank * dIn, dIn ** -0.5), b: fillNormal(rng, dOut * rank, 0.05 / scaling), scaling });
+    targets.set(path, { path, r: rank, dIn, dOut, a: scaledNormals(rng, rank * dIn, dIn ** -0.5), b: scaledNormals(rng, dOut * rank, 0.05 / scaling), scaling });
   }
   return {
     name: `all-r${rank}${rslora ? '-rs' : ''}`,

@@ -6,7 +6,7 @@
  * same rescaling as the shared fixtures so that outputs are not degenerate: RMSNorm weights
  * U(0.6, 1.4) instead of exactly 1, an LM head with std d_model^-0.5 (logits of order 1).
  */
-import { Rng } from '../../adapt/rng.ts';
+import { Rng } from '../../rng.ts';
 import { makeDir, writeFileAtomic } from '../../io/atomic.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors.ts';
 import { LorahubError } from '../../errors.ts';
@@ -52,8 +52,8 @@ export function randomT5HfConfig(size: RandomT5Size): Record<string, unknown> {
   };
 }
 
-/** n normals with standard deviation `std`, as float32. */
-export function fillNormal(rng: Rng, n: number, std: number): Float32Array {
+/** n normals (`rng.normal()`, paired Box–Muller) with standard deviation `std`, as float32. */
+export function scaledNormals(rng: Rng, n: number, std: number): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = rng.normal() * std;
   return out;
@@ -94,7 +94,7 @@ export function writeRandomT5(size: RandomT5Size, seed: number, outDir: string):
       for (let i = 0; i < n; i++) data[i] = 0.6 + 0.8 * rng.uniform();
     } else {
       // A larger relative bias than HF's (0.5), as the shared fixtures do, so outputs are not degenerate.
-      data = fillNormal(rng, n, t5InitStd(e.hf, cfg, 0.5));
+      data = scaledNormals(rng, n, t5InitStd(e.hf, cfg, 0.5));
     }
     tensors.push({ name: e.hf, dtype: 'F32', shape: e.hfShape, data });
   }
