@@ -21,7 +21,7 @@ import { openEngine } from '../src/engine/index.ts';
 import { evaluateExactMatch } from '../src/eval/evaluate.ts';
 import { loadBaseModel, openLibrary } from '../src/library/index.ts';
 import { T5Model } from '../src/models/t5/model.ts';
-import { fewShot, getTask, listTasks, loadExamplesFile, taskExamples, type Example } from '../src/tasks/index.ts';
+import { fewShot, getTask, listTasks, loadExamplesFile, taskExamples, type TextExample } from '../src/tasks/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
 import { trainLora } from '../src/train/lora.ts';
 
@@ -58,7 +58,7 @@ try {
   for (const task of targets) {
     const bbhFile = o.bbh ? join(o.bbh, `${task.name}.json`) : undefined;
     if (bbhFile && !existsSync(bbhFile)) continue;
-    let test: Example[] = bbhFile ? loadExamplesFile(bbhFile) : taskExamples(task, 'test');
+    let test: TextExample[] = bbhFile ? loadExamplesFile(bbhFile) : taskExamples(task, 'test');
     if (o.limit) test = test.slice(0, Number(o.limit));
     const acc = async (module?: Parameters<typeof evaluateExactMatch>[3]) => (await evaluateExactMatch(model, tok, test, module)).accuracy;
     const zeroShot = await acc();

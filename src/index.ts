@@ -31,7 +31,8 @@ export { loadT5Config, t5ConfigFromHf, t5LinearShape, type T5Config } from './mo
 export { T5Model, type LoraDeltas, type EncoderInput } from './models/t5/model.ts';
 export { generateGreedy } from './models/t5/generate.ts';
 export { tokenCrossEntropy } from './models/t5/loss.ts';
-export { exampleLosses, batchMeanLoss, shiftRight, stripGenerated, checkLabels, IGNORE_INDEX } from './models/t5/labels.ts';
+export { exampleLosses, batchMeanLoss, checkLabels, IGNORE_INDEX } from './models/batch.ts';
+export { shiftRight, stripGenerated } from './models/t5/labels.ts';
 export { t5WeightTable } from './models/t5/checkpoint.ts';
 export { writeRandomT5 } from './models/t5/random.ts';
 export { ByteTokenizer, JsonTokenizer, LazyTokenizer, loadTokenizer } from './tokenizers/index.ts';
@@ -66,9 +67,8 @@ export {
   lengthLimit,
   DEFAULT_MAX_LENGTH,
   type LengthLimit,
-  type TokenExample,
   type ScoreResult,
   type GenerateResult,
 } from './eval/score.ts';
-export type { DataExample } from './tasks/types.ts';
+export type { Example, TextExample, TokenExample } from './tasks/types.ts';
 export { evaluateExactMatch, maxNewTokensFor, answerAccuracy, type EvalOptions, type EvalResult } from './eval/evaluate.ts';

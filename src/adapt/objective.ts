@@ -12,7 +12,7 @@ import type { EngineModel, ScoreBatch, TokenLosses } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import { stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { checkLabels, IGNORE_INDEX } from '../models/t5/labels.ts';
+import { checkLabels, padBatch } from '../models/batch.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
 /** A tokenised few-shot set, padded to a common length (labels padded with -100). */
@@ -48,17 +48,6 @@ export function buildFewShotBatch(tokenizer: Tokenizer, examples: { input: strin
   const inputs = examples.map((e) => tokenizer.encode(e.input));
   const targets = examples.map((e) => tokenizer.encode(e.target));
   return padBatch(inputs, targets, tokenizer.padId);
-}
-
-/** Pads token id lists into a FewShotBatch (inputs with pad, labels with -100; no targets → no labels). */
-export function padBatch(inputs: number[][], targets: number[][], padId: number): FewShotBatch {
-  const s = Math.max(...inputs.map((x) => x.length));
-  const t = Math.max(0, ...targets.map((x) => x.length));
-  return {
-    inputIds: inputs.map((x) => [...x, ...new Array<number>(s - x.length).fill(padId)]),
-    attentionMask: inputs.map((x) => [...x.map(() => 1), ...new Array<number>(s - x.length).fill(0)]),
-    labels: targets.map((y) => [...y, ...new Array<number>(t - y.length).fill(IGNORE_INDEX)]),
-  };
 }
 
 export interface LossBreakdown {

@@ -16,7 +16,7 @@ import { makeDir, writeFileAtomic } from '../io/atomic.ts';
 import { writeAdapter } from '../io/peft.ts';
 import { loadBaseModel, openLibraryIfExists, resolveModules, samplePool, type Library } from '../library/index.ts';
 import { composeStackModule, stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
-import { fewShot, getTask, loadExamplesFile, taskExamples, type Example } from '../tasks/index.ts';
+import { fewShot, getTask, loadExamplesFile, taskExamples, type TextExample } from '../tasks/index.ts';
 import { Rng } from '../rng.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -65,7 +65,7 @@ export interface RunSpec {
   moduleItems: string[];
   moduleNames: string[];
   harmonize: Harmonize;
-  examples: Example[];
+  examples: TextExample[];
   objective: ObjectiveOptions;
   settings: AdaptSettings;
   /** Whether the run ends with the accuracy evaluation (absent in runs saved before it was recorded: yes). */
@@ -100,7 +100,7 @@ export interface ComposeReport {
   seed: number;
   settings: AdaptSettings & { loss_normalization: LossNormalization; alpha: number; batch_size: number | null; examples: number; harmonize: Harmonize };
   timings: { load_s: number; search_s: number; evaluate_s: number; total_s: number; evaluations_per_s: number };
-  examples: Example[];
+  examples: TextExample[];
   trace: { generation: number; evaluations: number; seconds: number; best: number; values: number[]; candidates: number[][] }[];
   outputs: { adapter: string; report: string; loss_curve: string };
   resumed: boolean;
@@ -113,7 +113,7 @@ export interface ComposeHooks {
   interrupted?(): boolean;
 }
 
-function resolveFewShot(req: ComposeRequest): Example[] {
+function resolveFewShot(req: ComposeRequest): TextExample[] {
   if (req.task && req.data) throw new LorahubError('BAD_ARGUMENT', 'give --task or --data, not both');
   if (!req.task && !req.data) throw new LorahubError('BAD_ARGUMENT', 'give --task NAME or --data FILE');
   if (!Number.isInteger(req.examples) || req.examples < 1) throw new LorahubError('BAD_ARGUMENT', `--examples must be a positive integer, got ${req.examples}`);
@@ -138,13 +138,13 @@ function resolveFewShot(req: ComposeRequest): Example[] {
 }
 
 /** A seeded draw of k lines (kept in file order), like the reference's random few-shot sample. */
-function sampleSeeded(all: Example[], k: number, seed: number): Example[] {
+function sampleSeeded(all: TextExample[], k: number, seed: number): TextExample[] {
   const idx = Rng.fromSeed(seed).shuffle(all.map((_, i) => i)).slice(0, k);
   return idx.sort((a, b) => a - b).map((i) => all[i]);
 }
 
-function testExamples(spec: RunSpec, limit?: number): Example[] {
-  let test: Example[] = [];
+function testExamples(spec: RunSpec, limit?: number): TextExample[] {
+  let test: TextExample[] = [];
   if (spec.testData) test = loadExamplesFile(spec.testData);
   else if (spec.task) test = taskExamples(getTask(spec.task), 'test');
   return limit !== undefined ? test.slice(0, limit) : test;

@@ -48,11 +48,9 @@ export interface EngineInfo {
  * A padded teacher-forced batch: encoder ids and mask [B][S] (pad 0-masked), labels [B][T]
  * (−100 on ignored positions). The engine derives the decoder inputs (T5: `_shift_right`).
  */
-export interface ScoreBatch {
-  inputIds: number[][];
-  attentionMask: number[][];
-  labels: number[][];
-}
+import type { ScoreBatch } from '../models/batch.ts';
+
+export type { ScoreBatch };
 
 /** One candidate's per-example token cross-entropy sums and counts of non-ignored labels. */
 export interface TokenLosses {

@@ -3,13 +3,13 @@
  * (src/engine): this file turns examples into checked token ids, builds the batches and reads the
  * results; the engine runs the forward passes.
  */
-import { padBatch } from '../adapt/objective.ts';
 import { nonFiniteError, type EngineModel, type GenerateInput, type ScoreBatch, type TokenLosses } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { T5Config } from '../models/t5/config.ts';
-import { IGNORE_INDEX, stripGenerated } from '../models/t5/labels.ts';
-import type { DataExample } from '../tasks/types.ts';
+import { checkIdRow, padBatch } from '../models/batch.ts';
+import { stripGenerated } from '../models/t5/labels.ts';
+import type { Example, TokenExample } from '../tasks/types.ts';
 import { modelMaxLength, tokenizerIfAny } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
@@ -40,8 +40,6 @@ export function lengthLimit(modelDir: string): LengthLimit {
   return tokens === undefined ? DEFAULT_LIMIT : { tokens, from: 'model_max_length in tokenizer_config.json' };
 }
 
-/** An example as the model reads it: token ids (labels empty for generation input). */
-export type TokenExample = Required<Pick<DataExample, 'inputIds' | 'labels'>>;
 
 export interface TokenizeOptions {
   vocabSize: number;
@@ -49,15 +47,6 @@ export interface TokenizeOptions {
   limit?: LengthLimit;
   /** Tokenise the targets too (scoring); generation reads the inputs only. */
   targets: boolean;
-}
-
-function checkIds(where: string, key: 'input_ids' | 'labels', ids: number[], vocabSize: number): void {
-  for (const id of ids) {
-    if (key === 'labels' && id === IGNORE_INDEX) continue;
-    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-      throw new LorahubError('BAD_TOKEN', `${where}: ${key}: token id ${id} is outside the vocabulary [0, ${vocabSize})${key === 'labels' ? ` and is not ${IGNORE_INDEX}` : ''}`);
-    }
-  }
 }
 
 function checkLength(where: string, side: 'input' | 'target', n: number, limit: LengthLimit): void {
@@ -73,7 +62,7 @@ function checkLength(where: string, side: 'input' | 'target', n: number, limit: 
  * lengths within the limit. Text is tokenised with `tok`; a LazyTokenizer loads only now, and only
  * when some example is text.
  */
-export function tokenizeExamples(examples: DataExample[], tok: Tokenizer, opts: TokenizeOptions): TokenExample[] {
+export function tokenizeExamples(examples: Example[], tok: Tokenizer, opts: TokenizeOptions): TokenExample[] {
   const limit = opts.limit ?? DEFAULT_LIMIT;
   return examples.map((e, i) => {
     const where = e.source ?? `example ${i + 1}`;
@@ -82,11 +71,11 @@ export function tokenizeExamples(examples: DataExample[], tok: Tokenizer, opts: 
       return tok.encode(s);
     };
     const inputIds = e.inputIds ?? text(e.input, 'input');
-    checkIds(where, 'input_ids', inputIds, opts.vocabSize);
+    checkIdRow(inputIds, opts.vocabSize, `${where}: input_ids`);
     checkLength(where, 'input', inputIds.length, limit);
     if (!opts.targets) return { inputIds, labels: [] };
     const labels = e.labels ?? text(e.target, 'target');
-    checkIds(where, 'labels', labels, opts.vocabSize);
+    checkIdRow(labels, opts.vocabSize, `${where}: labels`, true);
     checkLength(where, 'target', labels.length, limit);
     return { inputIds, labels };
   });
@@ -124,7 +113,7 @@ export interface RunOptions {
  * example with label tokens is an error (NUMERIC), never a result: it is the model or the backend
  * failing, not a score.
  */
-export async function scoreExamples(model: EngineModel, tok: Tokenizer, examples: DataExample[], opts: RunOptions = {}): Promise<ScoreResult[]> {
+export async function scoreExamples(model: EngineModel, tok: Tokenizer, examples: Example[], opts: RunOptions = {}): Promise<ScoreResult[]> {
   const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, limit: opts.limit, targets: true });
   const out: ScoreResult[] = [];
   for (const batch of scoreBatches(model.config, ids, opts.batchSize)) {
@@ -164,7 +153,7 @@ export function generateResults(rows: number[][], tok: Tokenizer | undefined, eo
 export async function generateExamples(
   model: EngineModel,
   tok: Tokenizer,
-  examples: DataExample[],
+  examples: Example[],
   opts: RunOptions & { maxNewTokens: number },
 ): Promise<GenerateResult[]> {
   const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, limit: opts.limit, targets: false });

@@ -14,14 +14,14 @@ import type { Sampler } from './generators/index.ts';
 import { Rng, deriveSeed } from '../rng.ts';
 import { validateTask } from './schema.ts';
 import { render } from './template.ts';
-import type { Example, Split, TaskDef } from './types.ts';
+import type { TextExample, Split, TaskDef } from './types.ts';
 
 /** Draws per example before giving up on its planned label. */
 const MAX_LABEL_DRAWS = 2000;
 
 interface Splits {
-  train: readonly Example[];
-  test: readonly Example[];
+  train: readonly TextExample[];
+  test: readonly TextExample[];
 }
 
 const memo = new Map<string, Splits>();
@@ -52,7 +52,7 @@ function buildSplits(task: TaskDef): Splits {
   const templates = [task.instruction ?? gen.defaultTemplate, ...(task.templates ?? [])];
   const choices = task.answer.type === 'choice' ? task.answer.choices : undefined;
 
-  const draw = (rng: Rng, want: string | undefined): Example => {
+  const draw = (rng: Rng, want: string | undefined): TextExample => {
     for (let i = 0; i < MAX_LABEL_DRAWS; i++) {
       const inst = sample(rng, want);
       if (want !== undefined && inst.target !== want) continue;
@@ -71,14 +71,14 @@ function buildSplits(task: TaskDef): Splits {
     );
   };
 
-  const drawSplit = (split: Split, n: number, exclude: ReadonlySet<string>, distinct: boolean): Example[] => {
+  const drawSplit = (split: Split, n: number, exclude: ReadonlySet<string>, distinct: boolean): TextExample[] => {
     const rng = Rng.fromSeed(deriveSeed(task.seed, split));
     const plan =
       task.answer.type === 'choice' && task.answer.weights
         ? labelPlan(rng, n, task.answer.choices, task.answer.weights)
         : undefined;
     const seen = new Set<string>();
-    const out: Example[] = [];
+    const out: TextExample[] = [];
     // Rejections (repeats, test inputs) are bounded so that a space too small fails loudly.
     const budget = 50 * n + 1000;
     let rejected = 0;
@@ -117,7 +117,7 @@ function splitsOf(task: TaskDef): Splits {
 }
 
 /** The examples of one split, deterministic in the task definition. */
-export function taskExamples(task: TaskDef, split: Split): Example[] {
+export function taskExamples(task: TaskDef, split: Split): TextExample[] {
   if (split !== 'train' && split !== 'test') {
     throw new LorahubError('BAD_ARGUMENT', `unknown split "${String(split)}" (expected train or test)`);
   }
@@ -125,7 +125,7 @@ export function taskExamples(task: TaskDef, split: Split): Example[] {
 }
 
 /** k examples with distinct inputs drawn from a split, in random order, fixed by the seed. */
-export function sampleExamples(task: TaskDef, split: Split, k: number, seed: number): Example[] {
+export function sampleExamples(task: TaskDef, split: Split, k: number, seed: number): TextExample[] {
   if (!Number.isInteger(k) || k < 1) throw new LorahubError('BAD_ARGUMENT', `number of examples must be a positive integer, got ${k}`);
   if (!Number.isInteger(seed)) throw new LorahubError('BAD_ARGUMENT', `seed must be an integer, got ${seed}`);
   const seen = new Set<string>();
@@ -137,6 +137,6 @@ export function sampleExamples(task: TaskDef, split: Split, k: number, seed: num
 }
 
 /** k few-shot examples from the train split (the target's pool), fixed by the seed. */
-export function fewShot(task: TaskDef, k: number, seed: number): Example[] {
+export function fewShot(task: TaskDef, k: number, seed: number): TextExample[] {
   return sampleExamples(task, 'train', k, seed);
 }

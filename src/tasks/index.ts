@@ -1,5 +1,5 @@
 // The task system's public API: re-exports only.
-export type { AnswerFormat, DataExample, Example, Split, TaskDef, TaskKind } from './types.ts';
+export type { AnswerFormat, Example, TextExample, Split, TaskDef, TaskKind } from './types.ts';
 export { DEFAULT_TASKS_DIR, getTask, getTasks, listTasks, loadTaskFile } from './registry.ts';
 export { fewShot, sampleExamples, taskExamples } from './dataset.ts';
 export { MAX_TEXT_BYTES, loadDataFile, loadExamplesFile } from './loaders.ts';

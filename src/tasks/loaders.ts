@@ -1,5 +1,5 @@
 /**
- * Example files, the one reader every command uses: BBH's json (`{"examples": [{"input",
+ * TextExample files, the one reader every command uses: BBH's json (`{"examples": [{"input",
  * "target"}, …]}`) and jsonl (one example per line). An example gives each side as text
  * (`input`, `target`) or as token ids (`input_ids`, `labels`). `.json` and `.jsonl` decide the
  * format; any other name is sniffed (a file that parses as one JSON object with "examples" is BBH
@@ -12,8 +12,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { LorahubError } from '../errors.ts';
-import { IGNORE_INDEX } from '../models/t5/labels.ts';
-import type { DataExample, Example } from './types.ts';
+import { IGNORE_INDEX } from '../models/batch.ts';
+import type { Example, TextExample } from './types.ts';
 
 /**
  * The longest jsonl line, or text in a BBH json, lorahub reads (bytes). Refused before parsing and
@@ -60,12 +60,12 @@ function textField(rec: Record<string, unknown>, key: 'input' | 'target'): strin
 }
 
 /** The example in `value`, or the reason it is not one. */
-function asExample(value: unknown, opts: LoadOptions): DataExample | string {
+function asExample(value: unknown, opts: LoadOptions): Example | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return `expected an object {"input", "target"} or {"input_ids", "labels"}, got ${describe(value)}`;
   }
   const rec = value as Record<string, unknown>;
-  const ex: DataExample = {};
+  const ex: Example = {};
   if ('input_ids' in rec) {
     const ids = idsField(rec, 'input_ids');
     if (typeof ids === 'string') return ids;
@@ -120,7 +120,7 @@ function readLines(path: string): string[] {
   return lines;
 }
 
-function parseBbhJson(text: string, path: string, opts: LoadOptions): DataExample[] {
+function parseBbhJson(text: string, path: string, opts: LoadOptions): Example[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -143,8 +143,8 @@ function parseBbhJson(text: string, path: string, opts: LoadOptions): DataExampl
   });
 }
 
-function parseJsonl(lines: string[], path: string, opts: LoadOptions): DataExample[] {
-  const out: DataExample[] = [];
+function parseJsonl(lines: string[], path: string, opts: LoadOptions): Example[] {
+  const out: Example[] = [];
   lines.forEach((line, i) => {
     const source = `${path}:${i + 1}`;
     const bytes = Buffer.byteLength(line);
@@ -174,7 +174,7 @@ function looksLikeBbhJson(text: string): boolean {
 }
 
 /** Every example of a BBH json or jsonl file, text or token ids, each with its `source`. */
-export function loadDataFile(path: string, opts: LoadOptions = { targets: true }): DataExample[] {
+export function loadDataFile(path: string, opts: LoadOptions = { targets: true }): Example[] {
   const lines = readLines(path);
   if (lines.every((l) => l.trim() === '')) throw new LorahubError('BAD_FILE', `${path}: file is empty`);
   if (path.endsWith('.jsonl')) return parseJsonl(lines, path, opts);
@@ -184,7 +184,7 @@ export function loadDataFile(path: string, opts: LoadOptions = { targets: true }
 }
 
 /** The text examples of a file (few-shot and test sets, whose answers are compared as text). */
-export function loadExamplesFile(path: string): Example[] {
+export function loadExamplesFile(path: string): TextExample[] {
   return loadDataFile(path).map((e) => {
     if (e.input === undefined || e.target === undefined) {
       throw new LorahubError('BAD_FILE', `${e.source}: token ids are not accepted here; give text {"input", "target"}`);

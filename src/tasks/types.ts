@@ -4,24 +4,25 @@
  * large is committed.
  */
 
-/** One input/target pair, as BBH stores them (`{"input": …, "target": …}`). */
-export interface Example {
-  input: string;
-  target: string;
-}
-
 /**
- * An example as a data file gives it: each side as text (`input`, `target`) or as token ids
- * (`inputIds`, `labels`; ids win where a line has both). The target side is absent only where
- * none is needed (generation input). `source` says where it came from ("file:line"), for errors.
+ * An example: each side as text (`input`, `target`) or as token ids (`inputIds`, `labels`; ids
+ * win where both are given), as a data file, a task generator or a tokenizer gives it. The target
+ * side is absent only where none is needed (generation input). `source` says where it came from
+ * ("file:line"), for errors. The views below name the two complete forms.
  */
-export interface DataExample {
+export interface Example {
   input?: string;
   target?: string;
   inputIds?: number[];
   labels?: number[];
   source?: string;
 }
+
+/** Both sides as text: what task generators produce and BBH stores (`{"input": …, "target": …}`). */
+export type TextExample = Example & { input: string; target: string };
+
+/** Both sides as token ids: what the engines read (labels empty for generation input). */
+export type TokenExample = Example & { inputIds: number[]; labels: number[] };
 
 export type TaskKind = 'upstream' | 'target';
 export type Split = 'train' | 'test';

@@ -19,10 +19,10 @@ import { randomT5HfConfig, t5InitStd, writeByT5TokenizerFiles } from '../models/
 import { t5WeightTable, type WeightEntry } from '../models/t5/checkpoint.ts';
 import { taskExamples } from '../tasks/dataset.ts';
 import { getTasks, listTasks } from '../tasks/registry.ts';
-import type { TaskDef } from '../tasks/types.ts';
+import type { TaskDef, TextExample, TokenExample } from '../tasks/types.ts';
 import { ByteTokenizer } from '../tokenizers/bytes.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import { BucketSampler, DEFAULT_SPAN_CORRUPTION, defaultMicroBatchTokens, microBatches, encodeExamples, ExampleStream, isCursor, spanCorrupt, type Cursor, type EncodedExample, type TextExample } from './data.ts';
+import { BucketSampler, DEFAULT_SPAN_CORRUPTION, defaultMicroBatchTokens, microBatches, encodeExamples, ExampleStream, isCursor, spanCorrupt, type Cursor } from './data.ts';
 import { exactMatchAccuracy, subset } from './evaluate.ts';
 import { batchLoss } from './lora.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
@@ -162,7 +162,7 @@ class SpanStream {
     this.eos = tok.eosId;
   }
 
-  next(): EncodedExample[] {
+  next(): TokenExample[] {
     const rng = derivedRng(this.seed, 'span', this.position.epoch, this.position.index);
     const { indices, cursor } = this.sampler.next(this.position);
     this.position = cursor;

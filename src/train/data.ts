@@ -6,20 +6,12 @@
  * {epoch, index}: resuming needs no saved RNG state and is exact.
  */
 import { LorahubError } from '../errors.ts';
-import { IGNORE_INDEX, shiftRight } from '../models/t5/labels.ts';
+import { padBatch } from '../models/batch.ts';
+import { shiftRight } from '../models/t5/labels.ts';
+import type { TextExample, TokenExample } from '../tasks/types.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { derivedRng, type Rng } from '../rng.ts';
 
-/** One tokenised example; both sequences end with eos (HF T5 tokenizers append it). */
-export interface EncodedExample {
-  input: number[];
-  target: number[];
-}
-
-export interface TextExample {
-  input: string;
-  target: string;
-}
 
 export interface TruncateOptions {
   /** Longest input kept (tokens, eos included); longer inputs are cut and re-terminated with eos. */
@@ -35,10 +27,11 @@ function truncate(ids: number[], max: number, eos: number): number[] {
   return [...ids.slice(0, max - 1), eos];
 }
 
-export function encodeExamples(tok: Tokenizer, examples: readonly TextExample[], opts: TruncateOptions = DEFAULT_TRUNCATION): EncodedExample[] {
+/** Tokenised examples; both sequences end with eos (HF T5 tokenizers append it). */
+export function encodeExamples(tok: Tokenizer, examples: readonly TextExample[], opts: TruncateOptions = DEFAULT_TRUNCATION): TokenExample[] {
   return examples.map((e) => ({
-    input: truncate(tok.encode(e.input), opts.maxInputTokens, tok.eosId),
-    target: truncate(tok.encode(e.target), opts.maxTargetTokens, tok.eosId),
+    inputIds: truncate(tok.encode(e.input), opts.maxInputTokens, tok.eosId),
+    labels: truncate(tok.encode(e.target), opts.maxTargetTokens, tok.eosId),
   }));
 }
 
@@ -65,22 +58,20 @@ export interface SpecialIds {
  * summed token loss is divided by — a micro-batch passes its whole batch's count, so the
  * micro-batch losses add up to the batch's mean token loss.
  */
-export function collate(examples: readonly EncodedExample[], ids: SpecialIds, lossTokens?: number): TrainBatch {
+export function collate(examples: readonly TokenExample[], ids: SpecialIds, lossTokens?: number): TrainBatch {
   if (examples.length === 0) throw new LorahubError('INTERNAL', 'collate: empty batch');
-  const s = Math.max(...examples.map((e) => e.input.length));
-  const t = Math.max(...examples.map((e) => e.target.length));
-  const labels2d = examples.map((e) => [...e.target, ...new Array<number>(t - e.target.length).fill(IGNORE_INDEX)]);
+  const b = padBatch(examples.map((e) => e.inputIds), examples.map((e) => e.labels), ids.padTokenId);
   let inputTokens = 0;
   let labelTokens = 0;
   for (const e of examples) {
-    inputTokens += e.input.length;
-    labelTokens += e.target.length;
+    inputTokens += e.inputIds.length;
+    labelTokens += e.labels.length;
   }
   return {
-    inputIds: examples.map((e) => [...e.input, ...new Array<number>(s - e.input.length).fill(ids.padTokenId)]),
-    attentionMask: examples.map((e) => [...e.input.map(() => 1), ...new Array<number>(s - e.input.length).fill(0)]),
-    decoderInputIds: shiftRight(labels2d, ids.decoderStartTokenId, ids.padTokenId),
-    labels: labels2d.flat(),
+    inputIds: b.inputIds,
+    attentionMask: b.attentionMask,
+    decoderInputIds: shiftRight(b.labels, ids.decoderStartTokenId, ids.padTokenId),
+    labels: b.labels.flat(),
     labelTokens: lossTokens ?? labelTokens,
     tokens: inputTokens + labelTokens,
   };
@@ -115,20 +106,20 @@ export interface MicroBatches {
  * micro-batch losses, each divided by the whole batch's label tokens, sum to the batch loss, so
  * accumulating their gradients gives the full batch's gradient with bounded memory.
  */
-export function microBatches(examples: readonly EncodedExample[], ids: SpecialIds, maxTokens: number): MicroBatches {
-  const labelTokens = examples.reduce((s, e) => s + e.target.length, 0);
-  const groups: EncodedExample[][] = [];
-  let cur: EncodedExample[] = [];
+export function microBatches(examples: readonly TokenExample[], ids: SpecialIds, maxTokens: number): MicroBatches {
+  const labelTokens = examples.reduce((s, e) => s + e.labels.length, 0);
+  const groups: TokenExample[][] = [];
+  let cur: TokenExample[] = [];
   let s = 0;
   let t = 0;
   for (const e of examples) {
-    const s2 = Math.max(s, e.input.length);
-    const t2 = Math.max(t, e.target.length);
+    const s2 = Math.max(s, e.inputIds.length);
+    const t2 = Math.max(t, e.labels.length);
     if (cur.length > 0 && (cur.length + 1) * (s2 + t2) > maxTokens) {
       groups.push(cur);
       cur = [];
-      s = e.input.length;
-      t = e.target.length;
+      s = e.inputIds.length;
+      t = e.labels.length;
     } else {
       s = s2;
       t = t2;
@@ -217,20 +208,20 @@ export function isCursor(v: unknown): v is Cursor {
 
 /** Batches `examples` by length in a seeded order; its cursor is what a checkpoint saves. */
 export class ExampleStream {
-  readonly examples: EncodedExample[];
+  readonly examples: TokenExample[];
   private readonly sampler: BucketSampler;
   private position: Cursor = { epoch: 0, index: 0 };
 
-  constructor(examples: EncodedExample[], batchSize: number, seed: number, windowBatches = 16) {
+  constructor(examples: TokenExample[], batchSize: number, seed: number, windowBatches = 16) {
     this.examples = examples;
     this.sampler = new BucketSampler(
-      examples.map((e) => e.input.length + e.target.length),
+      examples.map((e) => e.inputIds.length + e.labels.length),
       seed,
       { batchSize: Math.min(batchSize, examples.length), windowBatches },
     );
   }
 
-  next(): EncodedExample[] {
+  next(): TokenExample[] {
     const { indices, cursor } = this.sampler.next(this.position);
     this.position = cursor;
     return indices.map((i) => this.examples[i]);
@@ -286,9 +277,9 @@ export function spanCorrupt(
   sentinel: (i: number) => number,
   eos: number,
   opts: SpanCorruptionOptions = DEFAULT_SPAN_CORRUPTION,
-): EncodedExample {
+): TokenExample {
   const n = ids.length;
-  if (n < 2) return { input: [...ids, eos], target: [eos] };
+  if (n < 2) return { inputIds: [...ids, eos], labels: [eos] };
   const noise = Math.min(n - 1, Math.max(1, Math.round(n * opts.noiseDensity)));
   const spans = Math.min(noise, n - noise, Math.max(1, Math.round(noise / opts.meanSpanLength)));
   const noiseLens = randomSegmentation(noise, spans, rng);
@@ -306,5 +297,5 @@ export function spanCorrupt(
   }
   input.push(eos);
   target.push(eos);
-  return { input, target };
+  return { inputIds: input, labels: target };
 }

@@ -7,7 +7,7 @@ import type { Accuracy } from '../eval/exact-match.ts';
 import { generateExamples, scoreExamples } from '../engine/tfjs/eval.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import type { TextExample } from './data.ts';
+import type { TextExample } from '../tasks/types.ts';
 
 export interface EvalOptions {
   lora?: LoraDeltas;

@@ -15,7 +15,8 @@ import { T5_LINEAR_NAMES, t5LinearShape, type T5Config } from '../models/t5/conf
 import { tokenCrossEntropy } from '../models/t5/loss.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import { defaultMicroBatchTokens, encodeExamples, ExampleStream, isCursor, microBatches, type TextExample, type TrainBatch } from './data.ts';
+import { defaultMicroBatchTokens, encodeExamples, ExampleStream, isCursor, microBatches, type TrainBatch } from './data.ts';
+import type { TextExample } from '../tasks/types.ts';
 import { dyloraMasks, DYLORA_METADATA_KEY, sampleRank, type DyLoraRange } from './dylora.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
 import { Rng } from '../rng.ts';

@@ -25,7 +25,7 @@ import { getTask } from '../tasks/registry.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { checkpointFile } from './checkpoint.ts';
-import type { TextExample } from './data.ts';
+import type { TextExample } from '../tasks/types.ts';
 import { truncateDyLora } from './dylora.ts';
 import { exactMatchAccuracy, meanTokenLoss, subset } from './evaluate.ts';
 import { plannedLayout, trainLora, type LoraSpec } from './lora.ts';

@@ -10,7 +10,7 @@ import { FRAMES, tellStory } from '../../src/tasks/generators/shuffle.ts';
 import { chainStatements } from '../../src/tasks/generators/truth.ts';
 import { CATEGORIES, ITEMS } from '../../src/tasks/generators/vocab.ts';
 import { sortWords } from '../../src/tasks/generators/words.ts';
-import { getGenerator, getTask, instanceCore, loadExamplesFile, taskExamples, type Example } from '../../src/tasks/index.ts';
+import { getGenerator, getTask, instanceCore, loadExamplesFile, taskExamples, type TextExample } from '../../src/tasks/index.ts';
 import {
   BBH_DIR,
   HAVE_BBH,
@@ -34,11 +34,11 @@ const TARGETS = [
   'tracking_shuffled_objects_three_objects',
 ];
 
-const generated = (name: string): Example[] => {
+const generated = (name: string): TextExample[] => {
   const task = getTask(name);
   return [...taskExamples(task, 'train'), ...taskExamples(task, 'test')];
 };
-const real = (name: string): Example[] => loadExamplesFile(`${BBH_DIR}/${name}.json`);
+const real = (name: string): TextExample[] => loadExamplesFile(`${BBH_DIR}/${name}.json`);
 
 /** Our category of a noun, by singular or plural form. */
 function ourCategory(noun: string): string | undefined {

@@ -41,8 +41,8 @@ describe('collate', () => {
   it('pads inputs with pad, labels with -100, and shifts labels right for the decoder', () => {
     const b = collate(
       [
-        { input: [10, 11, 1], target: [20, 1] },
-        { input: [12, 1], target: [21, 22, 23, 1] },
+        { inputIds: [10, 11, 1], labels: [20, 1] },
+        { inputIds: [12, 1], labels: [21, 22, 23, 1] },
       ],
       { padTokenId: 0, decoderStartTokenId: 0 },
     );
@@ -57,7 +57,7 @@ describe('collate', () => {
 
 describe('microBatches', () => {
   it('cuts a batch into consecutive parts under the padded-token budget, each normalised by the whole batch', () => {
-    const ex = [2, 3, 3, 5, 8, 8].map((n) => ({ input: new Array<number>(n).fill(7), target: [9, 1] }));
+    const ex = [2, 3, 3, 5, 8, 8].map((n) => ({ inputIds: new Array<number>(n).fill(7), labels: [9, 1] }));
     const m = microBatches(ex, { padTokenId: 0, decoderStartTokenId: 0 }, 20);
     expect(m.batches.map((b) => b.inputIds.length)).toEqual([3, 2, 1]);
     expect(m.batches.every((b) => b.inputIds.length * (b.inputIds[0].length + 2) <= 20)).toBe(true);
@@ -76,17 +76,17 @@ describe('spanCorrupt', () => {
     // Rebuild the text: each sentinel in the input is replaced by what follows it in the target.
     const spans = new Map<number, number[]>();
     let cur = -1;
-    for (const t of out.target.slice(0, -1)) {
+    for (const t of out.labels.slice(0, -1)) {
       if (t >= 300) spans.set((cur = t), []);
       else spans.get(cur)?.push(t);
     }
-    const rebuilt = out.input.slice(0, -1).flatMap((t) => (t >= 300 ? (spans.get(t) ?? []) : [t]));
+    const rebuilt = out.inputIds.slice(0, -1).flatMap((t) => (t >= 300 ? (spans.get(t) ?? []) : [t]));
     expect(rebuilt).toEqual(ids);
     const dropped = [...spans.values()].reduce((s, x) => s + x.length, 0);
     expect(dropped).toBe(12);
     expect(spans.size).toBe(3);
-    expect(out.input.at(-1)).toBe(1);
-    expect(out.target.at(-1)).toBe(1);
+    expect(out.inputIds.at(-1)).toBe(1);
+    expect(out.labels.at(-1)).toBe(1);
   });
 });
 

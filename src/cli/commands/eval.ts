@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { evaluateExactMatch } from '../../eval/evaluate.ts';
-import { getTask, loadDataFile, taskExamples, type DataExample } from '../../tasks/index.ts';
+import { getTask, loadDataFile, taskExamples, type Example } from '../../tasks/index.ts';
 import { loadAdapterArg, loadModel, maxLengthArg, maybeLibrary, out, positiveInt, resolveModelDir } from '../common.ts';
 import { setupEngine } from '../options.ts';
 
@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .action(async (opts: Opts, cmd: Command) => {
       if ((opts.task === undefined) === (opts.data === undefined)) throw new LorahubError('BAD_ARGUMENT', 'give exactly one of --task NAME or --data FILE');
       if (opts.split !== 'test' && opts.split !== 'train') throw new LorahubError('BAD_ARGUMENT', `--split must be test or train, got "${opts.split}"`);
-      let examples: DataExample[] = opts.task ? taskExamples(getTask(opts.task), opts.split) : loadDataFile(opts.data as string, { targets: true });
+      let examples: Example[] = opts.task ? taskExamples(getTask(opts.task), opts.split) : loadDataFile(opts.data as string, { targets: true });
       if (opts.limit !== undefined) examples = examples.slice(0, positiveInt('--limit', opts.limit, 1));
       if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', `no ${opts.split} examples to evaluate`);
       const maxNewTokens = opts.maxNewTokens !== undefined ? positiveInt('--max-new-tokens', opts.maxNewTokens, 8) : undefined;

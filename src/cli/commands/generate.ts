@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { generateExamples } from '../../eval/score.ts';
-import { loadDataFile, type DataExample } from '../../tasks/index.ts';
+import { loadDataFile, type Example } from '../../tasks/index.ts';
 import { loadAdapterArg, loadModel, maxLengthArg, maybeLibrary, out, positiveInt, resolveModelDir } from '../common.ts';
 import { setupEngine } from '../options.ts';
 
@@ -34,7 +34,7 @@ export function register(program: Command): void {
       }
       if (opts.input === '') throw new LorahubError('BAD_ARGUMENT', '--input is empty');
       const maxNewTokens = positiveInt('--max-new-tokens', opts.maxNewTokens, 64);
-      const data: DataExample[] = opts.data ? loadDataFile(opts.data, { targets: false }) : [{ input: opts.input, source: '--input' }];
+      const data: Example[] = opts.data ? loadDataFile(opts.data, { targets: false }) : [{ input: opts.input, source: '--input' }];
       const engine = await setupEngine(cmd);
       const lib = await maybeLibrary(opts.library);
       const dir = resolveModelDir(opts.model, lib);

@@ -6,12 +6,12 @@
 import { generateBatches, generateResults, scoreBatches, scoreResults, tokenizeExamples, DEFAULT_BATCH, type GenerateResult, type ScoreResult } from '../../eval/score.ts';
 import { generateGreedy } from '../../models/t5/generate.ts';
 import type { LoraDeltas, T5Model } from '../../models/t5/model.ts';
-import type { DataExample } from '../../tasks/types.ts';
+import type { Example } from '../../tasks/types.ts';
 import type { Tokenizer } from '../../tokenizers/types.ts';
 import { t5TokenLosses } from './index.ts';
 
 /** Teacher-forced mean token cross-entropy per example (label -100 ignored). */
-export function scoreExamples(model: T5Model, tok: Tokenizer, examples: DataExample[], lora?: LoraDeltas, batchSize = DEFAULT_BATCH): ScoreResult[] {
+export function scoreExamples(model: T5Model, tok: Tokenizer, examples: Example[], lora?: LoraDeltas, batchSize = DEFAULT_BATCH): ScoreResult[] {
   const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, targets: true });
   const out: ScoreResult[] = [];
   for (const batch of scoreBatches(model.config, ids, batchSize)) out.push(...scoreResults(t5TokenLosses(model, batch, lora)[0]));
@@ -22,7 +22,7 @@ export function scoreExamples(model: T5Model, tok: Tokenizer, examples: DataExam
 export function generateExamples(
   model: T5Model,
   tok: Tokenizer,
-  examples: DataExample[],
+  examples: Example[],
   opts: { maxNewTokens: number; lora?: LoraDeltas; batchSize?: number },
 ): GenerateResult[] {
   const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, targets: false });

@@ -3,7 +3,7 @@
  * CrossEntropyLoss(ignore_index=-100)); per-example and batch reductions are in labels.ts.
  */
 import * as tf from '@tensorflow/tfjs';
-import { IGNORE_INDEX } from './labels.ts';
+import { IGNORE_INDEX } from '../batch.ts';
 
 /**
  * Per-token cross-entropy [rows] for logits [rows, V] and labels (flattened [rows]); ignored

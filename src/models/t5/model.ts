@@ -14,7 +14,7 @@ import { loadT5Config, type T5Config } from './config.ts';
 import { bucketTable } from './position.ts';
 import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, mulRows, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from './ops.ts';
 import { weightsFile } from './checkpoint.ts';
-import { checkTokenIds } from './labels.ts';
+import { checkTokenIds } from '../batch.ts';
 import { disposeWeights, loadT5Weights, type T5Weights } from './weights.ts';
 
 /** Deltas keyed by HF module path ("decoder.block.1.layer.1.EncDecAttention.v"); one per group or shared. */
