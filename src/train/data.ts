@@ -6,8 +6,7 @@
  * {epoch, index}: resuming needs no saved RNG state and is exact.
  */
 import { LorahubError } from '../errors.ts';
-import { padBatch } from '../models/batch.ts';
-import { shiftRight } from '../models/t5/labels.ts';
+import { padBatch, type ScoreBatch } from '../models/batch.ts';
 import type { TextExample, TokenExample } from '../tasks/types.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { derivedRng, type Rng } from '../rng.ts';
@@ -35,14 +34,9 @@ export function encodeExamples(tok: Tokenizer, examples: readonly TextExample[],
   }));
 }
 
-/** A padded batch, ready for `T5Model.forward` and `tokenCrossEntropy`. */
-export interface TrainBatch {
-  inputIds: number[][];
-  attentionMask: number[][];
-  decoderInputIds: number[][];
-  /** Flattened [B·T] labels, -100 on padding. */
-  labels: number[];
-  /** Non-ignored label tokens (the loss is their mean). */
+/** A padded batch (models/batch.ts) with the counts training needs. */
+export interface TrainBatch extends ScoreBatch {
+  /** Non-ignored label tokens the summed loss is divided by (the batch's, or its whole batch's for a micro-batch). */
   labelTokens: number;
   /** Real (non-pad) input + label tokens: the throughput unit. */
   tokens: number;
@@ -50,7 +44,6 @@ export interface TrainBatch {
 
 export interface SpecialIds {
   padTokenId: number;
-  decoderStartTokenId: number;
 }
 
 /**
@@ -60,7 +53,6 @@ export interface SpecialIds {
  */
 export function collate(examples: readonly TokenExample[], ids: SpecialIds, lossTokens?: number): TrainBatch {
   if (examples.length === 0) throw new LorahubError('INTERNAL', 'collate: empty batch');
-  const b = padBatch(examples.map((e) => e.inputIds), examples.map((e) => e.labels), ids.padTokenId);
   let inputTokens = 0;
   let labelTokens = 0;
   for (const e of examples) {
@@ -68,10 +60,7 @@ export function collate(examples: readonly TokenExample[], ids: SpecialIds, loss
     labelTokens += e.labels.length;
   }
   return {
-    inputIds: b.inputIds,
-    attentionMask: b.attentionMask,
-    decoderInputIds: shiftRight(b.labels, ids.decoderStartTokenId, ids.padTokenId),
-    labels: b.labels.flat(),
+    ...padBatch(examples.map((e) => e.inputIds), examples.map((e) => e.labels), ids.padTokenId),
     labelTokens: lossTokens ?? labelTokens,
     tokens: inputTokens + labelTokens,
   };

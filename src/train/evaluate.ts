@@ -2,7 +2,7 @@
  * End-of-training evaluation: exact match of greedy answers (lorahub's normalisation,
  * eval/exact-match.ts) and teacher-forced mean token loss.
  */
-import { answerAccuracy } from '../eval/evaluate.ts';
+import { answerAccuracy, maxNewTokensFor } from '../eval/evaluate.ts';
 import type { Accuracy } from '../eval/exact-match.ts';
 import { generateExamples, scoreExamples } from '../engine/tfjs/eval.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
@@ -12,14 +12,13 @@ import type { TextExample } from '../tasks/types.ts';
 export interface EvalOptions {
   lora?: LoraDeltas;
   batchSize?: number;
-  /** Default: the longest target (tokens, eos included) + 2. */
+  /** Default: eval/evaluate.ts's maxNewTokensFor (the longest target + 2, at least 8). */
   maxNewTokens?: number;
 }
 
 export function exactMatchAccuracy(model: T5Model, tok: Tokenizer, examples: readonly TextExample[], opts: EvalOptions = {}): Accuracy {
-  const longest = Math.max(...examples.map((e) => tok.encode(e.target).length));
   const gen = generateExamples(model, tok, [...examples], {
-    maxNewTokens: opts.maxNewTokens ?? longest + 2,
+    maxNewTokens: opts.maxNewTokens ?? maxNewTokensFor(tok, [...examples]),
     lora: opts.lora,
     batchSize: opts.batchSize,
   });

@@ -12,7 +12,7 @@ import { LorahubError } from '../errors.ts';
 import type { ModuleLayout } from '../lora/compose.ts';
 import type { LoraConfig, LoraModule, LoraTarget } from '../lora/module.ts';
 import { T5_LINEAR_NAMES, t5LinearShape, type T5Config } from '../models/t5/config.ts';
-import { tokenCrossEntropy } from '../models/t5/loss.ts';
+import { batchLoss } from '../models/t5/loss.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { defaultMicroBatchTokens, encodeExamples, ExampleStream, isCursor, microBatches, type TrainBatch } from './data.ts';
@@ -204,14 +204,6 @@ export interface TrainLoraOptions {
 export interface TrainLoraResult {
   module: LoraModule;
   loop: LoopResult;
-}
-
-/** Token cross-entropy of `model` + deltas on a batch, summed and divided by batch.labelTokens (its mean, or its share of a larger batch's). */
-export function batchLoss(model: T5Model, batch: TrainBatch, lora?: LoraDeltas): tf.Scalar {
-  return tf.tidy(() => {
-    const out = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask }, batch.decoderInputIds, lora);
-    return tf.div(tf.sum(tokenCrossEntropy(out.logits, batch.labels)), batch.labelTokens) as tf.Scalar;
-  });
 }
 
 /** Trains one LoRA module. The model is never modified. */

@@ -38,18 +38,17 @@ describe('BucketSampler', () => {
 });
 
 describe('collate', () => {
-  it('pads inputs with pad, labels with -100, and shifts labels right for the decoder', () => {
+  it('pads inputs with pad and labels with -100, and counts the tokens', () => {
     const b = collate(
       [
         { inputIds: [10, 11, 1], labels: [20, 1] },
         { inputIds: [12, 1], labels: [21, 22, 23, 1] },
       ],
-      { padTokenId: 0, decoderStartTokenId: 0 },
+      { padTokenId: 0 },
     );
     expect(b.inputIds).toEqual([[10, 11, 1], [12, 1, 0]]);
     expect(b.attentionMask).toEqual([[1, 1, 1], [1, 1, 0]]);
-    expect(b.labels).toEqual([20, 1, -100, -100, 21, 22, 23, 1]);
-    expect(b.decoderInputIds).toEqual([[0, 20, 1, 0], [0, 21, 22, 23]]);
+    expect(b.labels).toEqual([[20, 1, -100, -100], [21, 22, 23, 1]]);
     expect(b.labelTokens).toBe(6);
     expect(b.tokens).toBe(11);
   });
@@ -58,13 +57,13 @@ describe('collate', () => {
 describe('microBatches', () => {
   it('cuts a batch into consecutive parts under the padded-token budget, each normalised by the whole batch', () => {
     const ex = [2, 3, 3, 5, 8, 8].map((n) => ({ inputIds: new Array<number>(n).fill(7), labels: [9, 1] }));
-    const m = microBatches(ex, { padTokenId: 0, decoderStartTokenId: 0 }, 20);
+    const m = microBatches(ex, { padTokenId: 0 }, 20);
     expect(m.batches.map((b) => b.inputIds.length)).toEqual([3, 2, 1]);
     expect(m.batches.every((b) => b.inputIds.length * (b.inputIds[0].length + 2) <= 20)).toBe(true);
     expect(m.batches.every((b) => b.labelTokens === 12)).toBe(true);
     expect(m.tokens).toBe(29 + 12);
     // An example larger than the budget still gets its own micro-batch.
-    expect(microBatches(ex, { padTokenId: 0, decoderStartTokenId: 0 }, 5).batches).toHaveLength(6);
+    expect(microBatches(ex, { padTokenId: 0 }, 5).batches).toHaveLength(6);
   });
 });
 

@@ -12,8 +12,7 @@ import type { LoraModule } from '../../lora/module.ts';
 import type { T5Config } from '../../models/t5/config.ts';
 import { generateGreedy } from '../../models/t5/generate.ts';
 import { checkLabels, exampleLosses } from '../../models/batch.ts';
-import { shiftRight } from '../../models/t5/labels.ts';
-import { tokenCrossEntropy } from '../../models/t5/loss.ts';
+import { teacherForcedLosses } from '../../models/t5/loss.ts';
 import { T5Model, type LoraDeltas } from '../../models/t5/model.ts';
 import { isStacked, nonFiniteError, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
 import { tfjsMatmulGflops } from './matmul.ts';
@@ -30,19 +29,13 @@ function tfjsInfo(b: BackendInfo, threads: number): EngineInfo {
  * shared by every group.
  */
 export function t5TokenLosses(model: T5Model, batch: ScoreBatch, deltas?: LoraDeltas, groups = 1): TokenLosses[] {
-  const cfg = model.config;
-  checkLabels(batch.labels, cfg.vocabSize);
-  const decoderInputIds = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
-  const labels = batch.labels.flat();
-  const perToken = tf.tidy(() => {
-    const out = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask }, decoderInputIds, deltas, groups);
-    return tokenCrossEntropy(out.logits, labels, out.shared ? 1 : groups);
-  });
+  checkLabels(batch.labels, model.config.vocabSize);
+  const { perToken, shared } = teacherForcedLosses(model, batch, deltas, groups);
   const values = perToken.dataSync();
   perToken.dispose();
-  const shared = values.length === labels.length;
+  const rows = batch.labels.reduce((n, row) => n + row.length, 0);
   return Array.from({ length: groups }, (_, g) => {
-    const l = exampleLosses(values, batch.labels, shared ? 0 : g * labels.length);
+    const l = exampleLosses(values, batch.labels, shared ? 0 : g * rows);
     return { sum: l.sum, tokens: l.tokens };
   });
 }

@@ -3,7 +3,9 @@
  * CrossEntropyLoss(ignore_index=-100)); per-example and batch reductions are in labels.ts.
  */
 import * as tf from '@tensorflow/tfjs';
-import { IGNORE_INDEX } from '../batch.ts';
+import { IGNORE_INDEX, type ScoreBatch } from '../batch.ts';
+import { shiftRight } from './labels.ts';
+import type { LoraDeltas, T5Model } from './model.ts';
 
 /**
  * Per-token cross-entropy [rows] for logits [rows, V] and labels (flattened [rows]); ignored
@@ -34,4 +36,28 @@ export function tokenCrossEntropy(logits: tf.Tensor2D, labels: number[], groups 
     }
     return tf.mul(tf.neg(picked), tf.tensor1d(keep)) as tf.Tensor1D;
   });
+}
+
+/**
+ * The teacher-forced forward every T5 loss goes through (the tfjs engine's scoring and the
+ * trainers): decoder input from the labels (HF `_shift_right`), then per-token cross-entropy.
+ * [G·B·T] values for `groups` candidates' deltas, or [B·T] when no candidate-specific delta
+ * reached the logits (`shared`). Differentiable: the trainers take its gradient.
+ */
+export function teacherForcedLosses(model: T5Model, batch: ScoreBatch, deltas?: LoraDeltas, groups = 1): { perToken: tf.Tensor1D; shared: boolean } {
+  const cfg = model.config;
+  const decoderInputIds = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
+  return tf.tidy(() => {
+    const out = model.forward({ inputIds: batch.inputIds, attentionMask: batch.attentionMask }, decoderInputIds, deltas, groups);
+    const shared = out.shared === true;
+    return { perToken: tokenCrossEntropy(out.logits, batch.labels.flat(), shared ? 1 : groups), shared };
+  });
+}
+
+/**
+ * The training loss: the summed teacher-forced token loss divided by `batch.labelTokens` (the
+ * batch's mean, or a micro-batch's share of its whole batch's mean).
+ */
+export function batchLoss(model: T5Model, batch: ScoreBatch & { labelTokens: number }, deltas?: LoraDeltas): tf.Scalar {
+  return tf.tidy(() => tf.div(tf.sum(teacherForcedLosses(model, batch, deltas).perToken), batch.labelTokens) as tf.Scalar);
 }
