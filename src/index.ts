@@ -41,9 +41,10 @@ export type { Tokenizer } from './tokenizers/types.ts';
 // LoRA
 export type { LoraConfig, LoraModule, LoraTarget } from './lora/module.ts';
 export { compose, planComposition, type Harmonize, type ComposeOptions } from './lora/compose.ts';
-export { mergeIntoCheckpoint, mergedWeight } from './lora/merge.ts';
-export { moduleDeltas, groupDeltas, disposeDeltas } from './lora/apply.ts';
-export { checkModuleFitsModel } from './lora/fit.ts';
+export { mergedWeight } from './lora/merge.ts';
+export { mergeIntoCheckpoint } from './models/merge.ts';
+export { moduleDeltas, groupDeltas, disposeDeltas } from './models/t5/deltas.ts';
+export { checkModuleFitsModel, fitProblems, type LinearShapes } from './lora/fit.ts';
 
 // Library
 export { openLibrary, Library, resolveModules, modelFingerprint, loadBaseModel } from './library/index.ts';

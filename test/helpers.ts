@@ -2,7 +2,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { LorahubError } from '../src/errors.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../src/io/safetensors.ts';
-import { disposeDeltas, moduleDeltas } from '../src/lora/apply.ts';
+import { disposeDeltas, moduleDeltas } from '../src/models/t5/deltas.ts';
 import type { LoraModule } from '../src/lora/module.ts';
 import type { T5Model } from '../src/models/t5/model.ts';
 import type { Tokenizer } from '../src/tokenizers/types.ts';

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.ts';
 import { writeFileAtomic } from '../../src/io/atomic.ts';
 import { writeAdapter } from '../../src/io/peft.ts';
-import { moduleDeltas, disposeDeltas } from '../../src/lora/apply.ts';
+import { moduleDeltas, disposeDeltas } from '../../src/models/t5/deltas.ts';
 import { compose } from '../../src/lora/compose.ts';
 import type { LoraModule, LoraTarget } from '../../src/lora/module.ts';
 import { peftConfigFor } from '../../src/train/lora.ts';

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
+import { fitProblems } from '../lora/fit.ts';
 import { loadT5Config, t5LinearShape, type T5Config } from '../models/t5/config.ts';
 import { sha256File } from './hash.ts';
 
@@ -111,16 +112,7 @@ export function shortFingerprint(fp: string | null): string {
  * naming the key and the expected vs actual shape. Empty when compatible.
  */
 export function shapeProblems(module: LoraModule, cfg: T5Config): string[] {
-  const problems: string[] = [];
-  for (const t of module.targets.values()) {
-    const shape = t5LinearShape(cfg, t.path);
-    if (!shape) {
-      problems.push(`key ${t.path}: no such Linear in the base model`);
-    } else if (shape[0] !== t.dOut || shape[1] !== t.dIn) {
-      problems.push(`key ${t.path}: expected [dOut, dIn] = [${shape[0]}, ${shape[1]}] (base), got [${t.dOut}, ${t.dIn}] (module)`);
-    }
-  }
-  return problems;
+  return fitProblems(module, (path) => t5LinearShape(cfg, path));
 }
 
 export interface BaseModel {

@@ -1,25 +1,36 @@
 /**
- * Whether a LoRA module fits a base model's Linears. Pure (no tensor library), so that merge
- * checks a module without loading tfjs (lora/apply.ts, which turns modules into tfjs deltas, did).
- * library/fingerprint.ts's shapeProblems is the library's list-of-problems form of the same check.
+ * Whether a LoRA module fits a base model's Linears, and populations of modules as per-target
+ * groups. Pure, and free of any model family: a model is described by its Linears' shapes
+ * (a family's `linearShape`, models/family.ts), so merge, the library and both engines share it.
  */
 import { LorahubError } from '../errors.ts';
-import { t5LinearShape, type T5Config } from '../models/t5/config.ts';
 import type { LoraModule, LoraTarget } from './module.ts';
 
-/** Throws INCOMPATIBLE unless every target is a Linear of this model with matching shapes. */
-export function checkModuleFitsModel(module: LoraModule, cfg: T5Config, modelName = 'the model'): void {
+/** [dOut, dIn] (PEFT's out_features, in_features) of the Linear at a PEFT module path, or undefined. */
+export type LinearShapes = (path: string) => [number, number] | undefined;
+
+/**
+ * Every target of `module` that is not a Linear of the model with the module's [dOut, dIn]: one
+ * message per offending key (expected vs actual shape). Empty when the module fits.
+ */
+export function fitProblems(module: Pick<LoraModule, 'targets'>, linearShape: LinearShapes): string[] {
+  const problems: string[] = [];
   for (const t of module.targets.values()) {
-    const shape = t5LinearShape(cfg, t.path);
+    const shape = linearShape(t.path);
     if (!shape) {
-      throw new LorahubError('INCOMPATIBLE', `module "${module.name}", key "${t.path}": no such Linear in ${modelName}`);
+      problems.push(`key ${t.path}: no such Linear in the base model`);
+    } else if (shape[0] !== t.dOut || shape[1] !== t.dIn) {
+      problems.push(`key ${t.path}: expected [dOut, dIn] = [${shape[0]}, ${shape[1]}] (base), got [${t.dOut}, ${t.dIn}] (module)`);
     }
-    if (shape[0] !== t.dOut || shape[1] !== t.dIn) {
-      throw new LorahubError(
-        'INCOMPATIBLE',
-        `module "${module.name}", key "${t.path}": base Linear is [${shape.join(', ')}] (out, in), module has [${t.dOut}, ${t.dIn}]`,
-      );
-    }
+  }
+  return problems;
+}
+
+/** Throws INCOMPATIBLE, naming the module, the model and the first offending key, unless the module fits. */
+export function checkModuleFitsModel(module: Pick<LoraModule, 'name' | 'targets'>, linearShape: LinearShapes, modelName = 'the model'): void {
+  const problems = fitProblems(module, linearShape);
+  if (problems.length > 0) {
+    throw new LorahubError('INCOMPATIBLE', `module "${module.name}" does not fit ${modelName}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);
   }
 }
 

@@ -16,7 +16,7 @@ import {
   type Library,
   type MetricValue,
 } from '../library/index.ts';
-import { disposeDeltas, moduleDeltas } from '../lora/apply.ts';
+import { disposeDeltas, moduleDeltas } from '../models/t5/deltas.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { loadT5Config } from '../models/t5/config.ts';
 import { T5Model } from '../models/t5/model.ts';

@@ -15,7 +15,7 @@ import { loadModel, type EngineModel, type EngineName } from '../../src/engine/i
 import { OrtModel } from '../../src/engine/ort/index.ts';
 import { readAdapter } from '../../src/io/peft.ts';
 import { compose, stackModules } from '../../src/lora/compose.ts';
-import { mergeIntoCheckpoint } from '../../src/lora/merge.ts';
+import { mergeIntoCheckpoint } from '../../src/models/merge.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
 import { T5_GATED, batchOf, flat, maxAbsDiff, t5AdapterCases, t5Cases, type T5CaseResult } from '../helpers.ts';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mergeIntoCheckpoint } from '../../lora/merge.ts';
+import { mergeIntoCheckpoint } from '../../models/merge.ts';
 import { loadAdapterArg, maybeLibrary, out, resolveModelDir } from '../common.ts';
 
 interface Opts {

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, initBackend, type BackendInfo } from '../../backend.ts';
-import { disposeDeltas, groupDeltas, moduleDeltas } from '../../lora/apply.ts';
+import { disposeDeltas, groupDeltas, moduleDeltas } from '../../models/t5/deltas.ts';
 import { composeStack } from '../../lora/compose.ts';
 import type { LoraModule } from '../../lora/module.ts';
 import type { T5Config } from '../../models/t5/config.ts';

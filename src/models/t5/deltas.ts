@@ -3,11 +3,10 @@
  * aT = Aᵀ [dIn, r] and bT = scaling·Bᵀ [r, dOut], so the delta is two plain 2D products.
  */
 import * as tf from '@tensorflow/tfjs';
-import { LorahubError } from '../errors.ts';
-import type { LoraDeltas } from '../models/t5/model.ts';
-import type { LoraDelta } from '../models/t5/ops.ts';
-import { populationTargets } from './fit.ts';
-import type { LoraModule, LoraTarget } from './module.ts';
+import { populationTargets } from '../../lora/fit.ts';
+import type { LoraModule, LoraTarget } from '../../lora/module.ts';
+import type { LoraDeltas } from './model.ts';
+import type { LoraDelta } from './ops.ts';
 
 function targetDelta(t: LoraTarget): LoraDelta {
   return tf.tidy(() => {
