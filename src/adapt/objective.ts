@@ -13,6 +13,8 @@ import { LorahubError } from '../errors.ts';
 import { stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { checkLabels, padBatch } from '../models/batch.ts';
+import { tokenizeExamples } from '../eval/score.ts';
+import type { Example } from '../tasks/types.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
 /** A tokenised few-shot set, padded to a common length (labels padded with -100). */
@@ -42,12 +44,15 @@ export function l1Regularization(weights: number[], alpha: number): number {
   return (alpha * weights.reduce((s, w) => s + Math.abs(w), 0)) / weights.length;
 }
 
-/** Tokenises (input, target) pairs and pads them over the whole set, as lorahub's `load_dataset` does. */
-export function buildFewShotBatch(tokenizer: Tokenizer, examples: { input: string; target: string }[]): FewShotBatch {
+/**
+ * The few-shot set as one padded batch, as lorahub's `load_dataset` pads it: text is tokenised,
+ * token ids are used as given (eval/score.ts's tokenizeExamples checks both). `model` supplies the
+ * vocabulary and pad id (needed for ids without a tokenizer); default: the tokenizer's.
+ */
+export function buildFewShotBatch(tokenizer: Tokenizer, examples: Example[], model?: { vocabSize: number; padTokenId: number }): FewShotBatch {
   if (examples.length === 0) throw new LorahubError('INTERNAL', 'few-shot set is empty');
-  const inputs = examples.map((e) => tokenizer.encode(e.input));
-  const targets = examples.map((e) => tokenizer.encode(e.target));
-  return padBatch(inputs, targets, tokenizer.padId);
+  const ids = tokenizeExamples(examples, tokenizer, { vocabSize: model?.vocabSize ?? Number.MAX_SAFE_INTEGER, targets: true });
+  return padBatch(ids.map((e) => e.inputIds), ids.map((e) => e.labels), model?.padTokenId ?? tokenizer.padId);
 }
 
 export interface LossBreakdown {

@@ -16,9 +16,10 @@ import { makeDir, writeFileAtomic } from '../io/atomic.ts';
 import { writeAdapter } from '../io/peft.ts';
 import { loadBaseModel, openLibraryIfExists, resolveModules, samplePool, type Library } from '../library/index.ts';
 import { composeStackModule, stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
-import { fewShot, getTask, loadExamplesFile, taskExamples, type TextExample } from '../tasks/index.ts';
+import type { LoraModule } from '../lora/module.ts';
+import { fewShot, getTask, loadDataFile, taskExamples, type Example } from '../tasks/index.ts';
 import { Rng } from '../rng.ts';
-import { loadTokenizer } from '../tokenizers/index.ts';
+import { LazyTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { adapt, BASE_NOT_FINITE, type AdaptResult, type AdaptSettings, type AdaptSnapshot, type Evaluator, type GenerationRecord } from './adapt.ts';
 import { autoWorkers, BatchedEvaluator, WorkerEvaluator } from './evaluator.ts';
@@ -65,7 +66,7 @@ export interface RunSpec {
   moduleItems: string[];
   moduleNames: string[];
   harmonize: Harmonize;
-  examples: TextExample[];
+  examples: Example[];
   objective: ObjectiveOptions;
   settings: AdaptSettings;
   /** Whether the run ends with the accuracy evaluation (absent in runs saved before it was recorded: yes). */
@@ -100,7 +101,7 @@ export interface ComposeReport {
   seed: number;
   settings: AdaptSettings & { loss_normalization: LossNormalization; alpha: number; batch_size: number | null; examples: number; harmonize: Harmonize };
   timings: { load_s: number; search_s: number; evaluate_s: number; total_s: number; evaluations_per_s: number };
-  examples: TextExample[];
+  examples: Example[];
   trace: { generation: number; evaluations: number; seconds: number; best: number; values: number[]; candidates: number[][] }[];
   outputs: { adapter: string; report: string; loss_curve: string };
   resumed: boolean;
@@ -113,7 +114,7 @@ export interface ComposeHooks {
   interrupted?(): boolean;
 }
 
-function resolveFewShot(req: ComposeRequest): TextExample[] {
+function resolveFewShot(req: ComposeRequest): Example[] {
   if (req.task && req.data) throw new LorahubError('BAD_ARGUMENT', 'give --task or --data, not both');
   if (!req.task && !req.data) throw new LorahubError('BAD_ARGUMENT', 'give --task NAME or --data FILE');
   if (!Number.isInteger(req.examples) || req.examples < 1) throw new LorahubError('BAD_ARGUMENT', `--examples must be a positive integer, got ${req.examples}`);
@@ -125,7 +126,8 @@ function resolveFewShot(req: ComposeRequest): TextExample[] {
     }
     return fewShot(task, req.examples, req.settings.seed);
   }
-  const all = loadExamplesFile(req.data as string);
+  // Text or token ids (a model folder without tokenizer files composes from ids).
+  const all = loadDataFile(req.data as string);
   if (all.length < req.examples) {
     if (req.examplesExplicit) {
       throw new LorahubError('BAD_ARGUMENT', `${req.data}: ${all.length} examples, fewer than --examples ${req.examples}`);
@@ -138,16 +140,17 @@ function resolveFewShot(req: ComposeRequest): TextExample[] {
 }
 
 /** A seeded draw of k lines (kept in file order), like the reference's random few-shot sample. */
-function sampleSeeded(all: TextExample[], k: number, seed: number): TextExample[] {
+function sampleSeeded(all: Example[], k: number, seed: number): Example[] {
   const idx = Rng.fromSeed(seed).shuffle(all.map((_, i) => i)).slice(0, k);
   return idx.sort((a, b) => a - b).map((i) => all[i]);
 }
 
-function testExamples(spec: RunSpec, limit?: number): TextExample[] {
-  let test: TextExample[] = [];
-  if (spec.testData) test = loadExamplesFile(spec.testData);
+function testExamples(spec: RunSpec): Example[] {
+  if (spec.noEval) return [];
+  let test: Example[] = [];
+  if (spec.testData) test = loadDataFile(spec.testData);
   else if (spec.task) test = taskExamples(getTask(spec.task), 'test');
-  return limit !== undefined ? test.slice(0, limit) : test;
+  return spec.testLimit !== undefined ? test.slice(0, spec.testLimit) : test;
 }
 
 /**
@@ -222,96 +225,139 @@ function readJsonFile<T>(file: string): T {
   }
 }
 
+/** A run to execute: what run.json says, and where a resumed one stopped. */
+interface OpenedRun {
+  spec: RunSpec;
+  lib: Library | undefined;
+  out: string;
+  snapshot?: AdaptSnapshot;
+  resumed: boolean;
+}
+
+/** Step 1: plan a new run from the request, or read a saved one back (`resumeDir`). */
+async function openRun(req: ComposeRequest, resumeDir: string | undefined): Promise<OpenedRun> {
+  if (!resumeDir) return { ...(await planCompose(req)), out: req.out, resumed: false };
+  const spec = readJsonFile<RunSpec>(join(resumeDir, 'run.json'));
+  if (spec.version !== 1) throw new LorahubError('BAD_FILE', `${resumeDir}/run.json: unknown version ${String(spec.version)}`);
+  const statePath = join(resumeDir, 'state.json');
+  const snapshot = existsSync(statePath) ? readJsonFile<AdaptSnapshot>(statePath) : undefined;
+  return { spec, lib: await openLibraryIfExists(spec.library ?? undefined), out: resumeDir, snapshot, resumed: true };
+}
+
+/** Everything the search and the evaluation read, loaded once. */
+interface LoadedRun {
+  tok: Tokenizer;
+  stack: ModuleStack;
+  objective: FewShotObjective;
+}
+
 /**
- * Runs (or resumes) a composition. `resumeDir`: continue the run saved there with the settings in
- * its run.json; `req` then only supplies the workers and the engine.
+ * Step 2: the tokenizer (loaded only if some example is text), the module stack (validated and
+ * harmonised before any search; see loadStack) and the objective over the few-shot batch.
+ */
+async function loadRun(model: EngineModel, spec: RunSpec, lib: Library | undefined): Promise<LoadedRun> {
+  const tok = new LazyTokenizer(spec.modelDir);
+  const stack = await loadStack(spec, lib);
+  const batch = buildFewShotBatch(tok, spec.examples, model.config);
+  return { tok, stack, objective: new FewShotObjective(model, stack, batch, spec.objective) };
+}
+
+/** Step 3: who scores populations — this thread, or worker threads splitting the engine's threads. */
+async function startEvaluator(req: ComposeRequest, model: EngineModel, run: LoadedRun): Promise<{ evaluator: Evaluator; workers: number; threads: number }> {
+  const info = model.info;
+  const workers = req.workers === 'auto' ? autoWorkers(info.engine) : req.workers;
+  const threads = workers > 1 ? Math.max(1, Math.floor(info.threads / workers)) : info.threads;
+  if (workers <= 1) return { evaluator: new BatchedEvaluator(run.objective), workers, threads };
+  // Workers load on the engine resolved here (never auto again).
+  const evaluator = new WorkerEvaluator({
+    workers,
+    modelDir: model.dir,
+    stack: run.stack,
+    batch: run.objective.batch,
+    objective: run.objective.options,
+    engine: { engine: info.engine, device: info.device, threads, backend: req.engine?.backend },
+  });
+  await evaluator.ready();
+  return { evaluator, workers, threads };
+}
+
+/** Step 4: ADAPT, checkpointing every generation into the run folder. */
+async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, evaluator: Evaluator, hooks: ComposeHooks): Promise<AdaptResult> {
+  let result: AdaptResult;
+  try {
+    result = await adapt(
+      spec.moduleNames.length,
+      evaluator,
+      spec.settings,
+      {
+        onGeneration: hooks.onGeneration,
+        interrupted: hooks.interrupted,
+        checkpoint: (s) => writeFileAtomic(join(opened.out, 'state.json'), JSON.stringify(s)),
+      },
+      opened.snapshot,
+    );
+  } catch (err) {
+    // adapt() does not know the model: name it and the engine, as score, generate and eval do.
+    if (err instanceof LorahubError && err.message === BASE_NOT_FINITE) throw nonFiniteError(model, "the base model's few-shot objective (w = 0)", err);
+    throw err;
+  } finally {
+    await evaluator.close?.();
+  }
+  if (result.stopReason === 'interrupted') {
+    throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${opened.out}`);
+  }
+  return result;
+}
+
+/** Step 5: exact match of the base model and of the composed module on the test examples. */
+async function evaluateRun(model: EngineModel, tok: Tokenizer, spec: RunSpec, composed: LoraModule, hooks: ComposeHooks): Promise<{ zeroShot: number | null; accuracy: number | null; examples: number }> {
+  const test = testExamples(spec);
+  hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
+  if (test.length === 0) return { zeroShot: null, accuracy: null, examples: 0 };
+  const zeroShot = (await evaluateExactMatch(model, tok, test)).accuracy;
+  const accuracy = (await evaluateExactMatch(model, tok, test, composed)).accuracy;
+  return { zeroShot, accuracy, examples: test.length };
+}
+
+/** Step 6: the composed adapter (PEFT) and the loss curve, each written atomically. */
+async function saveOutputs(out: string, spec: RunSpec, composed: LoraModule, result: AdaptResult): Promise<ComposeReport['outputs']> {
+  const adapter = join(out, 'adapter');
+  await writeAdapter(adapter, { ...composed, config: { ...composed.config, base_model_name_or_path: spec.modelDir } });
+  const lossCurve = join(out, 'loss-curve.svg');
+  writeFileAtomic(lossCurve, await lossCurveSvg(result.trace, `lorahub compose ${spec.task ?? spec.data ?? ''} (seed ${spec.settings.seed})`));
+  return { adapter, report: join(out, 'report.json'), loss_curve: lossCurve };
+}
+
+/**
+ * Runs (or resumes) a composition: open (plan or read back) → load → search → evaluate → save.
+ * `resumeDir`: continue the run saved there with the settings in its run.json; `req` then only
+ * supplies the workers and the engine.
  */
 export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, resumeDir?: string): Promise<ComposeReport> {
   const t0 = performance.now();
   hooks.onPhase?.('load');
   const engine = await openEngine(req.engine);
-  let spec: RunSpec;
-  let lib: Library | undefined;
-  let snapshot: AdaptSnapshot | undefined;
-  const out = resumeDir ?? req.out;
-  if (resumeDir) {
-    spec = readJsonFile<RunSpec>(join(resumeDir, 'run.json'));
-    if (spec.version !== 1) throw new LorahubError('BAD_FILE', `${resumeDir}/run.json: unknown version ${String(spec.version)}`);
-    lib = await openLibraryIfExists(spec.library ?? undefined);
-    const statePath = join(resumeDir, 'state.json');
-    if (existsSync(statePath)) snapshot = readJsonFile<AdaptSnapshot>(statePath);
-  } else {
-    ({ spec, lib } = await planCompose(req));
-  }
-  const resumed = resumeDir !== undefined;
+  const opened = await openRun(req, resumeDir);
+  const { out, resumed } = opened;
   const madeOut = resumed ? false : prepareRunFolder(out);
   let model: EngineModel | undefined;
   try {
-    model = await engine.load(spec.modelDir);
-    const tok = loadTokenizer(spec.modelDir);
-    // Validated (ranks, targets, scalings) and harmonised before any search; see loadStack.
-    const stack = await loadStack(spec, lib);
-    spec.moduleNames = stack.names;
-    const dim = stack.names.length;
-    const batch = buildFewShotBatch(tok, spec.examples);
-    const objective = new FewShotObjective(model, stack, batch, spec.objective);
+    model = await engine.load(opened.spec.modelDir);
+    const loaded = await loadRun(model, opened.spec, opened.lib);
+    const spec: RunSpec = { ...opened.spec, moduleNames: loaded.stack.names };
     if (!resumed) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
-    const info = model.info;
-    const workers = req.workers === 'auto' ? autoWorkers(info.engine) : req.workers;
-    // Workers split the engine's threads, and load on the engine resolved here (never auto again).
-    const threads = workers > 1 ? Math.max(1, Math.floor(info.threads / workers)) : info.threads;
-    const evaluator: Evaluator =
-      workers > 1
-        ? new WorkerEvaluator({
-            workers,
-            modelDir: spec.modelDir,
-            stack,
-            batch,
-            objective: objective.options,
-            engine: { engine: info.engine, device: info.device, threads, backend: req.engine?.backend },
-          })
-        : new BatchedEvaluator(objective);
-    if (evaluator instanceof WorkerEvaluator) await evaluator.ready();
+    const { evaluator, workers, threads } = await startEvaluator(req, model, loaded);
     const tLoad = performance.now();
-    hooks.onStart?.({ modules: spec.moduleNames, dim, budget: spec.settings.budget, popsize: spec.settings.popsize, workers, engine: info });
+    hooks.onStart?.({ modules: spec.moduleNames, dim: spec.moduleNames.length, budget: spec.settings.budget, popsize: spec.settings.popsize, workers, engine: model.info });
     hooks.onPhase?.('search');
-    let result: AdaptResult;
-    try {
-      result = await adapt(
-        dim,
-        evaluator,
-        spec.settings,
-        {
-          onGeneration: hooks.onGeneration,
-          interrupted: hooks.interrupted,
-          checkpoint: (s) => writeFileAtomic(join(out, 'state.json'), JSON.stringify(s)),
-        },
-        snapshot,
-      );
-    } catch (err) {
-      // adapt() does not know the model: name it and the engine, as score, generate and eval do.
-      if (err instanceof LorahubError && err.message === BASE_NOT_FINITE) throw nonFiniteError(model, "the base model's few-shot objective (w = 0)", err);
-      throw err;
-    } finally {
-      await evaluator.close?.();
-    }
+    const result = await search(model, spec, opened, evaluator, hooks);
     const tSearch = performance.now();
-    if (result.stopReason === 'interrupted') {
-      throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${out}`);
-    }
-    const composed = composeStackModule(stack, result.weights, 'lorahub-composed');
-    const test = spec.noEval ? [] : testExamples(spec, spec.testLimit);
-    hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
-    const zeroShot = test.length > 0 ? (await evaluateExactMatch(model, tok, test)).accuracy : null;
-    const acc = test.length > 0 ? (await evaluateExactMatch(model, tok, test, composed)).accuracy : null;
+    const composed = composeStackModule(loaded.stack, result.weights, 'lorahub-composed');
+    const evaluation = await evaluateRun(model, loaded.tok, spec, composed, hooks);
     const tEval = performance.now();
     hooks.onPhase?.('save');
-    const adapterDir = join(out, 'adapter');
-    composed.config = { ...composed.config, base_model_name_or_path: spec.modelDir };
-    await writeAdapter(adapterDir, composed);
-    const svgPath = join(out, 'loss-curve.svg');
-    writeFileAtomic(svgPath, await lossCurveSvg(result.trace, `lorahub compose ${spec.task ?? spec.data ?? ''} (seed ${spec.settings.seed})`));
-    const searchS = (tSearch - tLoad) / 1000;
+    const outputs = await saveOutputs(out, spec, composed, result);
+    const info = model.info;
     const report: ComposeReport = {
       version: 1,
       task: spec.task,
@@ -326,9 +372,9 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
       seconds: result.seconds,
       stop_reason: result.stopReason,
       non_finite_candidates: result.nonFinite,
-      zero_shot_accuracy: zeroShot,
-      accuracy: acc,
-      test_examples: test.length,
+      zero_shot_accuracy: evaluation.zeroShot,
+      accuracy: evaluation.accuracy,
+      test_examples: evaluation.examples,
       engine: info.engine,
       device: info.device,
       threads,
@@ -345,17 +391,17 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
       },
       timings: {
         load_s: (tLoad - t0) / 1000,
-        search_s: searchS,
+        search_s: (tSearch - tLoad) / 1000,
         evaluate_s: (tEval - tSearch) / 1000,
         total_s: (performance.now() - t0) / 1000,
         evaluations_per_s: result.evaluations / Math.max(result.seconds, 1e-9),
       },
       examples: spec.examples,
       trace: result.trace,
-      outputs: { adapter: adapterDir, report: join(out, 'report.json'), loss_curve: svgPath },
+      outputs,
       resumed,
     };
-    writeFileAtomic(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileAtomic(outputs.report, `${JSON.stringify(report, null, 2)}\n`);
     return report;
   } catch (err) {
     // A new run that failed before writing anything leaves no empty folder behind.

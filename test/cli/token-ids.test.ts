@@ -1,7 +1,7 @@
 /**
  * A Hugging Face folder without tokenizer files (config.json + model.safetensors, what
- * `model.save_pretrained(dir)` alone writes) runs token ids through score, generate and eval on
- * both engines at fixture parity; the tokenizer is read only when a text needs it, and a text for
+ * `model.save_pretrained(dir)` alone writes) runs token ids through score, generate, eval and
+ * compose on both engines at fixture parity; the tokenizer is read only when a text needs it, and a text for
  * such a folder fails in one line naming the files it lacks.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -117,11 +117,27 @@ describe('a folder without tokenizer files', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ correct: examples.length - 1, total: examples.length });
   });
 
+  it('composes from token-id few-shot data, its base objective at fixture parity', async () => {
+    const adapters = ['a0', 'a1', 'a2'].map((a) => `${T5_GATED}/adapters/${a}`).join(',');
+    const r = await runCli(['compose', '--model', BARE, '--modules', adapters, '--data', IDS, '--examples', String(examples.length), '--test', IDS, '--budget', '7', '--workers', '1', '--out', join(tmp, 'compose'), '--json']);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as { base_objective: number; objective: number; zero_shot_accuracy: number };
+    // mean-token normalisation at w = 0 (no L1 term): all label tokens' loss over their count.
+    const sum = examples.reduce((s, e) => s + paddedLossSum(e.logits, e.line.labels), 0);
+    const tokens = examples.reduce((n, e) => n + e.line.labels.filter((l) => l !== -100).length, 0);
+    expect(rel(report.base_objective, sum / tokens)).toBeLessThan(1e-5);
+    expect(report.objective).toBeLessThanOrEqual(report.base_objective);
+    // Test labels without a tokenizer are compared as ids: an accuracy, not a refusal.
+    expect(typeof report.zero_shot_accuracy).toBe('number');
+  });
+
   it('refuses text in one line naming the missing files', async () => {
     for (const args of [
       ['score', '--model', BARE, '--data', TEXT],
       ['generate', '--model', BARE, '--input', 'True and False is'],
       ['eval', '--model', BARE, '--data', TEXT],
+      ['compose', '--model', BARE, '--modules', `${T5_GATED}/adapters/a0`, '--data', TEXT, '--budget', '7', '--no-eval', '--out', join(tmp, 'compose-text')],
     ]) {
       const r = await runCli(args);
       expect(r.code, args[0]).toBe(1);
