@@ -27,13 +27,13 @@ export { readTorchBin } from './io/torch-bin.ts';
 export { readAdapter, writeAdapter, parseLoraConfig, peftKey } from './io/peft.ts';
 
 // Models
-export { loadT5Config, t5ConfigFromHf, t5LinearShape, type T5Config } from './models/t5/config.ts';
+export { loadT5Config, t5ConfigFromHf, type T5Config } from './models/t5/config.ts';
+export { t5LinearShape, t5Linears, t5Sublayer, t5WeightTable } from './models/t5/checkpoint.ts';
 export { T5Model, type LoraDeltas, type EncoderInput } from './models/t5/model.ts';
 export { generateGreedy } from './models/t5/generate.ts';
 export { tokenCrossEntropy } from './models/t5/loss.ts';
 export { exampleLosses, batchMeanLoss, checkLabels, IGNORE_INDEX } from './models/batch.ts';
 export { shiftRight, stripGenerated } from './models/t5/labels.ts';
-export { t5WeightTable } from './models/t5/checkpoint.ts';
 export { writeRandomT5 } from './models/t5/random.ts';
 export { ByteTokenizer, JsonTokenizer, LazyTokenizer, loadTokenizer } from './tokenizers/index.ts';
 export type { Tokenizer } from './tokenizers/types.ts';

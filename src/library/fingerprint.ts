@@ -12,7 +12,8 @@ import { join, resolve } from 'node:path';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { fitProblems } from '../lora/fit.ts';
-import { loadT5Config, t5LinearShape, type T5Config } from '../models/t5/config.ts';
+import { t5LinearShape } from '../models/t5/checkpoint.ts';
+import { loadT5Config, type T5Config } from '../models/t5/config.ts';
 import { sha256File } from './hash.ts';
 
 /**

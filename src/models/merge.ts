@@ -11,8 +11,8 @@ import { encodeSafetensors, SafetensorsFile, type TensorToWrite, type WritableDT
 import { checkModuleFitsModel } from '../lora/fit.ts';
 import { mergedWeight } from '../lora/merge.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { loadT5Config, t5LinearShape } from './t5/config.ts';
-import { weightsFile } from './t5/checkpoint.ts';
+import { loadT5Config } from './t5/config.ts';
+import { t5LinearShape, weightsFile } from './t5/checkpoint.ts';
 
 const WRITABLE = new Set<string>(['F32', 'F16', 'BF16']);
 

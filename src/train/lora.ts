@@ -11,7 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../errors.ts';
 import type { ModuleLayout } from '../lora/compose.ts';
 import type { LoraConfig, LoraModule, LoraTarget } from '../lora/module.ts';
-import { T5_LINEAR_NAMES, t5LinearShape, type T5Config } from '../models/t5/config.ts';
+import { T5_LINEAR_NAMES, t5LinearShape, t5Linears } from '../models/t5/checkpoint.ts';
+import type { T5Config } from '../models/t5/config.ts';
 import { batchLoss } from '../models/t5/loss.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -30,17 +31,7 @@ export type LoraTargetName = (typeof T5_LINEAR_NAMES)[number];
  */
 export function loraTargetPaths(cfg: T5Config, names: readonly string[]): string[] {
   if (names.length === 0) throw new LorahubError('BAD_ARGUMENT', 'no LoRA target modules given');
-  const all: string[] = [];
-  const stacks: [string, number, string[]][] = [
-    ['encoder', cfg.numLayers, ['0.SelfAttention', '1.DenseReluDense']],
-    ['decoder', cfg.numDecoderLayers, ['0.SelfAttention', '1.EncDecAttention', '2.DenseReluDense']],
-  ];
-  for (const [stack, blocks, layers] of stacks) {
-    for (let b = 0; b < blocks; b++) {
-      for (const layer of layers) for (const n of T5_LINEAR_NAMES) all.push(`${stack}.block.${b}.layer.${layer}.${n}`);
-    }
-  }
-  const valid = all.filter((p) => t5LinearShape(cfg, p) !== undefined);
+  const valid = [...t5Linears(cfg).keys()];
   const out: string[] = [];
   for (const n of names) {
     if (!(T5_LINEAR_NAMES as readonly string[]).includes(n)) {

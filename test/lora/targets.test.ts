@@ -14,7 +14,7 @@ import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
 import { disposeDeltas, moduleDeltas } from '../../src/models/t5/deltas.ts';
 import { mergeIntoCheckpoint } from '../../src/models/merge.ts';
 import type { LoraModule, LoraTarget } from '../../src/lora/module.ts';
-import { t5LinearShape } from '../../src/models/t5/config.ts';
+import { t5LinearShape } from '../../src/models/t5/checkpoint.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
 import { scaledNormals } from '../../src/models/t5/random.ts';
 import { T5_GATED, maxAbsDiff } from '../helpers.ts';

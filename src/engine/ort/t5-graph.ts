@@ -24,6 +24,7 @@
  * Relative position buckets and the causal mask come in as inputs (computed in JS by
  * models/t5/position.ts with torch's float32 rounding), so the graph never re-derives them.
  */
+import { t5Sublayer, type T5Sublayer } from '../../models/t5/checkpoint.ts';
 import type { T5Config } from '../../models/t5/config.ts';
 import { Graph, type Dim, type ElemType } from './onnx.ts';
 
@@ -179,7 +180,7 @@ class T5Builder {
   }
 
   /** Keys/values of `x` (rows [g·B·Sk, d]) for attention. */
-  projectKV(x: Rows, ours: string, hf: string, B: string, Sk: string | number, R: string): KV {
+  projectKV(x: Rows, { ours, hf }: T5Sublayer, B: string, Sk: string | number, R: string): KV {
     const k = this.linear(x, `${ours}.k`, `${hf}.k`, R, this.inner);
     const v = this.linear(x, `${ours}.v`, `${hf}.v`, R, this.inner);
     const kT = this.g.op('Transpose', [this.reshape(k.v, [-1, B, Sk, this.h, this.dk])], { perm: [0, 1, 3, 4, 2] });
@@ -192,7 +193,7 @@ class T5Builder {
    * scores by 1/√dk (the scale is folded into its initialisation, Raffel et al. §2.1); `bias` is
    * position bias and/or mask, broadcastable to [g, B, H, Sq, Sk].
    */
-  attend(xq: Rows, kv: KV, ours: string, hf: string, B: string, Sq: string | number, R: string, bias: string): Rows {
+  attend(xq: Rows, kv: KV, { ours, hf }: T5Sublayer, B: string, Sq: string | number, R: string, bias: string): Rows {
     const g = this.g;
     const q = this.linear(xq, `${ours}.q`, `${hf}.q`, R, this.inner);
     const qh = g.op('Transpose', [this.reshape(q.v, [-1, B, Sq, this.h, this.dk])], { perm: [0, 1, 3, 2, 4] });
@@ -203,9 +204,9 @@ class T5Builder {
   }
 
   /** T5LayerFF: x + FFN(norm(x)). */
-  feedForward(x: Rows, ours: string, hf: string, norm: string, R: string): Rows {
+  feedForward(x: Rows, { ours, hf, norm }: T5Sublayer, R: string): Rows {
     const cfg = this.cfg;
-    const normed = this.rmsNorm(x, norm);
+    const normed = this.rmsNorm(x, norm.ours);
     let hidden: Rows;
     if (cfg.isGatedAct) {
       const gate = this.linear(normed, `${ours}.wi0`, `${hf}.wi_0`, R, cfg.dFf);
@@ -248,11 +249,11 @@ class T5Builder {
     const bias = g.op('Add', [this.positionBias('enc', buckets), maskBias]); // [1, B, H, S, S]
     let x = this.embed(ids);
     for (let i = 0; i < this.cfg.numLayers; i++) {
-      const hf = `encoder.block.${i}.layer.0.SelfAttention`;
-      const normed = this.rmsNorm(x, `enc.${i}.selfNorm`);
-      const kv = this.projectKV(normed, `enc.${i}.self`, hf, B, S, R);
-      x = this.combine('Add', x, this.attend(normed, kv, `enc.${i}.self`, hf, B, S, R, bias), R, this.cfg.dModel);
-      x = this.feedForward(x, `enc.${i}.ffn`, `encoder.block.${i}.layer.1.DenseReluDense`, `enc.${i}.ffnNorm`, R);
+      const sa = t5Sublayer('enc', i, 'self');
+      const normed = this.rmsNorm(x, sa.norm.ours);
+      const kv = this.projectKV(normed, sa, B, S, R);
+      x = this.combine('Add', x, this.attend(normed, kv, sa, B, S, R, bias), R, this.cfg.dModel);
+      x = this.feedForward(x, t5Sublayer('enc', i, 'ffn'), R);
     }
     return { hidden: this.rmsNorm(x, 'enc.finalNorm'), B, S, R, maskBias };
   }
@@ -260,7 +261,7 @@ class T5Builder {
   crossKV(hidden: Rows, B: string, S: string, R: string): KV[] {
     const out: KV[] = [];
     for (let i = 0; i < this.cfg.numDecoderLayers; i++) {
-      out.push(this.projectKV(hidden, `dec.${i}.cross`, `decoder.block.${i}.layer.1.EncDecAttention`, B, S, R));
+      out.push(this.projectKV(hidden, t5Sublayer('dec', i, 'cross'), B, S, R));
     }
     return out;
   }
@@ -272,12 +273,12 @@ class T5Builder {
   decoder(x0: Rows, B: string, T: string | number, R: string, selfBias: string, crossBias: string, cross: KV[], selfKV: (i: number, normed: Rows) => KV): Rows {
     let x = x0;
     for (let i = 0; i < this.cfg.numDecoderLayers; i++) {
-      const p = `decoder.block.${i}`;
-      const normed = this.rmsNorm(x, `dec.${i}.selfNorm`);
-      x = this.combine('Add', x, this.attend(normed, selfKV(i, normed), `dec.${i}.self`, `${p}.layer.0.SelfAttention`, B, T, R, selfBias), R, this.cfg.dModel);
-      const normedC = this.rmsNorm(x, `dec.${i}.crossNorm`);
-      x = this.combine('Add', x, this.attend(normedC, cross[i], `dec.${i}.cross`, `${p}.layer.1.EncDecAttention`, B, T, R, crossBias), R, this.cfg.dModel);
-      x = this.feedForward(x, `dec.${i}.ffn`, `${p}.layer.2.DenseReluDense`, `dec.${i}.ffnNorm`, R);
+      const [sa, ca] = [t5Sublayer('dec', i, 'self'), t5Sublayer('dec', i, 'cross')];
+      const normed = this.rmsNorm(x, sa.norm.ours);
+      x = this.combine('Add', x, this.attend(normed, selfKV(i, normed), sa, B, T, R, selfBias), R, this.cfg.dModel);
+      const normedC = this.rmsNorm(x, ca.norm.ours);
+      x = this.combine('Add', x, this.attend(normedC, cross[i], ca, B, T, R, crossBias), R, this.cfg.dModel);
+      x = this.feedForward(x, t5Sublayer('dec', i, 'ffn'), R);
     }
     return this.rmsNorm(x, 'dec.finalNorm');
   }
@@ -322,7 +323,7 @@ export function buildT5Graph(o: BuildOptions): Uint8Array {
     const R = g.op('Mul', [enc.B, T]);
     const selfBias = g.op('Add', [b.positionBias('dec', decBuckets), causal]);
     const out = b.decoder(b.embed(decIds), enc.B, T, R, selfBias, enc.maskBias, cross, (i, normed) =>
-      b.projectKV(normed, `dec.${i}.self`, `decoder.block.${i}.layer.0.SelfAttention`, enc.B, T, R),
+      b.projectKV(normed, t5Sublayer('dec', i, 'self'), enc.B, T, R),
     );
     const logits = b.lmHead(out.v); // [g·B·T, V]
     // Token cross-entropy: −log softmax at the label, per (group, example, position).
@@ -357,7 +358,7 @@ export function buildT5Graph(o: BuildOptions): Uint8Array {
       past.push({ kT: g.input(`past_k.${i}`, 'float', [1, 'B', H, dk, 'P']), v: g.input(`past_v.${i}`, 'float', [1, 'B', H, 'P', dk]), shared: true });
     }
     const out = b.decoder(b.embed(tok), B, 1, B, b.positionBias('dec', buckets), b.maskBias(mask), cross, (i, normed) => {
-      const kv = b.projectKV(normed, `dec.${i}.self`, `decoder.block.${i}.layer.0.SelfAttention`, B, 1, B);
+      const kv = b.projectKV(normed, t5Sublayer('dec', i, 'self'), B, 1, B);
       const present: KV = { kT: g.op('Concat', [past[i].kT, kv.kT], { axis: 4 }), v: g.op('Concat', [past[i].v, kv.v], { axis: 3 }), shared: kv.shared };
       g.output(`present_k.${i}`, present.kT);
       g.output(`present_v.${i}`, present.v);

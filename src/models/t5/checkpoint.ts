@@ -21,6 +21,33 @@ export interface WeightEntry {
   transpose: boolean;
 }
 
+export type T5Stack = 'enc' | 'dec';
+export type T5SublayerKind = 'self' | 'cross' | 'ffn';
+
+/** A sublayer's names: ours (weight-map prefix) and HF's module path, with its pre-norm's. */
+export interface T5Sublayer {
+  ours: string;
+  hf: string;
+  norm: { ours: string; hf: string };
+}
+
+/**
+ * Where each sublayer of T5 lives — the one statement of T5's layer layout, which the weight
+ * table, the LoRA targets (PEFT module paths) and both forwards (models/t5/model.ts,
+ * engine/ort/t5-graph.ts) read. Encoder blocks: layer 0 self-attention, layer 1 FFN; decoder
+ * blocks: 0 self, 1 cross, 2 FFN (HF T5Block).
+ */
+export function t5Sublayer(stack: T5Stack, block: number, kind: T5SublayerKind): T5Sublayer {
+  const layer = kind === 'self' ? 0 : kind === 'cross' ? 1 : stack === 'enc' ? 1 : 2;
+  const module = kind === 'self' ? 'SelfAttention' : kind === 'cross' ? 'EncDecAttention' : 'DenseReluDense';
+  const hfBlock = `${stack === 'enc' ? 'encoder' : 'decoder'}.block.${block}.layer.${layer}`;
+  return {
+    ours: `${stack}.${block}.${kind}`,
+    hf: `${hfBlock}.${module}`,
+    norm: { ours: `${stack}.${block}.${kind}Norm`, hf: `${hfBlock}.layer_norm` },
+  };
+}
+
 /** The full table for a config. Order: embeddings, encoder blocks, decoder blocks, heads. */
 export function t5WeightTable(cfg: T5Config): WeightEntry[] {
   const d = cfg.dModel;
@@ -31,52 +58,76 @@ export function t5WeightTable(cfg: T5Config): WeightEntry[] {
   const vec = (hf: string, ours: string, n: number) => rows.push({ hf: `${hf}.weight`, ours, hfShape: [n], transpose: false });
 
   rows.push({ hf: 'shared.weight', ours: 'embed', hfShape: [cfg.vocabSize, d], transpose: false });
-  const attention = (hfPrefix: string, ours: string, withBias: boolean) => {
-    lin(`${hfPrefix}.q`, `${ours}.q`, inner, d);
-    lin(`${hfPrefix}.k`, `${ours}.k`, inner, d);
-    lin(`${hfPrefix}.v`, `${ours}.v`, inner, d);
-    lin(`${hfPrefix}.o`, `${ours}.o`, d, inner);
+  const attention = ({ hf, ours, norm }: T5Sublayer, withBias: boolean) => {
+    lin(`${hf}.q`, `${ours}.q`, inner, d);
+    lin(`${hf}.k`, `${ours}.k`, inner, d);
+    lin(`${hf}.v`, `${ours}.v`, inner, d);
+    lin(`${hf}.o`, `${ours}.o`, d, inner);
     if (withBias) {
       // Only block 0 of each stack owns the relative position bias; later blocks reuse it.
       rows.push({
-        hf: `${hfPrefix}.relative_attention_bias.weight`,
+        hf: `${hf}.relative_attention_bias.weight`,
         ours: `${ours}.relBias`,
         hfShape: [cfg.relativeAttentionNumBuckets, cfg.numHeads],
         transpose: false,
       });
     }
+    vec(norm.hf, norm.ours, d);
   };
-  const ffn = (hfPrefix: string, ours: string) => {
+  const ffn = ({ hf, ours, norm }: T5Sublayer) => {
     if (cfg.isGatedAct) {
-      lin(`${hfPrefix}.wi_0`, `${ours}.wi0`, cfg.dFf, d);
-      lin(`${hfPrefix}.wi_1`, `${ours}.wi1`, cfg.dFf, d);
+      lin(`${hf}.wi_0`, `${ours}.wi0`, cfg.dFf, d);
+      lin(`${hf}.wi_1`, `${ours}.wi1`, cfg.dFf, d);
     } else {
-      lin(`${hfPrefix}.wi`, `${ours}.wi`, cfg.dFf, d);
+      lin(`${hf}.wi`, `${ours}.wi`, cfg.dFf, d);
     }
-    lin(`${hfPrefix}.wo`, `${ours}.wo`, d, cfg.dFf);
+    lin(`${hf}.wo`, `${ours}.wo`, d, cfg.dFf);
+    vec(norm.hf, norm.ours, d);
   };
   for (let i = 0; i < cfg.numLayers; i++) {
-    const p = `encoder.block.${i}`;
-    attention(`${p}.layer.0.SelfAttention`, `enc.${i}.self`, i === 0);
-    vec(`${p}.layer.0.layer_norm`, `enc.${i}.selfNorm`, d);
-    ffn(`${p}.layer.1.DenseReluDense`, `enc.${i}.ffn`);
-    vec(`${p}.layer.1.layer_norm`, `enc.${i}.ffnNorm`, d);
+    attention(t5Sublayer('enc', i, 'self'), i === 0);
+    ffn(t5Sublayer('enc', i, 'ffn'));
   }
   vec('encoder.final_layer_norm', 'enc.finalNorm', d);
   for (let i = 0; i < cfg.numDecoderLayers; i++) {
-    const p = `decoder.block.${i}`;
-    attention(`${p}.layer.0.SelfAttention`, `dec.${i}.self`, i === 0);
-    vec(`${p}.layer.0.layer_norm`, `dec.${i}.selfNorm`, d);
-    attention(`${p}.layer.1.EncDecAttention`, `dec.${i}.cross`, false);
-    vec(`${p}.layer.1.layer_norm`, `dec.${i}.crossNorm`, d);
-    ffn(`${p}.layer.2.DenseReluDense`, `dec.${i}.ffn`);
-    vec(`${p}.layer.2.layer_norm`, `dec.${i}.ffnNorm`, d);
+    attention(t5Sublayer('dec', i, 'self'), i === 0);
+    attention(t5Sublayer('dec', i, 'cross'), false);
+    ffn(t5Sublayer('dec', i, 'ffn'));
   }
   vec('decoder.final_layer_norm', 'dec.finalNorm', d);
   if (!cfg.tieWordEmbeddings) {
     rows.push({ hf: 'lm_head.weight', ours: 'lmHead', hfShape: [cfg.vocabSize, d], transpose: true });
   }
   return rows;
+}
+
+/** The Linear module names a LoRA may target (PEFT `target_modules`). */
+export const T5_LINEAR_NAMES = ['q', 'k', 'v', 'o', 'wi', 'wi_0', 'wi_1', 'wo'] as const;
+
+const linearCache = new WeakMap<T5Config, Map<string, [number, number]>>();
+
+/**
+ * Every Linear a LoRA may target: PEFT module path → [dOut, dIn], read off the weight table (its
+ * transposed entries, the torch Linears; lm_head is no target), in table order.
+ */
+export function t5Linears(cfg: T5Config): Map<string, [number, number]> {
+  let m = linearCache.get(cfg);
+  if (!m) {
+    m = new Map();
+    for (const e of t5WeightTable(cfg)) {
+      if (e.transpose && e.hf !== 'lm_head.weight') m.set(e.hf.slice(0, -'.weight'.length), [e.hfShape[0], e.hfShape[1]]);
+    }
+    linearCache.set(cfg, m);
+  }
+  return m;
+}
+
+/**
+ * [dOut, dIn] of the HF Linear at `path` (e.g. "decoder.block.1.layer.1.EncDecAttention.v"),
+ * or undefined when the path is not a Linear of this model.
+ */
+export function t5LinearShape(cfg: T5Config, path: string): [number, number] | undefined {
+  return t5Linears(cfg).get(path);
 }
 
 /** Names a checkpoint may carry that alias `shared.weight` (HF ties them; safetensors stores one). */

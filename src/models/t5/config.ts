@@ -137,39 +137,3 @@ export function loadT5Config(dir: string): T5Config {
   }
   return t5ConfigFromHf(raw as Record<string, unknown>, file);
 }
-
-const LINEAR_RE =
-  /^(encoder|decoder)\.block\.(\d+)\.layer\.(\d+)\.(SelfAttention|EncDecAttention|DenseReluDense)\.(q|k|v|o|wi|wi_0|wi_1|wo)$/;
-
-/** The Linear modules a LoRA may target, by their short names. */
-export const T5_LINEAR_NAMES = ['q', 'k', 'v', 'o', 'wi', 'wi_0', 'wi_1', 'wo'] as const;
-
-/**
- * [dOut, dIn] of the HF Linear at `path` (e.g. "decoder.block.1.layer.1.EncDecAttention.v"),
- * or undefined when the path is not a Linear of this model.
- */
-export function t5LinearShape(cfg: T5Config, path: string): [number, number] | undefined {
-  const m = LINEAR_RE.exec(path);
-  if (!m) return undefined;
-  const [, stack, blockS, layerS, kind, name] = m;
-  const block = Number(blockS);
-  const layer = Number(layerS);
-  const nBlocks = stack === 'encoder' ? cfg.numLayers : cfg.numDecoderLayers;
-  if (block >= nBlocks) return undefined;
-  const inner = cfg.numHeads * cfg.dKv;
-  // Encoder blocks: layer 0 self-attention, layer 1 FFN. Decoder: 0 self, 1 cross, 2 FFN.
-  const expectKind =
-    stack === 'encoder'
-      ? ['SelfAttention', 'DenseReluDense'][layer]
-      : ['SelfAttention', 'EncDecAttention', 'DenseReluDense'][layer];
-  if (kind !== expectKind) return undefined;
-  if (kind === 'DenseReluDense') {
-    if (name === 'wo') return [cfg.dModel, cfg.dFf];
-    if (cfg.isGatedAct && (name === 'wi_0' || name === 'wi_1')) return [cfg.dFf, cfg.dModel];
-    if (!cfg.isGatedAct && name === 'wi') return [cfg.dFf, cfg.dModel];
-    return undefined;
-  }
-  if (name === 'q' || name === 'k' || name === 'v') return [inner, cfg.dModel];
-  if (name === 'o') return [cfg.dModel, inner];
-  return undefined;
-}

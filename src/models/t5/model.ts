@@ -13,7 +13,7 @@ import { LorahubError } from '../../errors.ts';
 import { loadT5Config, type T5Config } from './config.ts';
 import { bucketTable } from './position.ts';
 import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, mulRows, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from './ops.ts';
-import { weightsFile } from './checkpoint.ts';
+import { t5Sublayer, weightsFile, type T5Sublayer } from './checkpoint.ts';
 import { checkTokenIds } from '../batch.ts';
 import { disposeWeights, loadT5Weights, type T5Weights } from './weights.ts';
 
@@ -105,7 +105,7 @@ export class T5Model {
   }
 
   /** Projects rows to per-head keys and values for `bmm`. */
-  projectKV(x: Rows, ours: string, hfPrefix: string, seqLen: number, layout: Layout): KV {
+  projectKV(x: Rows, { ours, hf: hfPrefix }: T5Sublayer, seqLen: number, layout: Layout): KV {
     const { numHeads: h, dKv: dk } = this.config;
     return tf.tidy(() => {
       let k = linear(x, this.w(`${ours}.k`), this.delta(`${hfPrefix}.k`, layout), layout.groups);
@@ -127,7 +127,7 @@ export class T5Model {
    * is the additive position bias and/or mask (HF adds both to the raw scores; T5 does not
    * scale scores by 1/√d_k — the scale is folded into the initialisation, Raffel et al. §2.1).
    */
-  attend(xq: Rows, kv: KV, ours: string, hfPrefix: string, sq: number, bias: tf.Tensor4D, layout: Layout): Rows {
+  attend(xq: Rows, kv: KV, { ours, hf: hfPrefix }: T5Sublayer, sq: number, bias: tf.Tensor4D, layout: Layout): Rows {
     const { numHeads: h, dKv: dk } = this.config;
     const { batch, groups } = layout;
     return tf.tidy(() => {
@@ -155,10 +155,10 @@ export class T5Model {
   }
 
   /** T5LayerFF: x + FFN(norm(x)). */
-  private feedForward(x: Rows, ours: string, hfPrefix: string, normName: string, layout: Layout): Rows {
+  private feedForward(x: Rows, { ours, hf: hfPrefix, norm }: T5Sublayer, layout: Layout): Rows {
     const cfg = this.config;
     return tf.tidy(() => {
-      const normed: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>(normName), cfg.layerNormEpsilon), shared: x.shared };
+      const normed: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>(norm.ours), cfg.layerNormEpsilon), shared: x.shared };
       let hidden: Rows;
       if (cfg.isGatedAct) {
         const gate = linear(normed, this.w(`${ours}.wi0`), this.delta(`${hfPrefix}.wi_0`, layout), layout.groups);
@@ -193,11 +193,11 @@ export class T5Model {
       const bias = tf.add(this.positionBias('enc', s, s), maskBias) as tf.Tensor4D; // [B, H, S, S]
       let x: Rows = { x: this.embed(inputIds), shared: true };
       for (let i = 0; i < cfg.numLayers; i++) {
-        const hf = `encoder.block.${i}.layer.0.SelfAttention`;
-        const normed: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>(`enc.${i}.selfNorm`), cfg.layerNormEpsilon), shared: x.shared };
-        const kv = this.projectKV(normed, `enc.${i}.self`, hf, s, layout);
-        x = addRows(x, this.attend(normed, kv, `enc.${i}.self`, hf, s, bias, layout), groups);
-        x = this.feedForward(x, `enc.${i}.ffn`, `encoder.block.${i}.layer.1.DenseReluDense`, `enc.${i}.ffnNorm`, layout);
+        const sa = t5Sublayer('enc', i, 'self');
+        const normed: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>(sa.norm.ours), cfg.layerNormEpsilon), shared: x.shared };
+        const kv = this.projectKV(normed, sa, s, layout);
+        x = addRows(x, this.attend(normed, kv, sa, s, bias, layout), groups);
+        x = this.feedForward(x, t5Sublayer('enc', i, 'ffn'), layout);
       }
       const hidden: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>('enc.finalNorm'), cfg.layerNormEpsilon), shared: x.shared };
       return { hidden, maskBias, seqLen: s };
@@ -209,7 +209,7 @@ export class T5Model {
     const layout: Layout = { batch, groups, lora };
     const out: KV[] = [];
     for (let i = 0; i < this.config.numDecoderLayers; i++) {
-      out.push(this.projectKV(enc.hidden, `dec.${i}.cross`, `decoder.block.${i}.layer.1.EncDecAttention`, enc.seqLen, layout));
+      out.push(this.projectKV(enc.hidden, t5Sublayer('dec', i, 'cross'), enc.seqLen, layout));
     }
     return out;
   }
@@ -231,12 +231,12 @@ export class T5Model {
     const cfg = this.config;
     let x = x0;
     for (let i = 0; i < cfg.numDecoderLayers; i++) {
-      const p = `decoder.block.${i}`;
-      const normed: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>(`dec.${i}.selfNorm`), cfg.layerNormEpsilon), shared: x.shared };
-      x = addRows(x, this.attend(normed, selfKV(i, normed), `dec.${i}.self`, `${p}.layer.0.SelfAttention`, t, selfBias, layout), layout.groups);
-      const normedC: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>(`dec.${i}.crossNorm`), cfg.layerNormEpsilon), shared: x.shared };
-      x = addRows(x, this.attend(normedC, cross[i], `dec.${i}.cross`, `${p}.layer.1.EncDecAttention`, t, enc.maskBias, layout), layout.groups);
-      x = this.feedForward(x, `dec.${i}.ffn`, `${p}.layer.2.DenseReluDense`, `dec.${i}.ffnNorm`, layout);
+      const [sa, ca] = [t5Sublayer('dec', i, 'self'), t5Sublayer('dec', i, 'cross')];
+      const normed: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>(sa.norm.ours), cfg.layerNormEpsilon), shared: x.shared };
+      x = addRows(x, this.attend(normed, selfKV(i, normed), sa, t, selfBias, layout), layout.groups);
+      const normedC: Rows = { x: rmsNorm(x.x, this.w<tf.Tensor1D>(ca.norm.ours), cfg.layerNormEpsilon), shared: x.shared };
+      x = addRows(x, this.attend(normedC, cross[i], ca, t, enc.maskBias, layout), layout.groups);
+      x = this.feedForward(x, t5Sublayer('dec', i, 'ffn'), layout);
     }
     return { x: rmsNorm(x.x, this.w<tf.Tensor1D>('dec.finalNorm'), cfg.layerNormEpsilon), shared: x.shared };
   }
@@ -279,7 +279,7 @@ export class T5Model {
         x0,
         t,
         selfBias,
-        (i, normed) => this.projectKV(normed, `dec.${i}.self`, `decoder.block.${i}.layer.0.SelfAttention`, t, layout),
+        (i, normed) => this.projectKV(normed, t5Sublayer('dec', i, 'self'), t, layout),
         cross,
         enc,
         layout,
@@ -308,7 +308,7 @@ export class T5Model {
         1,
         selfBias,
         (i, normed) => {
-          const kv = this.projectKV(normed, `dec.${i}.self`, `decoder.block.${i}.layer.0.SelfAttention`, 1, layout);
+          const kv = this.projectKV(normed, t5Sublayer('dec', i, 'self'), 1, layout);
           const past = cache[i];
           const merged: KV = past
             ? { kT: tf.concat([past.kT, kv.kT], 2), v: tf.concat([past.v, kv.v], 1), shared: true }
