@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { EngineName, EngineOptions } from '../engine/types.ts';
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import type { ModuleStack } from '../lora/compose.ts';
 import type { Evaluator } from './adapt.ts';
 import type { FewShotBatch, FewShotObjective, ObjectiveOptions } from './objective.ts';
@@ -76,7 +76,7 @@ export class WorkerEvaluator implements Evaluator {
   readonly workers: number;
 
   constructor(opts: WorkerEvaluatorOptions) {
-    if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new LorahubError('BAD_ARGUMENT', `--workers must be ≥ 1, got ${opts.workers}`);
+    if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new LorahubError('BAD_ARGUMENT', `${opt('workers')} must be ≥ 1, got ${opts.workers}`);
     this.workers = opts.workers;
     this.setup = {
       key: `${process.pid}-${Date.now()}-${Math.random()}`,

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openEngine } from '../engine/index.ts';
 import { nonFiniteError, type DeviceName, type EngineInfo, type EngineModel, type EngineName, type EngineOptions } from '../engine/types.ts';
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import { evaluateExactMatch } from '../eval/evaluate.ts';
 import { makeDir, writeFileAtomic } from '../io/atomic.ts';
 import { writeAdapter } from '../io/peft.ts';
@@ -115,14 +115,14 @@ export interface ComposeHooks {
 }
 
 function resolveFewShot(req: ComposeRequest): Example[] {
-  if (req.task && req.data) throw new LorahubError('BAD_ARGUMENT', 'give --task or --data, not both');
-  if (!req.task && !req.data) throw new LorahubError('BAD_ARGUMENT', 'give --task NAME or --data FILE');
-  if (!Number.isInteger(req.examples) || req.examples < 1) throw new LorahubError('BAD_ARGUMENT', `--examples must be a positive integer, got ${req.examples}`);
+  if (req.task && req.data) throw new LorahubError('BAD_ARGUMENT', `give ${opt('task')} or ${opt('data')}, not both`);
+  if (!req.task && !req.data) throw new LorahubError('BAD_ARGUMENT', `give ${opt('task')} or ${opt('data')}`);
+  if (!Number.isInteger(req.examples) || req.examples < 1) throw new LorahubError('BAD_ARGUMENT', `${opt('examples')} must be a positive integer, got ${req.examples}`);
   if (req.task) {
     const task = getTask(req.task);
     const pool = taskExamples(task, 'train');
     if (pool.length < req.examples) {
-      throw new LorahubError('BAD_ARGUMENT', `task "${task.name}" has ${pool.length} training examples, fewer than --examples ${req.examples}`);
+      throw new LorahubError('BAD_ARGUMENT', `task "${task.name}" has ${pool.length} training examples, fewer than ${opt('examples')} ${req.examples}`);
     }
     return fewShot(task, req.examples, req.settings.seed);
   }
@@ -130,7 +130,7 @@ function resolveFewShot(req: ComposeRequest): Example[] {
   const all = loadDataFile(req.data as string);
   if (all.length < req.examples) {
     if (req.examplesExplicit) {
-      throw new LorahubError('BAD_ARGUMENT', `${req.data}: ${all.length} examples, fewer than --examples ${req.examples}`);
+      throw new LorahubError('BAD_ARGUMENT', `${req.data}: ${all.length} examples, fewer than ${opt('examples')} ${req.examples}`);
     }
     return all;
   }
@@ -167,15 +167,15 @@ export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec;
   const examples = resolveFewShot(req);
   const lib = await openLibraryIfExists(req.library);
   const modelDir = req.model ?? lib?.defaultBaseDir();
-  if (!modelDir) throw new LorahubError('BAD_ARGUMENT', `no --model given and no default base model in ${req.library ?? './modules'}`);
+  if (!modelDir) throw new LorahubError('BAD_ARGUMENT', `no ${opt('model')} given and no default base model in ${req.library ?? './modules'}`);
   let items = req.modules;
   if (!items) {
-    if (!lib) throw new LorahubError('BAD_ARGUMENT', 'no --modules given and no module library (./modules or --library DIR) to sample from');
+    if (!lib) throw new LorahubError('BAD_ARGUMENT', `no ${opt('modules')} given and no module library (./modules or ${opt('library')}) to sample from`);
     const base = await loadBaseModel(modelDir);
     const candidates = samplePool(lib, base.fingerprint);
     if (candidates.length === 0) throw new LorahubError('NOT_FOUND', `library ${lib.dir} has no module compatible with ${modelDir}`);
     if (candidates.length < req.numModules && req.numModulesExplicit) {
-      throw new LorahubError('BAD_ARGUMENT', `library ${lib.dir} has ${candidates.length} modules compatible with ${modelDir}, fewer than --num-modules ${req.numModules}`);
+      throw new LorahubError('BAD_ARGUMENT', `library ${lib.dir} has ${candidates.length} modules compatible with ${modelDir}, fewer than ${opt('numModules')} ${req.numModules}`);
     }
     items = lib.sampleCompatible(Math.min(req.numModules, candidates.length), req.settings.seed, base.fingerprint).map((e) => e.name);
   }
@@ -209,10 +209,10 @@ function prepareRunFolder(out: string): boolean {
   makeDir(out);
   const entries = readdirSync(out);
   if (entries.includes('run.json')) {
-    throw new LorahubError('BAD_ARGUMENT', `${out} already holds a run (use --resume ${out}, or another --out)`);
+    throw new LorahubError('BAD_ARGUMENT', `${out} already holds a run (resume it with ${opt('resume')} ${out}, or give another ${opt('out')})`);
   }
   if (entries.length > 0) {
-    throw new LorahubError('BAD_ARGUMENT', `${out} is not empty and holds no run: give --out a new or empty folder`);
+    throw new LorahubError('BAD_ARGUMENT', `${out} is not empty and holds no run: give ${opt('out')} a new or empty folder`);
   }
   return made;
 }
@@ -304,7 +304,7 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
     await evaluator.close?.();
   }
   if (result.stopReason === 'interrupted') {
-    throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume with: lorahub compose --resume ${opened.out}`);
+    throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume it with ${opt('resume')} ${opened.out}`);
   }
   return result;
 }

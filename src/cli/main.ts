@@ -3,7 +3,7 @@
  * exit codes (STYLE.md §9). Each verb lives in src/cli/commands/<verb>.ts and exports `register`.
  */
 import { Command, CommanderError } from 'commander';
-import { LorahubError, exitCodeFor } from '../errors.ts';
+import { LorahubError, exitCodeFor, flagOf } from '../errors.ts';
 import { COMMANDS } from './commands/index.ts';
 
 export function buildProgram(): Command {
@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const verbose = argv.includes('--verbose');
-    const message = err instanceof Error ? err.message : String(err);
+    const message = err instanceof LorahubError ? err.render(flagOf) : err instanceof Error ? err.message : String(err);
     // An internal invariant (code INTERNAL, or anything not ours) is reported as ours to fix, never as the user's.
     const prefix = err instanceof LorahubError && err.code !== 'INTERNAL' ? 'error' : 'internal error';
     process.stderr.write(`lorahub: ${prefix}: ${message.split('\n')[0]}\n`);

@@ -77,7 +77,7 @@ describe('lorahub compose on the t5-gated fixture (reference normalisation)', ()
   it('an interrupted run resumes from its last finished generation to the same result', async () => {
     const out = join(tmp, 'r3');
     let gens = 0;
-    await expect(runCompose(request(out), { interrupted: () => ++gens > 5 })).rejects.toThrow(/interrupted after \d+ evaluations; resume with: lorahub compose --resume/);
+    await expect(runCompose(request(out), { interrupted: () => ++gens > 5 })).rejects.toThrow(/interrupted after \d+ evaluations; resume it with resume /);
     expect(existsSync(join(out, 'state.json'))).toBe(true);
     const resumed = await runCompose(request(out), {}, out);
     expect(resumed.resumed).toBe(true);
@@ -144,7 +144,7 @@ describe('bad input', () => {
     const bad = join(tmp, 'bad.json');
     writeFileSync(bad, '{"examples": [{"input": 1}]}');
     await expect(runCompose(request(join(tmp, 'e2'), { data: bad }))).rejects.toThrow(/bad\.json/);
-    await expect(runCompose(request(join(tmp, 'e3'), { examples: 8, examplesExplicit: true }))).rejects.toThrow(/5 examples, fewer than --examples 8/);
+    await expect(runCompose(request(join(tmp, 'e3'), { examples: 8, examplesExplicit: true }))).rejects.toThrow(/5 examples, fewer than examples 8/);
     const m = modules[0];
     const r2 = join(tmp, 'rank2');
     await writeAdapter(r2, {

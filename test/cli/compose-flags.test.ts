@@ -92,7 +92,7 @@ describe('compose flags that contradict or say nothing', () => {
     const empty = join(tmp, 'empty');
     mkdirSync(empty);
     expect((await runCli([...FAST, '--workers', '1', '--out', empty])).code).toBe(0);
-    oneErrorLine(await runCli([...FAST, '--out', empty]), 2, `${empty} already holds a run (use --resume ${empty}, or another --out)`);
+    oneErrorLine(await runCli([...FAST, '--out', empty]), 2, `${empty} already holds a run (resume it with --resume ${empty}, or give another --out)`);
   });
 
   it('--workers above the cores is capped at the cores, with a warning that says the memory cost', async () => {
