@@ -12,7 +12,7 @@
 import { LorahubError } from '../errors.ts';
 import type { ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
-import type { T5Config } from '../models/t5/config.ts';
+import type { ModelConfig } from '../models/family.ts';
 
 export type EngineName = 'ort' | 'tfjs';
 export const ENGINE_NAMES: readonly EngineName[] = ['ort', 'tfjs'];
@@ -46,7 +46,8 @@ export interface EngineInfo {
 
 /**
  * A padded teacher-forced batch: encoder ids and mask [B][S] (pad 0-masked), labels [B][T]
- * (−100 on ignored positions). The engine derives the decoder inputs (T5: `_shift_right`).
+ * (−100 on ignored positions). The engine derives the decoder inputs (T5: `_shift_right`; a
+ * causal LM reads each prompt followed by its target, models/family.ts `causalRows`).
  */
 import type { ScoreBatch } from '../models/batch.ts';
 
@@ -88,7 +89,8 @@ export interface GenerateOptions {
 /** A base model loaded by an engine. */
 export interface EngineModel {
   readonly dir: string;
-  readonly config: T5Config;
+  /** The family's typed config (T5Config, LlamaConfig, …); above the seam only these fields are read. */
+  readonly config: ModelConfig;
   readonly info: EngineInfo;
   /**
    * Per-(candidate, example) token-loss sums and counts. `population`: one LoRA module per
@@ -100,8 +102,9 @@ export interface EngineModel {
   tokenLosses(batch: ScoreBatch, population?: Population): Promise<TokenLosses[]>;
   /**
    * Greedy generation, as transformers' `generate(num_beams=1, do_sample=False)`: per example the
-   * decoder start token first, then the generated ids; rows that emitted eos are padded with pad;
-   * stops when every row has finished or after maxNewTokens.
+   * decoder start token first (a causal LM: the prompt's last token, the one generation continues
+   * from), then the generated ids; rows that emitted eos are padded with pad; stops when every
+   * row has finished or after maxNewTokens.
    */
   generate(input: GenerateInput, opts: GenerateOptions): Promise<number[][]>;
   dispose(): Promise<void>;

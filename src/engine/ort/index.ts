@@ -1,5 +1,6 @@
 /**
- * The onnxruntime-node engine: T5 graphs built in TypeScript (t5-graph.ts) whose weights are
+ * The onnxruntime-node engine: graphs built in TypeScript from the model's family (T5:
+ * t5-graph.ts; Llama, Mistral, Qwen2, GPT-2: causal-graph.ts) whose weights are
  * external-data initializers pointing straight into the checkpoint's model.safetensors, so a
  * checkpoint of any size loads without a copy through the protobuf (whose 2 GB limit never
  * applies) and onnxruntime maps the file itself.
@@ -15,14 +16,19 @@ import type * as OrtTypes from 'onnxruntime-node';
 import { LorahubError } from '../../errors.ts';
 import { populationTargets } from '../../lora/fit.ts';
 import type { LoraModule, LoraTarget } from '../../lora/module.ts';
-import { loadT5Config, type T5Config } from '../../models/t5/config.ts';
+import type { T5Config } from '../../models/t5/config.ts';
+import { causalRows, checkModuleFits, leftPaddedPrompts, shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/family.ts';
+import { checkPositions } from '../../models/gpt2/config.ts';
+import { loadArch, type AnyArch, type CausalArch } from '../../models/index.ts';
+import { checkWindow } from '../../models/llama/config.ts';
 import { checkLabels, checkTokenIds, IGNORE_INDEX } from '../../models/batch.ts';
 import { shiftRight } from '../../models/t5/labels.ts';
 import { bucketTable } from '../../models/t5/position.ts';
-import { resolveT5Checkpoint, weightsFile } from '../../models/t5/checkpoint.ts';
+import { weightsFile } from '../../models/t5/checkpoint.ts';
 import { SafetensorsFile } from '../../io/safetensors.ts';
 import { checkWeights, type ModuleStack } from '../../lora/compose.ts';
 import { isStacked, nonFiniteError, type DeviceName, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
+import { buildCausalGraph, type CausalGraphKind } from './causal-graph.ts';
 import { ortMatmulGflops } from './matmul.ts';
 import type { ElemType } from './onnx.ts';
 import { buildT5Graph, loraInputNames, stackInputNames, STACK_WEIGHTS, WEIGHTS_LOCATION, type GraphKind, type LoraTargetShape, type WeightSource } from './t5-graph.ts';
@@ -133,26 +139,37 @@ export class OrtModel implements EngineModel {
   private constructor(
     private readonly ort: Ort,
     readonly dir: string,
-    readonly config: T5Config,
+    /** The model's family and typed config (models/index.ts). */
+    readonly arch: AnyArch,
     readonly info: EngineInfo,
     private readonly file: string,
     private readonly fileBytes: number,
     private readonly weights: Map<string, WeightSource>,
   ) {}
 
+  get config(): ModelConfig {
+    return this.arch.config;
+  }
+
+  /** The T5 config (the seq2seq paths below run only for T5). */
+  private t5Config(): T5Config {
+    if (this.arch.family !== 't5') throw new LorahubError('INTERNAL', `${this.dir}: a T5 code path ran for a ${this.arch.modelType} model`);
+    return this.arch.config;
+  }
+
   static load(ort: Ort, dir: string, info: EngineInfo): OrtModel {
-    const cfg = loadT5Config(dir);
+    const arch = loadArch(dir);
     const file = weightsFile(dir);
     const st = SafetensorsFile.open(file);
     try {
       const weights = new Map<string, WeightSource>();
-      for (const { entry, name } of resolveT5Checkpoint(cfg, st)) {
+      for (const { entry, name } of arch.resolveCheckpoint(st)) {
         const ti = st.info(name);
         const elem = DTYPE_ELEM[ti.dtype];
         if (!elem) throw new LorahubError('UNSUPPORTED', `${file}: tensor "${name}" is ${ti.dtype}; the ort engine reads F32, F16 and BF16 checkpoints (or use --engine tfjs)`);
         weights.set(entry.ours, { name, elem, shape: entry.hfShape, offset: st.dataStart + ti.begin, length: ti.end - ti.begin });
       }
-      return new OrtModel(ort, dir, cfg, info, file, statSync(file).size, weights);
+      return new OrtModel(ort, dir, arch, info, file, statSync(file).size, weights);
     } finally {
       st.close();
     }
@@ -210,14 +227,18 @@ export class OrtModel implements EngineModel {
   }
 
   /** The session for (kind, targets), built once. */
-  private async session(kind: GraphKind, lora: readonly LoraTargetShape[], stacked = false): Promise<Session> {
+  private async session(kind: GraphKind | CausalGraphKind, lora: readonly LoraTargetShape[], stacked = false): Promise<Session> {
     if (this.released) throw new LorahubError('BACKEND', `${this.dir}: model was disposed`);
     const key = `${kind}|${stacked ? 'stacked|' : ''}${lora.map((t) => t.path).join(',')}`;
     let s = this.sessions.get(key);
     if (!s) {
-      const family = kind === 'encoder' || kind === 'step' ? 'generate' : 'score';
-      if (this.fileBytes > LARGE_CHECKPOINT_BYTES) await this.releaseWhere((k) => (k.startsWith('encoder|') || k.startsWith('step|') ? 'generate' : 'score') !== family);
-      const bytes = buildT5Graph({ kind, cfg: this.config, weights: this.weights, lora: lora.map((t) => ({ path: t.path, dIn: t.dIn, dOut: t.dOut })), stacked });
+      const generating = (k: string) => k === 'encoder' || k === 'step' || k === 'decode';
+      if (this.fileBytes > LARGE_CHECKPOINT_BYTES) await this.releaseWhere((k) => generating(k.split('|')[0]) !== generating(kind));
+      const targets = lora.map((t) => ({ path: t.path, dIn: t.dIn, dOut: t.dOut }));
+      const bytes =
+        this.arch.family === 't5'
+          ? buildT5Graph({ kind: kind as GraphKind, cfg: this.arch.config, weights: this.weights, lora: targets, stacked })
+          : buildCausalGraph({ kind: kind as CausalGraphKind, arch: this.arch, weights: this.weights, lora: targets, stacked });
       s = this.createSession(bytes);
       this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
@@ -296,7 +317,7 @@ export class OrtModel implements EngineModel {
   }
 
   private checkIds(ids: number[][], what: string): void {
-    checkTokenIds(ids, this.config.vocabSize, what);
+    checkTokenIds(ids, this.arch.config.vocabSize, what);
   }
 
   private checkRect(ids: number[][], what: string): [number, number] {
@@ -308,7 +329,7 @@ export class OrtModel implements EngineModel {
 
   /** Feeds shared by the score and logits graphs. */
   private scoreFeeds(batch: ScoreBatch): { feeds: Record<string, OrtTypes.Tensor>; B: number; T: number } {
-    const cfg = this.config;
+    const cfg = this.t5Config();
     const [B, S] = this.checkRect(batch.inputIds, 'input_ids');
     this.checkIds(batch.inputIds, 'input_ids');
     const [bl, T] = this.checkRect(batch.labels, 'labels');
@@ -334,6 +355,12 @@ export class OrtModel implements EngineModel {
   }
 
   async tokenLosses(batch: ScoreBatch, population: Population = []): Promise<TokenLosses[]> {
+    if (this.arch.family !== 't5') {
+      const [b, s] = this.checkRect(batch.inputIds, 'input_ids');
+      if (batch.attentionMask.length !== b || batch.attentionMask.some((r) => r.length !== s)) throw new LorahubError('INTERNAL', 'attention_mask must match input_ids [B][S]');
+      if (batch.labels.length !== b) throw new LorahubError('INTERNAL', 'labels and input_ids differ in batch size');
+      return this.scoreCausal(causalRows(batch, this.arch.config.padTokenId), population);
+    }
     const { feeds, B, T } = this.scoreFeeds(batch);
     const stacked = isStacked(population) && population.weights.length > 0;
     const lora = isStacked(population) ? (stacked ? this.stackFeeds(population.stack, population.weights) : { targets: [], feeds: {} }) : this.loraFeeds(population);
@@ -373,7 +400,8 @@ export class OrtModel implements EngineModel {
   }
 
   async generate(input: GenerateInput, opts: GenerateOptions): Promise<number[][]> {
-    const cfg = this.config;
+    if (this.arch.family !== 't5') return this.generateCausal(this.arch, input, opts);
+    const cfg = this.t5Config();
     const ort = this.ort;
     const [B, S] = this.checkRect(input.inputIds, 'input_ids');
     this.checkIds(input.inputIds, 'input_ids');
@@ -427,6 +455,163 @@ export class OrtModel implements EngineModel {
         out[b].push(id);
         if (id === cfg.eosTokenId) done[b] = true;
       }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Decoder-only families (causal-graph.ts; layout: models/family.ts)
+
+  private causalArch(): CausalArch {
+    if (this.arch.family === 't5') throw new LorahubError('INTERNAL', `${this.dir}: a causal-LM code path ran for a T5 model`);
+    return this.arch;
+  }
+
+  /** Refuses sequences the model would not read as transformers does (GPT-2's position table, a sliding window). */
+  private checkLength(arch: CausalArch, length: number, what: string): void {
+    if (arch.family === 'llama') checkWindow(arch.config, length, `${this.dir}: ${what}`);
+    else checkPositions(arch.config, length, `${this.dir}: ${what}`);
+  }
+
+  /**
+   * Refuses adapters that are not for this model: the graph adds deltas only where a target is
+   * one of its layers, so a foreign target would otherwise be dropped without a word.
+   */
+  private checkCausalLora(arch: CausalArch, population: Population): void {
+    if (isStacked(population)) {
+      const s = population.stack;
+      checkModuleFits(arch, { name: s.names[0] ?? 'stack', config: s.first.config, targets: new Map(s.targets.map((t) => [t.path, t])) }, this.dir);
+    } else {
+      for (const m of population) checkModuleFits(arch, m, this.dir);
+    }
+  }
+
+  /** Feeds of the score and logits graphs: ids, positions, mask, causal table [S, S]. */
+  private causalFeeds(arch: CausalArch, rows: CausalBatch): { feeds: Record<string, OrtTypes.Tensor>; B: number; S: number } {
+    const [B, S] = this.checkRect(rows.inputIds, 'input_ids');
+    this.checkIds(rows.inputIds, 'input_ids');
+    for (const [what, m] of [['attention_mask', rows.attentionMask], ['position_ids', rows.positionIds], ['labels', rows.labels]] as const) {
+      if (m.length !== B || m.some((r) => r.length !== S)) throw new LorahubError('INTERNAL', `${what} must match input_ids [B][S]`);
+    }
+    checkLabels(rows.labels, arch.config.vocabSize);
+    const maxPos = Math.max(...rows.positionIds.flat());
+    if (rows.positionIds.some((r) => r.some((p) => !Number.isInteger(p) || p < 0))) throw new LorahubError('INTERNAL', 'position_ids must be non-negative integers');
+    this.checkLength(arch, Math.max(S, maxPos + 1), 'the sequence (prompt + target)');
+    const causal = new Float32Array(S * S);
+    for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) causal[i * S + j] = -1e9;
+    const ort = this.ort;
+    return {
+      feeds: { input_ids: i64(ort, rows.inputIds), position_ids: i64(ort, rows.positionIds), attention_mask: f32(ort, rows.attentionMask), causal: new ort.Tensor('float32', causal, [S, S]) },
+      B,
+      S,
+    };
+  }
+
+  /**
+   * Per-example token-loss sums and counts of causal rows in transformers' layout (prompt +
+   * target, labels −100 on prompt and padding, unshifted; left or right padding with matching
+   * position ids): what tokenLosses runs after joining prompts and targets (causalRows).
+   */
+  async scoreCausal(rows: CausalBatch, population: Population = []): Promise<TokenLosses[]> {
+    const arch = this.causalArch();
+    const { feeds } = this.causalFeeds(arch, rows);
+    const groups = Math.max(1, isStacked(population) ? population.weights.length : population.length);
+    const shifted = shiftedLabels(rows.labels);
+    const tokens = rows.labels.map((_, b) => shifted.example.filter((e) => e === b).length);
+    const N = shifted.positions.length;
+    if (N === 0) return Array.from({ length: groups }, () => ({ sum: tokens.map(() => 0), tokens }));
+    this.checkCausalLora(arch, population);
+    const stacked = isStacked(population) && population.weights.length > 0;
+    const lora = isStacked(population) ? (stacked ? this.stackFeeds(population.stack, population.weights) : { targets: [], feeds: {} }) : this.loraFeeds(population);
+    const session = await this.session('score', lora.targets, stacked);
+    const ort = this.ort;
+    const labelFeeds = {
+      label_pos: new ort.Tensor('int64', BigInt64Array.from(shifted.positions, (v) => BigInt(v)), [N]),
+      label_ids: new ort.Tensor('int64', BigInt64Array.from(shifted.ids, (v) => BigInt(v)), [N]),
+    };
+    const out = await this.run(session, { ...feeds, ...labelFeeds, ...lora.feeds }, 'scoring');
+    const nll = out.token_nll.data as Float32Array; // [g, N]
+    const shared = out.token_nll.dims[0] === 1;
+    return Array.from({ length: groups }, (_, gi) => {
+      const sum = tokens.map(() => 0);
+      const base = shared ? 0 : gi * N;
+      shifted.example.forEach((b, k) => (sum[b] += nll[base + k]));
+      return { sum, tokens };
+    });
+  }
+
+  /** Logits [B·S, V] and final hidden states [B·S, d] of causal rows with one adapter (parity tests). */
+  async causalLogits(rows: CausalBatch, adapter?: LoraModule): Promise<{ logits: Float32Array; hidden: Float32Array }> {
+    const arch = this.causalArch();
+    const { feeds } = this.causalFeeds(arch, rows);
+    if (adapter) checkModuleFits(arch, adapter, this.dir);
+    const lora = this.loraFeeds(adapter ? [adapter] : []);
+    const out = await this.run(await this.session('logits', lora.targets), { ...feeds, ...lora.feeds }, 'forward');
+    return { logits: out.logits.data as Float32Array, hidden: out.hidden.data as Float32Array };
+  }
+
+  /**
+   * Greedy continuation of each prompt with a key/value cache, as transformers' generate: the
+   * prompts left-padded with position ids from the mask, one pass over them, then one token per
+   * step. Rows: the prompt's last token, then the new ids (pad after eos).
+   */
+  private async generateCausal(arch: CausalArch, input: GenerateInput, opts: GenerateOptions): Promise<number[][]> {
+    const cfg = arch.config;
+    const ort = this.ort;
+    const [B, S0] = this.checkRect(input.inputIds, 'input_ids');
+    this.checkIds(input.inputIds, 'input_ids');
+    const mask0 = input.attentionMask ?? input.inputIds.map((r) => r.map(() => 1));
+    if (mask0.length !== B || mask0.some((r) => r.length !== S0)) throw new LorahubError('INTERNAL', 'attention_mask must match input_ids [B][S]');
+    const p = leftPaddedPrompts({ inputIds: input.inputIds, attentionMask: mask0 }, cfg.padTokenId);
+    p.lengths.forEach((n, b) => {
+      if (n === 0) throw new LorahubError('INTERNAL', `input_ids[${b}]: empty prompt (a causal LM continues a prompt)`);
+    });
+    if (opts.adapter) checkModuleFits(arch, opts.adapter, this.dir);
+    const lora = this.loraFeeds(opts.adapter ? [opts.adapter] : []);
+    const session = await this.session('decode', lora.targets);
+    const [KV, dh] = arch.family === 'llama' ? [arch.config.numKvHeads, arch.config.headDim] : [arch.config.nHead, arch.config.nEmbd / arch.config.nHead];
+    const layers = arch.family === 'llama' ? arch.config.numLayers : arch.config.nLayer;
+    const cache: Record<string, OrtTypes.Tensor> = {};
+    for (let i = 0; i < layers; i++) {
+      cache[`past_k.${i}`] = new ort.Tensor('float32', new Float32Array(0), [1, B, KV, 0, dh]);
+      cache[`past_v.${i}`] = new ort.Tensor('float32', new Float32Array(0), [1, B, KV, 0, dh]);
+    }
+    const eos = new Set(cfg.eosTokenIds);
+    const out = p.inputIds.map((r) => [r[r.length - 1]]);
+    const done = new Array<boolean>(B).fill(false);
+    const lengths = [...p.lengths];
+    const mask = p.attentionMask.map((r) => [...r]);
+    let ids = p.inputIds;
+    let positions = p.positionIds;
+    for (let t = 0; t < opts.maxNewTokens && done.includes(false); t++) {
+      const S = ids[0].length;
+      const K = mask[0].length;
+      this.checkLength(arch, K, `prompt + generated ids (${K})`);
+      // Query i sits at absolute position K − S + i and sees keys up to it.
+      const causal = new Float32Array(S * K);
+      for (let i = 0; i < S; i++) for (let j = K - S + i + 1; j < K; j++) causal[i * K + j] = -1e9;
+      const res = await this.run(
+        session,
+        { input_ids: i64(ort, ids), position_ids: i64(ort, positions), attention_mask: f32(ort, mask), causal: new ort.Tensor('float32', causal, [S, K]), ...cache, ...lora.feeds },
+        'generation',
+      );
+      for (let i = 0; i < layers; i++) {
+        cache[`past_k.${i}`] = res[`present_k.${i}`];
+        cache[`past_v.${i}`] = res[`present_v.${i}`];
+      }
+      if ((res.nonfinite.data as Float32Array)[0] > 0) throw nonFiniteError(this, `a logit of generation step ${t + 1}`);
+      const next = res.next_token.data as BigInt64Array;
+      for (let b = 0; b < B; b++) {
+        const id = done[b] ? cfg.padTokenId : Number(next[b]);
+        out[b].push(id);
+        if (eos.has(id)) done[b] = true;
+      }
+      // transformers feeds every row's new token (pad for finished rows) with mask 1, at position
+      // cumsum(mask) − 1.
+      ids = out.map((r) => [r[r.length - 1]]);
+      positions = lengths.map((n) => [n]);
+      lengths.forEach((_, b) => lengths[b]++);
+      mask.forEach((r) => r.push(1));
     }
     return out;
   }

@@ -1,0 +1,112 @@
+/**
+ * The family seam: model_type picks the family, an unknown one is a one-line error listing the
+ * supported ones; the causal-LM batch layout reproduces the fixtures' rows exactly.
+ */
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { readAdapter } from '../../src/io/peft.ts';
+import { padBatch } from '../../src/models/batch.ts';
+import { causalRows, checkModuleFits, leftPaddedPrompts, shiftedLabels } from '../../src/models/family.ts';
+import { archFromHfConfig, loadArch, supportedModelTypes } from '../../src/models/index.ts';
+import { FIXTURES, T5_GATED, errorOf, readJson } from '../helpers.ts';
+
+interface Case {
+  name: string;
+  padding_side: string;
+  prompt_ids: number[][];
+  target_ids: number[][];
+  input_ids: number[][];
+  attention_mask: number[][];
+  position_ids: number[][];
+  labels: number[][];
+  generate_input_ids: number[][];
+  generate_attention_mask: number[][];
+}
+
+describe('model_type picks the family', () => {
+  it('reads every fixture with its family', () => {
+    expect(loadArch(`${T5_GATED}/model`).family).toBe('t5');
+    const llama = loadArch(join(FIXTURES, 'llama-gqa', 'model'));
+    expect([llama.family, llama.modelType, llama.layout]).toEqual(['llama', 'llama', 'causal']);
+    const gpt2 = loadArch(join(FIXTURES, 'gpt2', 'model'));
+    expect([gpt2.family, gpt2.modelType, gpt2.layout]).toEqual(['gpt2', 'gpt2', 'causal']);
+  });
+
+  it('maps mistral and qwen2 to the Llama family, and a config without model_type to T5', () => {
+    expect(archFromHfConfig({ model_type: 'mistral' }).family).toBe('llama');
+    expect(archFromHfConfig({ model_type: 'qwen2', eos_token_id: 1 }).family).toBe('llama');
+    expect(archFromHfConfig({}).family).toBe('t5');
+  });
+
+  it('refuses an unknown model_type in one line listing the supported ones', () => {
+    const e = errorOf(() => archFromHfConfig({ model_type: 'bert' }, 'x/config.json'));
+    expect(e.code).toBe('UNSUPPORTED');
+    expect(e.message).toBe('x/config.json: model_type "bert" is not supported (supported: t5, llama, mistral, qwen2, gpt2)');
+    expect(supportedModelTypes()).toEqual(['t5', 'llama', 'mistral', 'qwen2', 'gpt2']);
+  });
+
+  it('T5 keeps its own errors (config.json unreadable, bad JSON)', () => {
+    expect(errorOf(() => loadArch('/nonexistent')).message).toBe('/nonexistent/config.json: cannot read model config');
+  });
+});
+
+describe('LoRA targets by PEFT module path', () => {
+  it('gives [out, in] per family, undefined outside the model', () => {
+    const llama = loadArch(join(FIXTURES, 'llama-gqa', 'model'));
+    expect(llama.linearShape('model.layers.0.self_attn.q_proj')).toEqual([64, 64]);
+    // GQA: 2 key/value heads of 16.
+    expect(llama.linearShape('model.layers.3.self_attn.k_proj')).toEqual([32, 64]);
+    expect(llama.linearShape('model.layers.1.mlp.down_proj')).toEqual([64, 160]);
+    expect(llama.linearShape('model.layers.4.self_attn.q_proj')).toBeUndefined();
+    expect(llama.linearShape('lm_head')).toBeUndefined();
+    const gpt2 = loadArch(join(FIXTURES, 'gpt2', 'model'));
+    expect(gpt2.linearShape('transformer.h.0.attn.c_attn')).toEqual([192, 64]);
+    expect(gpt2.linearShape('transformer.h.2.mlp.c_fc')).toEqual([256, 64]);
+    expect(gpt2.linearShape('transformer.h.2.mlp.c_proj')).toEqual([64, 256]);
+    expect(gpt2.fanInFanOut('transformer.h.0.attn.c_attn')).toBe(true);
+    expect(llama.fanInFanOut('model.layers.0.self_attn.q_proj')).toBe(false);
+  });
+
+  it('checks modules against a model: targets, shapes, fan_in_fan_out', async () => {
+    const llama = loadArch(join(FIXTURES, 'llama-gqa', 'model'));
+    const gpt2 = loadArch(join(FIXTURES, 'gpt2', 'model'));
+    const la = await readAdapter(join(FIXTURES, 'llama-gqa', 'adapters', 'a0'));
+    const ga = await readAdapter(join(FIXTURES, 'gpt2', 'adapters', 'a0'));
+    checkModuleFits(llama, la);
+    checkModuleFits(gpt2, ga);
+    expect(errorOf(() => checkModuleFits(gpt2, la, 'gpt2-dir')).message).toMatch(/^module "a0", key "model\.layers\.0\.self_attn\.q_proj": no such Linear in gpt2-dir \(gpt2\)$/);
+    const noFlag = { ...ga, config: { ...ga.config, fan_in_fan_out: false } };
+    expect(errorOf(() => checkModuleFits(gpt2, noFlag)).code).toBe('INCOMPATIBLE');
+  });
+});
+
+describe.each(['llama-gqa', 'gpt2'])('causal-LM batch layout reproduces the %s fixture', (fixture) => {
+  const cases = readJson<{ cases: Case[] }>(join(FIXTURES, fixture, 'cases.json')).cases;
+
+  it('prompt + target rows, right-padded, positions 0..S−1, labels −100 on prompt and padding', () => {
+    for (const c of cases.filter((x) => x.padding_side !== 'left')) {
+      const rows = causalRows(padBatch(c.prompt_ids, c.target_ids, 0), 0);
+      expect(rows, c.name).toEqual({ inputIds: c.input_ids, attentionMask: c.attention_mask, positionIds: c.position_ids, labels: c.labels });
+    }
+  });
+
+  it('left-padded prompts for generation, positions cumsum(mask) − 1 with padding at 1', () => {
+    for (const c of cases) {
+      const p = leftPaddedPrompts(padBatch(c.prompt_ids, [], 0), 0);
+      expect([p.inputIds, p.attentionMask], c.name).toEqual([c.generate_input_ids, c.generate_attention_mask]);
+      if (c.padding_side === 'left') {
+        // The left-padded scoring rows use the same position rule.
+        const q = leftPaddedPrompts({ inputIds: c.input_ids, attentionMask: c.attention_mask }, 0);
+        expect(q.positionIds, c.name).toEqual(c.position_ids);
+      }
+    }
+  });
+
+  it('scores the shifted labels: one position per target token', () => {
+    for (const c of cases) {
+      const s = shiftedLabels(c.labels);
+      expect(s.ids.length).toBe(c.target_ids.flat().length);
+      expect(s.ids).toEqual(c.target_ids.flat());
+    }
+  });
+});
