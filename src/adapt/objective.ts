@@ -13,7 +13,8 @@ import { LorahubError } from '../errors.ts';
 import { stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { checkLabels, padBatch } from '../models/batch.ts';
-import { tokenizeExamples } from '../eval/score.ts';
+import { textLayout, tokenizeExamples } from '../eval/score.ts';
+import type { ModelConfig } from '../models/index.ts';
 import type { Example } from '../tasks/types.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 
@@ -49,9 +50,9 @@ export function l1Regularization(weights: number[], alpha: number): number {
  * token ids are used as given (eval/score.ts's tokenizeExamples checks both). `model` supplies the
  * vocabulary and pad id (needed for ids without a tokenizer); default: the tokenizer's.
  */
-export function buildFewShotBatch(tokenizer: Tokenizer, examples: Example[], model?: { vocabSize: number; padTokenId: number }): FewShotBatch {
+export function buildFewShotBatch(tokenizer: Tokenizer, examples: Example[], model?: ModelConfig): FewShotBatch {
   if (examples.length === 0) throw new LorahubError('INTERNAL', 'few-shot set is empty');
-  const ids = tokenizeExamples(examples, tokenizer, { vocabSize: model?.vocabSize ?? Number.MAX_SAFE_INTEGER, targets: true });
+  const ids = tokenizeExamples(examples, tokenizer, { vocabSize: model?.vocabSize ?? Number.MAX_SAFE_INTEGER, text: model && textLayout(model), targets: true });
   return padBatch(ids.map((e) => e.inputIds), ids.map((e) => e.labels), model?.padTokenId ?? tokenizer.padId);
 }
 

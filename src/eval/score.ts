@@ -9,6 +9,7 @@ import type { LoraModule } from '../lora/module.ts';
 import type { T5Config } from '../models/t5/config.ts';
 import { checkIdRow, padBatch } from '../models/batch.ts';
 import { stripGenerated } from '../models/t5/labels.ts';
+import { familyOf, type BatchLayout, type ModelConfig } from '../models/index.ts';
 import type { Example, TokenExample } from '../tasks/types.ts';
 import { modelMaxLength, tokenizerIfAny } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -41,8 +42,40 @@ export function lengthLimit(modelDir: string): LengthLimit {
 }
 
 
+/**
+ * How a model reads text (its family's batch layout, models/family.ts):
+ * - seq2seq (T5): input and target are each encoded with the tokenizer's own special tokens and
+ *   end with eos, as HF T5 tokenizers do;
+ * - causal (Llama, Mistral, Qwen2, GPT-2): the prompt is the input encoded as the tokenizer's
+ *   post-processor has it (a Llama tokenizer adds bos, GPT-2's nothing), the target follows it
+ *   encoded without special tokens — after one space unless the input ends with, or the target
+ *   starts with, whitespace (lm-evaluation-harness's target delimiter), so a BPE sees the target
+ *   word as it sees it mid-text — and ends with the model's eos (config.json), like the fixtures.
+ */
+export interface TextLayout {
+  layout: BatchLayout;
+  eosTokenId: number;
+}
+
+/** The text layout of a model, from its config.json (model_type picks the family). */
+export function textLayout(cfg: Pick<ModelConfig, 'raw' | 'eosTokenId'>): TextLayout {
+  return { layout: familyOf(cfg.raw).layout, eosTokenId: cfg.eosTokenId };
+}
+
+function encodeInput(tok: Tokenizer, text: string, layout: TextLayout | undefined): number[] {
+  return layout?.layout === 'causal' ? tok.encodeRaw(text, true) : tok.encode(text);
+}
+
+function encodeTarget(tok: Tokenizer, input: string | undefined, target: string, layout: TextLayout | undefined): number[] {
+  if (layout?.layout !== 'causal') return tok.encode(target);
+  const joined = input === undefined || /\s$/.test(input) || /^\s/.test(target) ? target : ` ${target}`;
+  return [...tok.encodeRaw(joined, false), layout.eosTokenId];
+}
+
 export interface TokenizeOptions {
   vocabSize: number;
+  /** How text becomes ids (default: seq2seq, T5's). */
+  text?: TextLayout;
   /** Default: DEFAULT_MAX_LENGTH. */
   limit?: LengthLimit;
   /** Tokenise the targets too (scoring); generation reads the inputs only. */
@@ -66,15 +99,15 @@ export function tokenizeExamples(examples: Example[], tok: Tokenizer, opts: Toke
   const limit = opts.limit ?? DEFAULT_LIMIT;
   return examples.map((e, i) => {
     const where = e.source ?? `example ${i + 1}`;
-    const text = (s: string | undefined, side: 'input' | 'target'): number[] => {
+    const text = (s: string | undefined, side: 'input' | 'target'): string => {
       if (s === undefined) throw new LorahubError('BAD_FILE', `${where}: no ${side}`);
-      return tok.encode(s);
+      return s;
     };
-    const inputIds = e.inputIds ?? text(e.input, 'input');
+    const inputIds = e.inputIds ?? encodeInput(tok, text(e.input, 'input'), opts.text);
     checkIdRow(inputIds, opts.vocabSize, `${where}: input_ids`);
     checkLength(where, 'input', inputIds.length, limit);
     if (!opts.targets) return { inputIds, labels: [] };
-    const labels = e.labels ?? text(e.target, 'target');
+    const labels = e.labels ?? encodeTarget(tok, e.input, text(e.target, 'target'), opts.text);
     checkIdRow(labels, opts.vocabSize, `${where}: labels`, true);
     checkLength(where, 'target', labels.length, limit);
     return { inputIds, labels };
@@ -114,7 +147,7 @@ export interface RunOptions {
  * failing, not a score.
  */
 export async function scoreExamples(model: EngineModel, tok: Tokenizer, examples: Example[], opts: RunOptions = {}): Promise<ScoreResult[]> {
-  const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, limit: opts.limit, targets: true });
+  const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, text: textLayout(model.config), limit: opts.limit, targets: true });
   const out: ScoreResult[] = [];
   for (const batch of scoreBatches(model.config, ids, opts.batchSize)) {
     const [l] = await model.tokenLosses(batch, opts.adapter ? [opts.adapter] : undefined);
@@ -156,7 +189,7 @@ export async function generateExamples(
   examples: Example[],
   opts: RunOptions & { maxNewTokens: number },
 ): Promise<GenerateResult[]> {
-  const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, limit: opts.limit, targets: false });
+  const ids = tokenizeExamples(examples, tok, { vocabSize: model.config.vocabSize, text: textLayout(model.config), limit: opts.limit, targets: false });
   const decoder = tokenizerIfAny(tok);
   const out: GenerateResult[] = [];
   for (const input of generateBatches(model.config, ids, opts.batchSize)) {

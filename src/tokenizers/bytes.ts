@@ -68,6 +68,13 @@ export class ByteTokenizer implements Tokenizer {
    * a second time when the text already ends with it (ByT5Tokenizer._add_eos_if_not_present).
    */
   encode(text: string): number[] {
+    const ids = this.encodeRaw(text, false);
+    if (ids.length === 0 || ids[ids.length - 1] !== EOS) ids.push(EOS);
+    return ids;
+  }
+
+  /** UTF-8 bytes + 3 (special-token strings as their ids); a byte vocabulary adds no special tokens of its own. */
+  encodeRaw(text: string, _specialTokens: boolean): number[] {
     const ids: number[] = [];
     const utf8 = new TextEncoder();
     // split with a capturing group keeps the separators at odd indices.
@@ -80,7 +87,6 @@ export class ByteTokenizer implements Tokenizer {
       }
       for (const b of utf8.encode(part)) ids.push(b + NUM_SPECIAL);
     }
-    if (ids.length === 0 || ids[ids.length - 1] !== EOS) ids.push(EOS);
     return ids;
   }
 

@@ -1,6 +1,6 @@
 /**
- * Picks the tokenizer of a model folder, the way `AutoTokenizer.from_pretrained(dir)` would for
- * the two families lorahub supports: a `tokenizer.json` (FLAN-T5 and other fast tokenizers) wins;
+ * Picks the tokenizer of a model folder, the way `AutoTokenizer.from_pretrained(dir)` would: a
+ * `tokenizer.json` (FLAN-T5's Unigram, Llama/Mistral/Qwen2 BPE, GPT-2 byte-level BPE) wins;
  * otherwise a ByT5 byte vocabulary (tokenizer_config.json says ByT5Tokenizer, or the folder has no
  * tokenizer files at all and the model's vocabulary is byte-sized, like our own small model).
  */
@@ -25,7 +25,7 @@ const BYTE_VOCAB = 259;
 export function loadTokenizer(modelDir: string): Tokenizer {
   const modelVocabSize = readModelVocabSize(modelDir);
   if (existsSync(join(modelDir, 'tokenizer.json'))) {
-    return JsonTokenizer.fromDir(modelDir, modelVocabSize);
+    return JsonTokenizer.fromDir(modelDir, modelVocabSize, readModelIds(modelDir));
   }
   const configFile = join(modelDir, 'tokenizer_config.json');
   if (existsSync(configFile)) {
@@ -104,6 +104,9 @@ export class LazyTokenizer implements Tokenizer {
   encode(text: string): number[] {
     return this.get().encode(text);
   }
+  encodeRaw(text: string, specialTokens: boolean): number[] {
+    return this.get().encodeRaw(text, specialTokens);
+  }
   decode(ids: number[]): string {
     return this.get().decode(ids);
   }
@@ -132,6 +135,16 @@ export function modelMaxLength(modelDir: string): number | undefined {
     throw new LorahubError('BAD_CONFIG', `${file}: "model_max_length" must be a positive integer, got ${JSON.stringify(v)}`);
   }
   return Number.isSafeInteger(v) ? v : undefined;
+}
+
+/** config.json's eos (the first, where it lists several) and pad ids, where given as ids. */
+function readModelIds(modelDir: string): { eos?: number; pad?: number } {
+  const file = join(modelDir, 'config.json');
+  if (!existsSync(file)) return {};
+  const raw = readJsonObject(file);
+  const first = (v: unknown) => (Array.isArray(v) ? v[0] : v);
+  const id = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
+  return { eos: id(first(raw.eos_token_id)), pad: id(raw.pad_token_id) };
 }
 
 /** config.json's vocab_size, or undefined when the folder has no readable config. */

@@ -17,6 +17,12 @@ export interface JsonTokenizerOptions {
   modelVocabSize?: number;
   /** Names the source in error messages. */
   file?: string;
+  /**
+   * config.json's eos/pad ids, for tokenizers whose special tokens are not T5's names: a
+   * decoder-only tokenizer.json (GPT-2's "<|endoftext|>", no pad token at all) names them only
+   * in tokenizer_config.json, if anywhere. A missing pad falls back to eos, as transformers does.
+   */
+  modelIds?: { eos?: number; pad?: number };
 }
 
 export class JsonTokenizer implements Tokenizer {
@@ -43,13 +49,13 @@ export class JsonTokenizer implements Tokenizer {
     this.tokenizerVocabSize = maxId + 1;
     const modelVocab = opts.modelVocabSize ?? this.tokenizerVocabSize;
     this.vocabSize = Math.max(modelVocab, this.tokenizerVocabSize);
-    this.eosId = this.specialId(config, 'eos_token', '</s>');
-    this.padId = this.specialId(config, 'pad_token', '<pad>');
+    this.eosId = this.specialId(config, 'eos_token', '</s>', opts.modelIds?.eos);
+    this.padId = this.specialId(config, 'pad_token', '<pad>', opts.modelIds?.pad ?? this.eosId);
     this.unkId = this.hf.token_to_id(tokenName(config.unk_token) ?? '<unk>');
   }
 
   /** Reads `<dir>/tokenizer.json` (+ tokenizer_config.json when present). */
-  static fromDir(dir: string, modelVocabSize?: number): JsonTokenizer {
+  static fromDir(dir: string, modelVocabSize?: number, modelIds?: JsonTokenizerOptions['modelIds']): JsonTokenizer {
     const file = join(dir, 'tokenizer.json');
     const json = readJsonObject(file);
     const configFile = join(dir, 'tokenizer_config.json');
@@ -59,12 +65,15 @@ export class JsonTokenizer implements Tokenizer {
     } catch (err) {
       if (!(err instanceof LorahubError && err.code === 'NOT_FOUND')) throw err;
     }
-    return new JsonTokenizer(json, { config, modelVocabSize, file });
+    return new JsonTokenizer(json, { config, modelVocabSize, file, modelIds });
   }
 
-  private specialId(config: Record<string, unknown>, key: string, fallback: string): number {
-    const name = tokenName(config[key]) ?? fallback;
+  /** The id of tokenizer_config.json's `key` token, else of `fallback`'s name, else `fallbackId`. */
+  private specialId(config: Record<string, unknown>, key: string, fallback: string, fallbackId?: number): number {
+    const named = tokenName(config[key]);
+    const name = named ?? fallback;
     const id = this.hf.token_to_id(name);
+    if (id === undefined && named === undefined && fallbackId !== undefined) return fallbackId;
     if (id === undefined) {
       throw new LorahubError('BAD_FILE', `${this.file}: ${key} "${name}" is not in the vocabulary`);
     }
@@ -77,9 +86,13 @@ export class JsonTokenizer implements Tokenizer {
    * (`_add_eos_if_not_present`), so every model input ends with eos.
    */
   encode(text: string): number[] {
-    const ids = this.hf.encode(text, { add_special_tokens: true }).ids;
+    const ids = this.encodeRaw(text, true);
     if (ids.length === 0 || ids[ids.length - 1] !== this.eosId) ids.push(this.eosId);
     return ids;
+  }
+
+  encodeRaw(text: string, specialTokens: boolean): number[] {
+    return this.hf.encode(text, { add_special_tokens: specialTokens }).ids;
   }
 
   /**
