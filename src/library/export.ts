@@ -4,13 +4,13 @@ import { fileSystemError, isFileSystemError, makeDir } from '../io/atomic.ts';
 import { basename, join, resolve } from 'node:path';
 import { LorahubError } from '../errors.ts';
 import { compareFiles, copyFileDurable, fsyncPath, tempName } from './files.ts';
-import type { Library } from './library.ts';
+import type { LibraryReader } from './reader.ts';
 
 /**
  * Copies a module's stored files to `destDir` (which must not exist), bit for bit: the source is
  * checked against the manifest first and the copy against it afterwards, then renamed into place.
  */
-export async function exportModule(lib: Library, name: string, destDir: string): Promise<string> {
+export async function exportModule(lib: LibraryReader, name: string, destDir: string): Promise<string> {
   const entry = lib.getModule(name);
   const src = lib.moduleDir(name);
   const dest = resolve(destDir);
@@ -24,7 +24,7 @@ export async function exportModule(lib: Library, name: string, destDir: string):
   const tmp = join(parent, tempName('export', basename(dest)));
   try {
     mkdirSync(tmp);
-    for (const f of Object.keys(entry.files)) copyFileDurable(join(src, f), join(tmp, f));
+    for (const f of Object.keys(entry.files)) copyFileDurable(join(src, f), join(tmp, f), join(dest, f));
     const copied = await compareFiles(tmp, entry.files);
     if (copied.problems.length > 0) {
       throw new LorahubError('INTEGRITY', `export of "${name}" to ${destDir} is corrupt: ${copied.problems.join('; ')}`);

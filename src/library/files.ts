@@ -2,7 +2,7 @@
 import { chmodSync, closeSync, copyFileSync, fsyncSync, openSync, readdirSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { LorahubError } from '../errors.ts';
+import { fileSystemError } from '../io/atomic.ts';
 import type { FileRecord } from './manifest.ts';
 import { sha256File } from './hash.ts';
 
@@ -23,14 +23,28 @@ export function isTempEntry(entry: string): boolean {
   return entry.startsWith(TEMP_PREFIX) || (entry.startsWith('.') && entry.endsWith('.tmp'));
 }
 
-/** fsync a file or folder; folders are best effort (some file systems refuse to open them). */
+/**
+ * The process that made temporary entry `entry`, from its name: tempName's
+ * `.tmp-<what>-<name>-<pid>-<hex>`, io/atomic.ts's `.<file>.<pid>.<hex>.tmp` and lock.ts's
+ * `.lock.owner.<pid>.claim.tmp`; undefined for any other name.
+ */
+export function tempOwner(entry: string): number | undefined {
+  const m = /-(\d+)-[0-9a-f]{8}$/.exec(entry) ?? /\.(\d+)\.(?:[0-9a-f]{12}|claim)\.tmp$/.exec(entry);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * fsync a file or folder. A file's failure is thrown as the errno error (the caller names the path
+ * the user knows: never our temporary name); folders are best effort (some file systems refuse to
+ * open them).
+ */
 export function fsyncPath(path: string, isDir = false): void {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
     fsyncSync(fd);
   } catch (err) {
-    if (!isDir) throw new LorahubError('BAD_FILE', `${path}: cannot fsync (${(err as Error).message})`, { cause: err });
+    if (!isDir) throw err;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
@@ -39,16 +53,17 @@ export function fsyncPath(path: string, isDir = false): void {
 /**
  * Copies one file and makes it durable before anything renames it into view. The copy is made
  * owner-writable: copyFile keeps the source's mode, and read-only sources (a mounted hub cache)
- * would otherwise give read-only library files.
+ * would otherwise give read-only library files. A failure (a full disk, a source that cannot be
+ * read) names `shown`, the file's final path, not `dst` in a temporary folder.
  */
-export function copyFileDurable(src: string, dst: string): void {
+export function copyFileDurable(src: string, dst: string, shown: string = dst): void {
   try {
     copyFileSync(src, dst);
     chmodSync(dst, 0o644);
+    fsyncPath(dst);
   } catch (err) {
-    throw new LorahubError('BAD_FILE', `cannot copy ${src} to ${dst} (${(err as Error).message})`, { cause: err });
+    throw fileSystemError(shown, `copy from ${src}`, err);
   }
-  fsyncPath(dst);
 }
 
 /** Regular files directly inside `dir`, sorted. Sub-folders are not part of a PEFT adapter. */

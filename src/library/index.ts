@@ -9,7 +9,6 @@ export {
   openLibrary,
   openLibraryIfExists,
   samplingConflictError,
-  TEST_PAUSE_ENV,
   validateModuleName,
   writableLibraryDir,
   type AddOptions,
@@ -24,6 +23,7 @@ export {
   shortFingerprint,
   type BaseModel,
 } from './fingerprint.ts';
+export type { LibraryReader } from './reader.ts';
 export type { DefaultBase, FileRecord, Manifest, MetricValue, ModuleEntry } from './manifest.ts';
 export { resolveModules, sampleCompatible, samplePool, type ResolveOptions } from './resolve.ts';
 export { verifyLibrary, type ModuleReport, type VerifyReport } from './verify.ts';

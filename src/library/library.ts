@@ -4,16 +4,21 @@
  *
  * Mutations follow one protocol, so a killed process never leaves a half-registered module:
  *   1. take the library lock (lock.ts), re-read the manifest under it (a broken manifest aborts),
- *      delete temporary entries left by killed runs;
+ *      put back what killed runs left (recovery.ts);
  *   2. build the new module folder under a `.tmp-*` name inside the library (same file system),
  *      fsync every file, hash what is on disk, check it loads;
- *   3. rename it into place, then replace the manifest atomically (the commit point).
- * Readers (list, info, verify, resolve) never lock: they read the manifest, which is only ever
- * replaced whole, and ignore `.tmp-*` entries.
+ *   3. leave a `.tmp-commit-<name>-…` marker, rename the folder into place (moving a replaced
+ *      version aside first), replace the manifest atomically (the commit point), drop the marker.
+ * While the marker exists, `<name>` may hold a folder the manifest does not describe (the new one
+ * before the commit, a removed one after it); recovery deletes such a folder and puts a moved-aside
+ * version back, so a killed write leaves the library as it was, or as the write left it.
+ * Readers (list, info, verify, resolve) never wait for the lock: they read the manifest, which is
+ * only ever replaced whole. Opening a library that holds temporary entries runs that recovery
+ * first when no live process holds the lock (openLibrary), so what a killed writer left is gone
+ * before anything is read.
  */
-import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LorahubError } from '../errors.ts';
 import { fileSystemError, isFileSystemError, makeDir, statIfAny } from '../io/atomic.ts';
@@ -21,12 +26,14 @@ import { readAdapter, writeAdapter } from '../io/peft.ts';
 import { compositionConflict, RankConflictError, type ModuleLayout } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { loadT5Config } from '../models/t5/config.ts';
-import { compareFiles, copyFileDurable, fsyncPath, hashFolder, isTempEntry, listFiles, tempName } from './files.ts';
-import { compatibilityProblems, modelFingerprint, shapeProblems, shortFingerprint, weightsStat, type BaseModel } from './fingerprint.ts';
+import { copyFileDurable, fsyncPath, hashFolder, listFiles, tempName } from './files.ts';
+import { compatibilityProblems, modelFingerprint, shapeProblems, weightsStat } from './fingerprint.ts';
 import { acquireLibraryLock, LOCK_DIR, LOCK_OWNER_FILE, type LibraryLock } from './lock.ts';
 import { resolveModules, sampleCompatible, samplePool, type ResolveOptions } from './resolve.ts';
 import { verifyLibrary, type VerifyReport } from './verify.ts';
 import { exportModule } from './export.ts';
+import { abandonedTemps, markChange, recoverFolders } from './recovery.ts';
+import { BASE_FOLDER, LibraryReader } from './reader.ts';
 import {
   emptyManifest,
   MANIFEST_FILE,
@@ -43,6 +50,7 @@ export const DEFAULT_LIBRARY_DIR = './modules';
 export const SHIPPED_LIBRARY_DIR = fileURLToPath(new URL('../../modules', import.meta.url));
 /** The environment variable that names the library when no --library is given. */
 export const LIBRARY_ENV = 'LORAHUB_LIBRARY';
+export { BASE_FOLDER };
 
 /** LORAHUB_LIBRARY when set to something (an empty value counts as unset). */
 function envLibraryDir(): string | undefined {
@@ -88,20 +96,9 @@ export function writableLibraryDir(named?: string): string {
   }
   return DEFAULT_LIBRARY_DIR;
 }
-/** The conventional folder of the default base inside a library. */
-export const BASE_FOLDER = 'base';
-
-/**
- * TEST-ONLY hook: milliseconds `add` sleeps after the module folder is fully copied and before it
- * is renamed into place, so a test can SIGKILL the process at exactly that point
- * (test/library/kill.test.ts). Never set it in normal use.
- */
-export const TEST_PAUSE_ENV = 'LORAHUB_TEST_PAUSE_AFTER_COPY_MS';
 
 /** Library names are folder names: portable, no separators, no leading dot (temp entries). */
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
-/** tempName('old', name): the replaced version of a module during `add --force`. */
-const OLD_TEMP_RE = /^\.tmp-old-(.+)-\d+-[0-9a-f]{8}$/;
 const RESERVED = new Set([BASE_FOLDER, MANIFEST_FILE, LOCK_DIR, LOCK_OWNER_FILE]);
 
 export function validateModuleName(name: string): void {
@@ -134,87 +131,13 @@ export interface AddResult {
   replaced: boolean;
 }
 
-export class Library {
-  /** Absolute path of the library folder. */
-  readonly dir: string;
-  private manifest: Manifest;
+export class Library extends LibraryReader {
   /** How long a mutation waits for another writer's lock (0: fail fast; see lock.ts). */
   private readonly lockWaitMs: number;
 
   constructor(dir: string, manifest: Manifest, opts: { lockWaitMs?: number } = {}) {
-    this.dir = dir;
-    this.manifest = manifest;
+    super(dir, manifest);
     this.lockWaitMs = opts.lockWaitMs ?? 0;
-  }
-
-  /** Re-reads the manifest (readers see the state as of open() otherwise). */
-  refresh(): void {
-    this.manifest = readManifest(this.dir) ?? emptyManifest();
-  }
-
-  listModules(): ModuleEntry[] {
-    return Object.keys(this.manifest.modules)
-      .sort()
-      .map((n) => this.manifest.modules[n]);
-  }
-
-  getModule(name: string): ModuleEntry {
-    const entry = this.manifest.modules[name];
-    if (!entry) {
-      throw new LorahubError('NOT_FOUND', `module "${name}" is not in library ${this.dir} (see \`lorahub modules list\`)`);
-    }
-    return entry;
-  }
-
-  hasModule(name: string): boolean {
-    return Object.hasOwn(this.manifest.modules, name);
-  }
-
-  moduleDir(name: string): string {
-    return join(this.dir, name);
-  }
-
-  get defaultBase(): DefaultBase | null {
-    return this.manifest.defaultBase;
-  }
-
-  /** Absolute folder of the default base, if the manifest names one. */
-  defaultBaseDir(): string | undefined {
-    const b = this.manifest.defaultBase;
-    return b ? resolve(this.dir, b.path) : undefined;
-  }
-
-  /**
-   * Loads a base for compatibility checks. For the default base the recorded fingerprint is reused
-   * while the weights' size and mtime are unchanged (hashing gigabytes on every `add` is too slow;
-   * `verify` always re-hashes).
-   */
-  async loadBase(dir?: string): Promise<BaseModel | undefined> {
-    const baseDir = dir !== undefined ? resolve(dir) : this.defaultBaseDir();
-    if (baseDir === undefined) return undefined;
-    const config = loadT5Config(baseDir);
-    const rec = this.manifest.defaultBase;
-    if (rec && resolve(this.dir, rec.path) === baseDir) {
-      const st = weightsStat(baseDir);
-      if (st.bytes === rec.bytes && st.mtimeMs === rec.mtimeMs) return { dir: baseDir, fingerprint: rec.fingerprint, config };
-    }
-    return { dir: baseDir, fingerprint: await modelFingerprint(baseDir), config };
-  }
-
-  /** Reads a module's adapter; with `verify` (default) its files are first checked against the manifest. */
-  async loadModule(name: string, opts: { verify?: boolean } = {}): Promise<LoraModule> {
-    const entry = this.getModule(name);
-    const dir = this.moduleDir(name);
-    if (opts.verify ?? true) {
-      const { problems } = await compareFiles(dir, entry.files);
-      if (problems.length > 0) {
-        throw new LorahubError(
-          'INTEGRITY',
-          `module "${name}" (${dir}) does not match the manifest: ${problems.join('; ')} (run \`lorahub modules verify\`)`,
-        );
-      }
-    }
-    return readAdapter(dir, { name });
   }
 
   /** {@link resolveModules} with this library for names. */
@@ -263,7 +186,7 @@ export class Library {
     const lock = await acquireLibraryLock(this.dir, { waitMs: this.lockWaitMs });
     try {
       this.refresh();
-      await this.removeStaleTemps();
+      await recoverFolders(this);
       return await fn(lock);
     } catch (err) {
       // A rename or mkdir in the library folder that the file system refused (read-only, full, …).
@@ -274,27 +197,30 @@ export class Library {
   }
 
   /**
-   * Only called with the lock held: no other writer can own a temp entry then. A `--force`
-   * replacement killed between its two renames leaves the registered version under
-   * `.tmp-old-<name>-…`: when that folder, not `<name>`, matches the manifest, it is put back.
+   * Puts the library back in a committed state after a killed writer (recovery.ts, under the
+   * lock). openLibrary calls it when the folder holds a dead process's temporary entries, so that
+   * `list`, `verify` or `compose` after a crash see the state before or after the killed command,
+   * never one in between. It only ever changes folders, to match the manifest, never the manifest. Best effort:
+   * temporary entries of live processes are their work in progress and stay (so does everything
+   * while a live process holds the lock); a library this process cannot write is read as it is.
    */
-  private async removeStaleTemps(): Promise<void> {
-    for (const e of readdirSync(this.dir)) {
-      if (!isTempEntry(e)) continue;
-      const path = join(this.dir, e);
-      const old = OLD_TEMP_RE.exec(e);
-      const entry = old && this.hasModule(old[1]) ? this.getModule(old[1]) : undefined;
-      if (entry) {
-        const dest = this.moduleDir(entry.name);
-        const current = existsSync(dest) ? await compareFiles(dest, entry.files) : undefined;
-        const saved = await compareFiles(path, entry.files);
-        if ((current === undefined || current.problems.length > 0) && saved.problems.length === 0) {
-          if (current) rmSync(dest, { recursive: true, force: true });
-          renameSync(path, dest);
-          continue;
-        }
-      }
-      rmSync(path, { recursive: true, force: true });
+  async recover(): Promise<void> {
+    if (abandonedTemps(this.dir).length === 0) return;
+    let lock: LibraryLock;
+    try {
+      lock = await acquireLibraryLock(this.dir);
+    } catch (err) {
+      if (err instanceof LorahubError && ['LOCKED', 'BAD_FILE', 'NOT_FOUND'].includes(err.code)) return;
+      throw err;
+    }
+    try {
+      this.refresh();
+      await recoverFolders(this);
+    } catch (err) {
+      // The file system refused a repair (a read-only module folder, …): read what is there.
+      if (!isFileSystemError(err)) throw err;
+    } finally {
+      await lock.release();
     }
   }
 
@@ -353,20 +279,24 @@ export class Library {
 
       const tmp = join(this.dir, tempName('add', name));
       let trash: string | undefined;
+      let committed = false;
       try {
         if (hasSafetensors) {
           mkdirSync(tmp);
-          for (const f of ADAPTER_FILES) if (srcFiles.includes(f)) copyFileDurable(join(src, f), join(tmp, f));
+          for (const f of ADAPTER_FILES) if (srcFiles.includes(f)) copyFileDurable(join(src, f), join(tmp, f), join(dest, f));
         } else {
           // Old PEFT (0.3, the real LoRAHub modules) saved only adapter_model.bin: store safetensors.
-          await writeAdapter(tmp, module);
-          if (srcFiles.includes('README.md')) copyFileDurable(join(src, 'README.md'), join(tmp, 'README.md'));
+          await writeAdapter(tmp, module).catch((err: unknown) => {
+            // io/atomic.ts names the file in our temporary folder; the user knows the module's.
+            const cause = err instanceof LorahubError ? err.cause : err;
+            throw isFileSystemError(cause) ? fileSystemError(dest, 'write', cause) : err;
+          });
+          if (srcFiles.includes('README.md')) copyFileDurable(join(src, 'README.md'), join(tmp, 'README.md'), join(dest, 'README.md'));
         }
         fsyncPath(tmp, true);
         const files = await hashFolder(tmp);
         // What is stored must load (catches a conversion or copy that went wrong).
         await readAdapter(tmp, { name });
-        await testPause();
 
         const entry: ModuleEntry = {
           name,
@@ -392,45 +322,67 @@ export class Library {
           notSampled: conflict ? conflict.message : null,
         };
         lock.assertHeld();
-        if (folderExists) {
-          trash = join(this.dir, tempName('old', name));
-          renameSync(dest, trash);
-        }
+        const marker = markChange(this.dir, name);
         const previous = this.manifest.modules[name];
         try {
+          if (folderExists) {
+            const aside = join(this.dir, tempName('old', name));
+            renameSync(dest, aside);
+            trash = aside;
+          }
           renameSync(tmp, dest);
           fsyncPath(this.dir, true);
           this.manifest.modules[name] = entry;
           this.commit(lock);
+          committed = true;
         } catch (err) {
-          // Not committed: put the library back as it was (a kill here is repaired by removeStaleTemps).
+          // Not committed: put the library back as it was.
           if (previous) this.manifest.modules[name] = previous;
           else delete this.manifest.modules[name];
-          if (existsSync(dest) && !existsSync(tmp)) rmSync(dest, { recursive: true, force: true });
-          if (trash) renameSync(trash, dest);
-          trash = undefined;
+          try {
+            if (existsSync(dest) && !existsSync(tmp)) rmSync(dest, { recursive: true, force: true });
+            if (trash) renameSync(trash, dest);
+            trash = undefined;
+            rmSync(marker, { force: true });
+          } catch {
+            // The marker and the moved-aside version stay: the next command that opens the library
+            // finishes this (recovery.ts). The error to report is the one that stopped the add.
+          }
           throw err;
         }
+        rmSync(marker, { force: true });
         return { entry, warnings, replaced: folderExists || registered };
       } finally {
         rmSync(tmp, { recursive: true, force: true });
-        if (trash) rmSync(trash, { recursive: true, force: true });
+        // Only a committed replacement's old version goes; an uncommitted one is what recovery restores.
+        if (trash && committed) rmSync(trash, { recursive: true, force: true });
       }
     });
   }
 
-  /** Unregisters first (the commit point), then deletes the folder: a crash leaves only an unregistered folder. */
+  /**
+   * Unregisters first (the commit point), then deletes the folder, under a commit marker: a crash
+   * after the commit leaves a folder the manifest no longer names, which recovery deletes.
+   */
   async removeModule(name: string): Promise<ModuleEntry> {
     return this.mutate(async (lock) => {
       const entry = this.getModule(name);
+      const marker = markChange(this.dir, name);
       delete this.manifest.modules[name];
-      this.commit(lock);
+      try {
+        this.commit(lock);
+      } catch (err) {
+        this.manifest.modules[name] = entry;
+        rmSync(marker, { force: true });
+        throw err;
+      }
       const dest = this.moduleDir(name);
       if (existsSync(dest)) {
         const trash = join(this.dir, tempName('rm', name));
         renameSync(dest, trash);
         rmSync(trash, { recursive: true, force: true });
       }
+      rmSync(marker, { force: true });
       return entry;
     });
   }
@@ -469,32 +421,6 @@ export class Library {
   exportModule(name: string, destDir: string): Promise<string> {
     return exportModule(this, name, destDir);
   }
-
-  /** Folders that look like modules but are not registered (e.g. left by a crash between rename and commit). */
-  unregisteredFolders(): string[] {
-    const base = this.defaultBaseDir();
-    return readdirSync(this.dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !this.hasModule(e.name))
-      .map((e) => e.name)
-      .filter((n) => n !== BASE_FOLDER && join(this.dir, n) !== base)
-      .sort();
-  }
-
-  /** Temporary entries a killed run left behind (removed by the next mutating command). */
-  staleTemps(): string[] {
-    return readdirSync(this.dir).filter(isTempEntry).sort();
-  }
-
-  /** Sum of the stored file sizes. */
-  static sizeOf(entry: ModuleEntry): number {
-    return Object.values(entry.files).reduce((s, f) => s + f.bytes, 0);
-  }
-
-  static describeBase(entry: ModuleEntry): string {
-    if (entry.base.fingerprint) return shortFingerprint(entry.base.fingerprint);
-    // Parenthesised: only what adapter_config.json claims, never checked.
-    return entry.peft.baseModelNameOrPath ? `(${entry.peft.baseModelNameOrPath})` : '-';
-  }
 }
 
 /**
@@ -510,14 +436,6 @@ export function samplingConflictError(name: string, source: string, conflict: Lo
       `use --force to add it anyway (compose then never samples it${how})`,
     { cause: conflict },
   );
-}
-
-async function testPause(): Promise<void> {
-  const ms = Number(process.env[TEST_PAUSE_ENV] ?? 0);
-  if (ms > 0) {
-    process.stderr.write(`lorahub: ${TEST_PAUSE_ENV}: pausing ${ms} ms before the rename\n`);
-    await sleep(ms);
-  }
 }
 
 /**
@@ -538,7 +456,9 @@ export async function openLibrary(
   } else if (!st.isDirectory()) {
     throw new LorahubError('BAD_ARGUMENT', `${dir}: not a folder`);
   }
-  return new Library(abs, (st ? readManifest(abs) : undefined) ?? emptyManifest(), { lockWaitMs: opts.lockWaitMs });
+  const lib = new Library(abs, (st ? readManifest(abs) : undefined) ?? emptyManifest(), { lockWaitMs: opts.lockWaitMs });
+  if (st) await lib.recover();
+  return lib;
 }
 
 /**

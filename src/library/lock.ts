@@ -45,7 +45,8 @@ function readOwner(dir: string): Owner | undefined {
   return undefined;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether process `pid` exists on this host. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -124,6 +125,23 @@ export async function acquireLibraryLock(dir: string, opts: LockOptions = {}): P
   }
 }
 
+/** How long a lock without an owner record is given to get one (its holder writes it right after taking it). */
+const OWNER_GRACE_MS = 200;
+
+/**
+ * The owner of a held lock. A lock taken an instant ago has no owner record yet (proper-lockfile
+ * makes `.lock`, then the holder writes `.lock.owner`): wait for it briefly, so that the error of
+ * a writer that lost a race names the winner's pid, not "pid unknown".
+ */
+async function ownerOfFreshLock(dir: string): Promise<Owner | undefined> {
+  const deadline = performance.now() + OWNER_GRACE_MS;
+  for (;;) {
+    const owner = readOwner(dir);
+    if (owner || performance.now() >= deadline || !existsSync(join(dir, LOCK_DIR))) return owner;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function acquireOnce(dir: string): Promise<LibraryLock> {
   let compromised: Error | undefined;
   const onCompromised = (err: Error) => {
@@ -136,7 +154,7 @@ async function acquireOnce(dir: string): Promise<LibraryLock> {
     if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
       throw fileSystemError(dir, 'take the library lock', err);
     }
-    const owner = readOwner(dir);
+    const owner = await ownerOfFreshLock(dir);
     if (owner && owner.host === hostname() && owner.pid !== process.pid && !processAlive(owner.pid) && claimDeadLock(dir, owner)) {
       // The owner died without unlocking (SIGKILL, power loss): the lock was broken, retry once.
       try {
@@ -149,7 +167,14 @@ async function acquireOnce(dir: string): Promise<LibraryLock> {
     }
   }
   const me: Owner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
-  writeFileAtomic(join(dir, LOCK_OWNER_FILE), JSON.stringify(me));
+  try {
+    writeFileAtomic(join(dir, LOCK_OWNER_FILE), JSON.stringify(me));
+  } catch (err) {
+    // A lock without an owner record (a full disk refused it) would block every writer until it
+    // goes stale: give it back before reporting.
+    await release().catch(() => {});
+    throw err;
+  }
   return {
     assertHeld() {
       if (compromised) {

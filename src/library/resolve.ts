@@ -10,12 +10,12 @@ import { LorahubError } from '../errors.ts';
 import { readAdapter } from '../io/peft.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { compatibilityProblems, type BaseModel } from './fingerprint.ts';
-import type { Library } from './library.ts';
+import type { LibraryReader } from './reader.ts';
 import type { ModuleEntry } from './manifest.ts';
 
 export interface ResolveOptions {
   /** Library to look names up in; without one, every item must be an adapter folder. */
-  library?: Library;
+  library?: LibraryReader;
   /** Base the modules will run on: each module must fit it. */
   base?: BaseModel;
   /** Load modules that do not fit `base` anyway (their problems are returned). */
@@ -99,7 +99,7 @@ export async function resolveModules(namesOrDirs: string[], opts: ResolveOptions
  * less those added with --force despite a composition conflict (library.ts addModule), in name
  * order. By construction any two of them compose without harmonisation.
  */
-export function samplePool(lib: Library, baseFingerprint: string): ModuleEntry[] {
+export function samplePool(lib: LibraryReader, baseFingerprint: string): ModuleEntry[] {
   return lib.listModules().filter((e) => e.base.fingerprint === baseFingerprint && !e.notSampled);
 }
 
@@ -108,7 +108,7 @@ export function samplePool(lib: Library, baseFingerprint: string): ModuleEntry[]
  * replacement by a partial Fisher–Yates shuffle over the name-sorted candidates with
  * pure-rand's xoroshiro128+ seeding of `seed` (Rng.fromPureRandSeed): the same library, n and seed always give the same list.
  */
-export function sampleCompatible(lib: Library, n: number, seed: number, baseFingerprint: string): ModuleEntry[] {
+export function sampleCompatible(lib: LibraryReader, n: number, seed: number, baseFingerprint: string): ModuleEntry[] {
   if (!Number.isInteger(n) || n <= 0) throw new LorahubError('INTERNAL', `sampleCompatible: number of modules must be a positive integer, got ${n}`);
   if (!Number.isInteger(seed)) throw new LorahubError('INTERNAL', `sampleCompatible: seed must be an integer, got ${seed}`);
   const pool = samplePool(lib, baseFingerprint);

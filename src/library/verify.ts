@@ -12,7 +12,7 @@ import { compositionConflict } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { compareFiles } from './files.ts';
 import { modelFingerprint, shapeProblems, type BaseModel } from './fingerprint.ts';
-import type { Library } from './library.ts';
+import type { LibraryReader } from './reader.ts';
 import { loadT5Config } from '../models/t5/config.ts';
 
 export interface ModuleReport {
@@ -31,11 +31,11 @@ export interface VerifyReport {
   modules: ModuleReport[];
   /** Module-like folders not in the manifest. */
   unregistered: string[];
-  /** Temporary entries of killed runs; ignored, removed by the next mutating command. */
+  /** Temporary entries: a live writer's work in progress (a dead one's are removed on open: Library.recover). */
   staleTemps: string[];
 }
 
-export async function verifyLibrary(lib: Library): Promise<VerifyReport> {
+export async function verifyLibrary(lib: LibraryReader): Promise<VerifyReport> {
   lib.refresh();
   let base: BaseModel | undefined;
   let baseReport: VerifyReport['base'] = null;

@@ -1,14 +1,13 @@
 /**
  * `lorahub modules …` through the real entry point (node bin/lorahub.mjs), including a process
- * SIGKILLed in the middle of `add`.
+ * SIGKILLed in the middle of `add` (more kill points: test/faults/library-kill.test.ts).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireLibraryLock } from '../../src/library/lock.ts';
-import { TEST_PAUSE_ENV } from '../../src/library/library.ts';
-import { adapterDir, MODEL, REPO, runCli, tempDir } from './helpers.ts';
+import { killAtFault } from '../faults/hooks/spawn.ts';
+import { adapterDir, MODEL, runCli, tempDir } from './helpers.ts';
 
 const root = tempDir('cli');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -89,46 +88,38 @@ describe('lorahub modules (CLI)', () => {
     }
   });
 
-  it('survives SIGKILL in the middle of add: lists and verifies cleanly, next add cleans up', async () => {
+  it('survives SIGKILL in the middle of add: the next command cleans up, lists and verifies cleanly', async () => {
     const killed = join(root, 'killed');
     expect((await runCli(['modules', 'set-base', MODEL, '--library', killed])).code).toBe(0);
     expect((await runCli(['modules', 'add', adapterDir(0), '--library', killed])).code).toBe(0);
     const manifestBefore = readFileSync(join(killed, 'manifest.json'));
 
-    // The hook holds `add` after the module folder is copied and before it is renamed into place.
-    const child = spawn(process.execPath, [join(REPO, 'bin/lorahub.mjs'), 'modules', 'add', adapterDir(1), '--library', killed], {
-      cwd: REPO,
-      env: { ...process.env, [TEST_PAUSE_ENV]: '60000' },
+    // Held (test/faults/hooks/fs-faults.mjs) after the module folder is copied and before it is
+    // renamed into place, and killed there.
+    await killAtFault(['modules', 'add', adapterDir(1), '--library', killed], {
+      op: 'rename',
+      match: /\/\.tmp-add-a1-[^/]* -> /,
+      action: 'stop',
     });
-    const exited = new Promise<NodeJS.Signals | null>((res) => child.on('close', (_code, signal) => res(signal)));
-    await new Promise<void>((res, rej) => {
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes(TEST_PAUSE_ENV)) res();
-      });
-      child.on('close', () => rej(new Error(`add exited before the pause: ${err}`)));
-    });
+
+    // What the killed run left: its temp folder, complete, and its lock; the manifest is untouched.
     const temps = readdirSync(killed).filter((e) => e.startsWith('.tmp-add-a1-'));
     expect(temps).toHaveLength(1);
     expect(readdirSync(join(killed, temps[0])).sort()).toEqual(['README.md', 'adapter_config.json', 'adapter_model.safetensors']);
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
-
-    // What the killed run left: its temp folder and its lock; the manifest is untouched.
     expect(readFileSync(join(killed, 'manifest.json')).equals(manifestBefore)).toBe(true);
     expect(existsSync(join(killed, '.lock'))).toBe(true);
     expect(existsSync(join(killed, 'a1'))).toBe(false);
 
+    // The next command that opens the library breaks the dead owner's lock and removes the temp folder.
     const list = await runCli(['modules', 'list', '--library', killed, '--json']);
     expect(list.code).toBe(0);
     expect((JSON.parse(list.stdout) as Array<{ name: string }>).map((e) => e.name)).toEqual(['a0']);
+    expect(readdirSync(killed).filter((e) => e.startsWith('.'))).toEqual([]);
     const verify = await runCli(['modules', 'verify', '--library', killed]);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toMatch(/^ok\s+a0$/m);
-    expect(verify.stdout).toMatch(/1 temporary entry of interrupted runs/);
+    expect(verify.stdout).not.toMatch(/temporary entr/);
 
-    // The dead owner's lock is broken at once, and the stale temp folder removed.
     const again = await runCli(['modules', 'add', adapterDir(1), '--library', killed]);
     expect(again.code).toBe(0);
     expect(readdirSync(killed).filter((e) => e.startsWith('.')).sort()).toEqual([]);

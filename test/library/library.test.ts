@@ -1,6 +1,6 @@
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LorahubError } from '../../src/errors.ts';
 import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
 import { acquireLibraryLock } from '../../src/library/lock.ts';
@@ -239,6 +239,34 @@ describe('manifest and lock safety', () => {
     expect(lib.listModules().map((e) => e.name)).toEqual(['a0']);
   });
 
+  it('gives the lock back when its owner record cannot be written (a full disk)', async () => {
+    const lib = await newLibrary();
+    const fs = (await import('node:fs')).default;
+    const full = vi.spyOn(fs, 'writeSync').mockImplementation(() => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+    });
+    try {
+      await rejectsWith(lib.addModule(adapterDir(0)), 'BAD_FILE', /\.lock\.owner: cannot write: no space left on device$/);
+    } finally {
+      full.mockRestore();
+    }
+    // Not "locked by another lorahub process (pid unknown)" until the lock goes stale.
+    await lib.addModule(adapterDir(0));
+    expect(lib.listModules().map((e) => e.name)).toEqual(['a0']);
+  });
+
+  it('a writer that loses the race for the lock names the winner\'s pid, even before the winner recorded it', async () => {
+    const { mkdirSync } = await import('node:fs');
+    const { hostname } = await import('node:os');
+    const lib = await newLibrary();
+    // The winner has made .lock and not yet written .lock.owner; it does 50 ms later.
+    mkdirSync(join(lib.dir, '.lock'));
+    setTimeout(() => writeFileSync(join(lib.dir, '.lock.owner'), JSON.stringify({ pid: process.ppid, host: hostname(), since: 'x' })), 50);
+    await rejectsWith(lib.addModule(adapterDir(0)), 'LOCKED', new RegExp(`locked by another lorahub process \\(pid ${process.ppid}\\)`));
+    rmSync(join(lib.dir, '.lock'), { recursive: true });
+    rmSync(join(lib.dir, '.lock.owner'));
+  });
+
   it('with lockWaitMs, waits for a held lock and commits once it is released', async () => {
     const first = await newLibrary();
     const lock = await acquireLibraryLock(first.dir);
@@ -278,13 +306,13 @@ describe('manifest and lock safety', () => {
     const { renameSync } = await import('node:fs');
     const lib = await newLibrary();
     await lib.addModule(adapterDir(0));
-    // Killed after moving the registered a0 aside: a0 missing.
-    renameSync(lib.moduleDir('a0'), join(lib.dir, '.tmp-old-a0-123-deadbeef'));
+    // Killed after moving the registered a0 aside: a0 missing. (pids above Linux's pid_max: dead.)
+    renameSync(lib.moduleDir('a0'), join(lib.dir, '.tmp-old-a0-4194305-deadbeef'));
     expect((await lib.verifyLibrary()).ok).toBe(false);
     await lib.addModule(adapterDir(1));
     expect((await lib.verifyLibrary()).ok).toBe(true);
     // Killed after moving the new version in, before the manifest commit: a0 holds a2's files.
-    renameSync(lib.moduleDir('a0'), join(lib.dir, '.tmp-old-a0-124-deadbeef'));
+    renameSync(lib.moduleDir('a0'), join(lib.dir, '.tmp-old-a0-4194306-deadbeef'));
     cpSync(adapterDir(2), lib.moduleDir('a0'), { recursive: true });
     await lib.removeModule('a1');
     const report = await lib.verifyLibrary();
@@ -294,6 +322,27 @@ describe('manifest and lock safety', () => {
       readFileSync(join(adapterDir(0), 'adapter_model.safetensors')),
     )).toBe(true);
     expect(lib.staleTemps()).toEqual([]);
+  });
+
+  it('opening a library repairs what a dead writer left, and leaves live processes\' entries and unmarked folders alone', async () => {
+    const { mkdirSync } = await import('node:fs');
+    const lib = await newLibrary();
+    await lib.addModule(adapterDir(0));
+    // A dead `add` of a1 killed after its rename into place (commit marker, a1 unregistered) and a
+    // dead `remove` of a0 killed after its commit (marker, a0 registered in this copy: kept).
+    cpSync(adapterDir(1), lib.moduleDir('a1'), { recursive: true });
+    writeFileSync(join(lib.dir, '.tmp-commit-a1-4194305-deadbeef'), '');
+    writeFileSync(join(lib.dir, '.tmp-commit-a0-4194305-deadbeef'), '');
+    // A folder copied in by hand (no marker), and a live process's staging folder (the test runner's).
+    cpSync(adapterDir(2), lib.moduleDir('mine'), { recursive: true });
+    const live = `.base.${process.ppid}.0123456789ab.tmp`;
+    mkdirSync(join(lib.dir, live));
+    const reopened = await openLibrary(lib.dir);
+    expect(readdirSync(lib.dir).sort()).toEqual([live, 'a0', 'manifest.json', 'mine']);
+    expect(reopened.staleTemps()).toEqual([live]);
+    const report = await reopened.verifyLibrary();
+    expect(report.ok).toBe(true);
+    expect(report.unregistered).toEqual(['mine']);
   });
 
   it('lets exactly one of several concurrent writers commit, and the manifest stays valid', async () => {
