@@ -44,7 +44,7 @@ export { compose, planComposition, type Harmonize, type ComposeOptions } from '.
 export { mergedWeight } from './lora/merge.ts';
 export { mergeIntoCheckpoint } from './models/merge.ts';
 export { moduleDeltas, groupDeltas, disposeDeltas } from './models/t5/deltas.ts';
-export { checkModuleFitsModel, fitProblems, type LinearShapes } from './lora/fit.ts';
+export { checkModuleFitsModel, fitProblems, type LinearLayout } from './lora/fit.ts';
 
 // Library
 export { openLibrary, Library, resolveModules, modelFingerprint, loadBaseModel } from './library/index.ts';

@@ -11,9 +11,8 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { fitProblems } from '../lora/fit.ts';
-import { t5LinearShape } from '../models/t5/checkpoint.ts';
-import { loadT5Config, type T5Config } from '../models/t5/config.ts';
+import { fitProblems, type LinearLayout } from '../lora/fit.ts';
+import { loadArch, type AnyArch } from '../models/index.ts';
 import { sha256File } from './hash.ts';
 
 /**
@@ -109,23 +108,24 @@ export function shortFingerprint(fp: string | null): string {
 }
 
 /**
- * Architecture problems of `module` on a base with config `cfg`: one message per offending target,
- * naming the key and the expected vs actual shape. Empty when compatible.
+ * Architecture problems of `module` on a base (lora/fit.ts): one message per offending target,
+ * naming the key and the expected vs actual shape or layout. Empty when compatible.
  */
-export function shapeProblems(module: LoraModule, cfg: T5Config): string[] {
-  return fitProblems(module, (path) => t5LinearShape(cfg, path));
+export function shapeProblems(module: LoraModule, arch: LinearLayout): string[] {
+  return fitProblems(module, arch);
 }
 
 export interface BaseModel {
   dir: string;
   fingerprint: string;
-  config: T5Config;
+  /** The base's family and typed config (models/index.ts), any family. */
+  arch: AnyArch;
 }
 
 /** Loads what the compatibility checks need from a base model folder. */
 export async function loadBaseModel(dir: string): Promise<BaseModel> {
-  const config = loadT5Config(dir);
-  return { dir, fingerprint: await modelFingerprint(dir), config };
+  const arch = loadArch(dir);
+  return { dir, fingerprint: await modelFingerprint(dir), arch };
 }
 
 /**
@@ -138,6 +138,6 @@ export function compatibilityProblems(module: LoraModule, base: BaseModel): stri
   if (declared !== undefined && declared !== base.fingerprint) {
     problems.push(`made for base ${declared}, but the base is ${base.fingerprint} (${base.dir})`);
   }
-  problems.push(...shapeProblems(module, base.config));
+  problems.push(...shapeProblems(module, base.arch));
   return problems;
 }

@@ -25,7 +25,7 @@ import { fileSystemError, isFileSystemError, makeDir, statIfAny } from '../io/at
 import { readAdapter, writeAdapter } from '../io/peft.ts';
 import { compositionConflict, RankConflictError, type ModuleLayout } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { loadT5Config } from '../models/t5/config.ts';
+import { loadArch } from '../models/index.ts';
 import { copyFileDurable, fsyncPath, hashFolder, listFiles, tempName } from './files.ts';
 import { compatibilityProblems, modelFingerprint, shapeProblems, weightsStat } from './fingerprint.ts';
 import { acquireLibraryLock, LOCK_DIR, LOCK_OWNER_FILE, type LibraryLock } from './lock.ts';
@@ -260,7 +260,7 @@ export class Library extends LibraryReader {
       const problems = base ? compatibilityProblems(module, base) : [];
       if (problems.length > 0 && !opts.force) {
         throw new LorahubError(
-          base && shapeProblems(module, base.config).length > 0 ? 'SHAPE_MISMATCH' : 'INCOMPATIBLE',
+          base && shapeProblems(module, base.arch).length > 0 ? 'SHAPE_MISMATCH' : 'INCOMPATIBLE',
           `module "${name}" (${srcDir}) does not fit base ${base?.dir} (${base?.fingerprint}): ${problems[0]}` +
             (problems.length > 1 ? ` (and ${problems.length - 1} more)` : '') +
             '; use --force to add it anyway',
@@ -400,7 +400,7 @@ export class Library extends LibraryReader {
   /** Records `modelDir` (a T5 folder with config.json + weights) as the library's default base. */
   async setDefaultBase(modelDir: string): Promise<DefaultBase> {
     const abs = resolve(modelDir);
-    loadT5Config(abs);
+    loadArch(abs);
     return this.mutate(async (lock) => {
       const st = weightsStat(abs);
       const rel = relative(this.dir, abs);

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { LorahubError } from '../errors.ts';
 import { readAdapter } from '../io/peft.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { loadT5Config } from '../models/t5/config.ts';
+import { loadArch } from '../models/index.ts';
 import { compareFiles, isTempEntry } from './files.ts';
 import { modelFingerprint, shortFingerprint, weightsStat, type BaseModel } from './fingerprint.ts';
 import { emptyManifest, readManifest, type DefaultBase, type Manifest, type ModuleEntry } from './manifest.ts';
@@ -72,13 +72,13 @@ export class LibraryReader {
   async loadBase(dir?: string): Promise<BaseModel | undefined> {
     const baseDir = dir !== undefined ? resolve(dir) : this.defaultBaseDir();
     if (baseDir === undefined) return undefined;
-    const config = loadT5Config(baseDir);
+    const arch = loadArch(baseDir);
     const rec = this.manifest.defaultBase;
     if (rec && resolve(this.dir, rec.path) === baseDir) {
       const st = weightsStat(baseDir);
-      if (st.bytes === rec.bytes && st.mtimeMs === rec.mtimeMs) return { dir: baseDir, fingerprint: rec.fingerprint, config };
+      if (st.bytes === rec.bytes && st.mtimeMs === rec.mtimeMs) return { dir: baseDir, fingerprint: rec.fingerprint, arch };
     }
-    return { dir: baseDir, fingerprint: await modelFingerprint(baseDir), config };
+    return { dir: baseDir, fingerprint: await modelFingerprint(baseDir), arch };
   }
 
   /** Reads a module's adapter; with `verify` (default) its files are first checked against the manifest. */

@@ -13,7 +13,7 @@ import type { LoraModule } from '../lora/module.ts';
 import { compareFiles } from './files.ts';
 import { modelFingerprint, shapeProblems, type BaseModel } from './fingerprint.ts';
 import type { LibraryReader } from './reader.ts';
-import { loadT5Config } from '../models/t5/config.ts';
+import { loadArch } from '../models/index.ts';
 
 export interface ModuleReport {
   name: string;
@@ -44,13 +44,13 @@ export async function verifyLibrary(lib: LibraryReader): Promise<VerifyReport> {
   if (rec && baseDir) {
     const problems: string[] = [];
     try {
-      const config = loadT5Config(baseDir);
+      const arch = loadArch(baseDir);
       // Always a full re-hash here: the size/mtime shortcut of add is not a proof.
       const fingerprint = await modelFingerprint(baseDir);
       if (fingerprint !== rec.fingerprint) {
         problems.push(`weights changed: manifest has ${rec.fingerprint}, the files hash to ${fingerprint}`);
       } else {
-        base = { dir: baseDir, fingerprint, config };
+        base = { dir: baseDir, fingerprint, arch };
       }
     } catch (err) {
       problems.push(err instanceof Error ? err.message : String(err));
@@ -87,7 +87,7 @@ export async function verifyLibrary(lib: LibraryReader): Promise<VerifyReport> {
             : 'no base recorded: compatibility never checked',
         );
       } else if (base && fp === base.fingerprint) {
-        const shapes = shapeProblems(module, base.config);
+        const shapes = shapeProblems(module, base.arch);
         if (shapes.length > 0) problems.push(`does not fit the base: ${shapes.join('; ')}`);
       } else {
         warnings.push(`base ${fp} is not available here: compatibility not re-checked`);

@@ -6,29 +6,41 @@
 import { LorahubError } from '../errors.ts';
 import type { LoraModule, LoraTarget } from './module.ts';
 
-/** [dOut, dIn] (PEFT's out_features, in_features) of the Linear at a PEFT module path, or undefined. */
-export type LinearShapes = (path: string) => [number, number] | undefined;
+/** What a model offers a LoRA (a family's Arch has both): its Linears, by PEFT module path. */
+export interface LinearLayout {
+  /** [dOut, dIn] (PEFT's out_features, in_features) of the Linear at a path, or undefined. */
+  linearShape(path: string): [number, number] | undefined;
+  /** True where the base layer stores its weight [in, out] (GPT-2's Conv1D); absent: never. */
+  fanInFanOut?(path: string): boolean;
+}
 
 /**
- * Every target of `module` that is not a Linear of the model with the module's [dOut, dIn]: one
- * message per offending key (expected vs actual shape). Empty when the module fits.
+ * Every target of `module` that is not a Linear of the model with the module's [dOut, dIn], or
+ * whose adapter_config.json `fan_in_fan_out` disagrees with the base layer's weight layout (PEFT
+ * flips a wrong flag with a warning; merging into the wrong layout would be silently wrong): one
+ * message per offending key. Empty when the module fits.
  */
-export function fitProblems(module: Pick<LoraModule, 'targets'>, linearShape: LinearShapes): string[] {
+export function fitProblems(module: Pick<LoraModule, 'targets'> & { config?: Pick<LoraModule['config'], 'fan_in_fan_out'> }, model: LinearLayout): string[] {
   const problems: string[] = [];
   for (const t of module.targets.values()) {
-    const shape = linearShape(t.path);
+    const shape = model.linearShape(t.path);
     if (!shape) {
       problems.push(`key ${t.path}: no such Linear in the base model`);
     } else if (shape[0] !== t.dOut || shape[1] !== t.dIn) {
       problems.push(`key ${t.path}: expected [dOut, dIn] = [${shape[0]}, ${shape[1]}] (base), got [${t.dOut}, ${t.dIn}] (module)`);
+    } else if (module.config && (model.fanInFanOut?.(t.path) ?? false) !== module.config.fan_in_fan_out) {
+      const conv = model.fanInFanOut?.(t.path) ?? false;
+      problems.push(
+        `key ${t.path}: adapter_config.json "fan_in_fan_out" is ${module.config.fan_in_fan_out}, but the base layer stores its weight ${conv ? '[in, out] (a Conv1D: PEFT needs true)' : '[out, in] (a Linear: PEFT needs false)'}`,
+      );
     }
   }
   return problems;
 }
 
 /** Throws INCOMPATIBLE, naming the module, the model and the first offending key, unless the module fits. */
-export function checkModuleFitsModel(module: Pick<LoraModule, 'name' | 'targets'>, linearShape: LinearShapes, modelName = 'the model'): void {
-  const problems = fitProblems(module, linearShape);
+export function checkModuleFitsModel(module: Pick<LoraModule, 'name' | 'targets'> & { config?: Pick<LoraModule['config'], 'fan_in_fan_out'> }, model: LinearLayout, modelName = 'the model'): void {
+  const problems = fitProblems(module, model);
   if (problems.length > 0) {
     throw new LorahubError('INCOMPATIBLE', `module "${module.name}" does not fit ${modelName}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);
   }

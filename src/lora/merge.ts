@@ -4,8 +4,12 @@
  */
 import type { LoraTarget } from './module.ts';
 
-/** W [dOut, dIn] + scaling·B[dOut, r]·A[r, dIn], in float32 like torch (the product accumulates in float64 here). */
-export function mergedWeight(w: Float32Array, t: LoraTarget): Float32Array {
+/**
+ * W + scaling·B[dOut, r]·A[r, dIn], in float32 like torch (the product accumulates in float64
+ * here). W is [dOut, dIn] (a torch Linear), or [dIn, dOut] with `fanInFanOut` (GPT-2's Conv1D:
+ * PEFT adds the transposed product there).
+ */
+export function mergedWeight(w: Float32Array, t: LoraTarget, fanInFanOut = false): Float32Array {
   const out = new Float32Array(w.length);
   const { r, dIn, dOut, a, b, scaling } = t;
   const row = new Float64Array(dIn);
@@ -17,8 +21,10 @@ export function mergedWeight(w: Float32Array, t: LoraTarget): Float32Array {
       const ao = k * dIn;
       for (let i = 0; i < dIn; i++) row[i] += bk * a[ao + i];
     }
-    const wo = o * dIn;
-    for (let i = 0; i < dIn; i++) out[wo + i] = Math.fround(w[wo + i] + Math.fround(Math.fround(row[i]) * scaling));
+    for (let i = 0; i < dIn; i++) {
+      const at = fanInFanOut ? i * dOut + o : o * dIn + i;
+      out[at] = Math.fround(w[at] + Math.fround(Math.fround(row[i]) * scaling));
+    }
   }
   return out;
 }

@@ -1,7 +1,8 @@
 /**
  * MERGE: folds a LoRA module into its base checkpoint, W ← W + scaling·(B A) (PEFT
  * `merge_and_unload`; the arithmetic is lora/merge.ts's), and writes a normal HF folder: every
- * other tensor and file unchanged.
+ * other tensor and file unchanged. Any family (models/index.ts): its weight table says which
+ * stored tensor a module path is, and whether it is a Conv1D stored [in, out].
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,8 +12,8 @@ import { encodeSafetensors, SafetensorsFile, type TensorToWrite, type WritableDT
 import { checkModuleFitsModel } from '../lora/fit.ts';
 import { mergedWeight } from '../lora/merge.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { loadT5Config } from './t5/config.ts';
-import { t5LinearShape, weightsFile } from './t5/checkpoint.ts';
+import { loadArch } from './index.ts';
+import { weightsFile } from './t5/checkpoint.ts';
 
 const WRITABLE = new Set<string>(['F32', 'F16', 'BF16']);
 
@@ -23,24 +24,26 @@ const WRITABLE = new Set<string>(['F32', 'F16', 'BF16']);
  */
 export function mergeIntoCheckpoint(modelDir: string, module: LoraModule, outDir: string): { merged: string[] } {
   if (existsSync(outDir)) throw new LorahubError('BAD_ARGUMENT', `${outDir}: already exists (refusing to overwrite)`);
-  const cfg = loadT5Config(modelDir);
-  checkModuleFitsModel(module, (path) => t5LinearShape(cfg, path), modelDir);
+  const arch = loadArch(modelDir);
+  checkModuleFitsModel(module, arch, modelDir);
   const file = weightsFile(modelDir);
   const st = SafetensorsFile.open(file);
   const merged: string[] = [];
   let tensors: TensorToWrite[];
   try {
+    // A stored name → the module path its table entry is (GPT-2 files may lack "transformer.").
+    const pathOf = new Map(arch.resolveCheckpoint(st).map(({ entry, name }) => [name, entry.hf.endsWith('.weight') ? entry.hf.slice(0, -'.weight'.length) : entry.hf]));
     tensors = st.names().map((name) => {
       const info = st.info(name);
       if (!WRITABLE.has(info.dtype)) {
         throw new LorahubError('UNSUPPORTED', `${file}: tensor "${name}" has dtype ${info.dtype}; merge supports float checkpoints`);
       }
-      const path = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name;
-      const t = module.targets.get(path);
+      const path = pathOf.get(name);
+      const t = path === undefined ? undefined : module.targets.get(path);
       let data = st.readFloat32(name);
       if (t) {
-        data = mergedWeight(data, t);
-        merged.push(path);
+        data = mergedWeight(data, t, arch.fanInFanOut(t.path));
+        merged.push(t.path);
       }
       return { name, dtype: info.dtype as WritableDType, shape: info.shape, data };
     });

@@ -12,6 +12,7 @@ import {
   shortFingerprint,
 } from '../../src/library/fingerprint.ts';
 import { loadT5Config, t5ConfigFromHf } from '../../src/models/t5/config.ts';
+import { t5LinearShape } from '../../src/models/t5/checkpoint.ts';
 import { adapterDir, MODEL, tempDir } from './helpers.ts';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -56,14 +57,14 @@ describe('compatibility', () => {
     const raw = loadT5Config(MODEL).raw;
     // d_model 64 → 32: q is then [64, 32] (inner = heads·d_kv stays 64) while the module has [64, 64].
     const cfg = t5ConfigFromHf({ ...raw, d_model: 32 });
-    const problems = shapeProblems(await readAdapter(adapterDir(0)), cfg);
+    const problems = shapeProblems(await readAdapter(adapterDir(0)), { linearShape: (p) => t5LinearShape(cfg, p) });
     expect(problems).toHaveLength(12);
     expect(problems[0]).toBe(
       'key decoder.block.0.layer.0.SelfAttention.q: expected [dOut, dIn] = [64, 32] (base), got [64, 64] (module)',
     );
     // fewer layers: the extra block does not exist in the base
     const shallow = t5ConfigFromHf({ ...raw, num_layers: 1, num_decoder_layers: 1 });
-    expect(shapeProblems(await readAdapter(adapterDir(0)), shallow)).toContain(
+    expect(shapeProblems(await readAdapter(adapterDir(0)), { linearShape: (p) => t5LinearShape(shallow, p) })).toContain(
       'key encoder.block.1.layer.0.SelfAttention.q: no such Linear in the base model',
     );
   });

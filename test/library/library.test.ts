@@ -1,4 +1,5 @@
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { archFromHfConfig } from '../../src/models/index.ts';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LorahubError } from '../../src/errors.ts';
@@ -396,7 +397,7 @@ describe('resolving and sampling', () => {
 
   it('refuses modules that do not fit the base they will run on', async () => {
     const base = await loadBaseModel(MODEL);
-    const narrow = { ...base, fingerprint: 'sha256:other', config: { ...base.config, dModel: 32 } };
+    const narrow = { ...base, fingerprint: 'sha256:other', arch: archFromHfConfig({ ...base.arch.config.raw, d_model: 32 }) };
     await rejectsWith(lib.resolveModules(['a0'], { base: narrow }), 'INCOMPATIBLE', /module "a0" does not fit base/);
     expect(await lib.resolveModules(['a0'], { base: narrow, allowIncompatible: true })).toHaveLength(1);
   });
