@@ -1,12 +1,13 @@
 /**
  * Argument helpers shared by the CLI verbs: models, adapters (folders or library names), input
- * length limits and numbers (data files are read by tasks/loaders.ts, the one reader). Library
- * code throws LorahubError; nothing here prints.
+ * length limits, and the parsers of flag values (numbers, choices, lists). Data files are read by
+ * tasks/loaders.ts, the one reader. Library code throws LorahubError; nothing here prints.
  */
 import type { Engine, EngineModel } from '../engine/types.ts';
 import { lengthLimit, type LengthLimit } from '../eval/score.ts';
 import { LorahubError } from '../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibraryIfExists, type Library } from '../library/index.ts';
+import { RankConflictError, type Harmonize } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { LazyTokenizer } from '../tokenizers/index.ts';
 
@@ -34,11 +35,12 @@ export async function loadModel(engine: Engine, dir: string): Promise<LoadedMode
 }
 
 /**
- * The longest input or target a run accepts: `--max-length N`, else the model folder's (its
- * tokenizer config's model_max_length, else lorahub's default for T5), which errors say how to raise.
+ * The longest input or target a run accepts: `--max-length N` (parsed by `intArg`), else the model
+ * folder's (its tokenizer config's model_max_length, else lorahub's default for T5), which errors
+ * say how to raise.
  */
-export function maxLengthArg(flag: string | undefined, modelDir: string): LengthLimit {
-  if (flag !== undefined) return { tokens: positiveInt('--max-length', flag, 0), from: '--max-length' };
+export function lengthLimitFor(tokens: number | undefined, modelDir: string): LengthLimit {
+  if (tokens !== undefined) return { tokens, from: '--max-length' };
   const limit = lengthLimit(modelDir);
   return { ...limit, from: `${limit.from}; --max-length N raises it` };
 }
@@ -51,53 +53,119 @@ export async function loadAdapterArg(arg: string, lib: Library | undefined, mode
   return module;
 }
 
-/** Parses a positive integer option. */
-export function positiveInt(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new LorahubError('BAD_ARGUMENT', `${name} must be a positive integer, got "${v}"`);
-  return n;
-}
-
-/** Parses a comma-separated list option (items trimmed, empty items dropped); an empty list is an error. */
-export function parseList(flag: string, v: string): string[] {
-  const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (items.length === 0) throw new LorahubError('BAD_ARGUMENT', `${flag} is empty`);
-  return items;
-}
-
-/**
- * How long `train` and `train-base` wait for another writer's library lock before registering
- * what they trained (interactive `modules` commands fail fast instead): a registration holds the
- * lock for about a second, so parallel trainings sharing a library (build-default --parallel)
- * queue up rather than fail at the end of a long run.
- */
-export const REGISTER_LOCK_WAIT_MS = 60_000;
-
 /** Writes one line to stdout. */
 export function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** A number option (finite, > 0 unless `allowZero`). */
+// ---- flag values ---------------------------------------------------------------------------
+//
+// Each parser is a commander argParser, `(value) => parsed`, so that an option states its default
+// once and the action receives the parsed value:
+//
+//   .option('--steps <n>', 'optimisation steps', intArg('--steps', 'positive'), 300)
+//
+// commander shows "(default: 300)" and passes a default through unparsed. A LorahubError thrown
+// by a parser leaves parseAsync as it is (commander rewraps only its own InvalidArgumentError), so
+// main.ts prints it as the one-line `lorahub: error: …` of a usage error, exit 2. A value that
+// does not come from an option (a global flag read later) is parsed the same way: `intArg(…)(v)`.
+
+/** Which numbers a numeric flag takes. */
+export type Sign = 'positive' | 'non-negative' | 'any';
+
+function signOk(n: number, sign: Sign): boolean {
+  return sign === 'any' || n > 0 || (sign === 'non-negative' && n === 0);
+}
+
+function badValue(flag: string, what: string, v: string): LorahubError {
+  return new LorahubError('BAD_ARGUMENT', `${flag} must be ${what}, got "${v}"`);
+}
+
+/** A safe integer of the given sign, written as JS numbers are ("300", "1e3"; not ""). */
+export function intArg(flag: string, sign: Sign): (v: string) => number {
+  const what = sign === 'any' ? 'an integer' : `a ${sign} integer`;
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isSafeInteger(n) || !signOk(n, sign)) throw badValue(flag, what, v);
+    return n;
+  };
+}
+
+/** A finite number of the given sign. */
+export function numberArg(flag: string, sign: Sign): (v: string) => number {
+  const what = sign === 'any' ? 'a number' : `a ${sign} number`;
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || !signOk(n, sign)) throw badValue(flag, what, v);
+    return n;
+  };
+}
+
+/** "a", "a or b", "a, b or c". */
+function orList(items: readonly string[]): string {
+  return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;
+}
+
+/** One of `allowed` (returned as spelt there; `ignoreCase` matches "F16" to "f16"). */
+export function choiceArg<const T extends string>(flag: string, allowed: readonly T[], opts: { ignoreCase?: boolean } = {}): (v: string) => T {
+  const norm = (s: string): string => (opts.ignoreCase ? s.toLowerCase() : s);
+  return (v) => {
+    const hit = allowed.find((a) => norm(a) === norm(v));
+    if (hit === undefined) throw badValue(flag, orList(allowed), v);
+    return hit;
+  };
+}
+
+/** A comma-separated list (items trimmed, empty items dropped; none left is an error), each item parsed by `item`. */
+export function listArg(flag: string): (v: string) => string[];
+export function listArg<T>(flag: string, item: (s: string) => T): (v: string) => T[];
+export function listArg<T>(flag: string, item?: (s: string) => T): (v: string) => Array<T | string> {
+  return (v) => {
+    const items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (items.length === 0) throw new LorahubError('BAD_ARGUMENT', `${flag} is empty`);
+    return item ? items.map(item) : items;
+  };
+}
+
+/** `--weights w1,w2,…`: one finite number per module (of any sign: LoRAHub weights may be negative). */
+export const weightsArg = listArg('--weights', (s) => {
+  const w = Number(s);
+  if (!Number.isFinite(w)) throw new LorahubError('BAD_ARGUMENT', `--weights: "${s}" is not a finite number`);
+  return w;
+});
+
+/** `--harmonize`: how modules of different ranks compose (src/lora/compose.ts). */
+export const harmonizeArg: (v: string) => Harmonize = choiceArg('--harmonize', ['truncate', 'pad', 'none']);
+
+/** `--harmonize` read in an action (not given: none). */
+export function parseHarmonize(v: string | undefined): Harmonize {
+  return v === undefined ? 'none' : harmonizeArg(v);
+}
+
+/**
+ * Modules of different ranks or scalings: the error names the flag that composes them (the
+ * library's error only says that a harmonisation would). Anything else passes unchanged.
+ */
+export function withHarmonizeHint(err: unknown): unknown {
+  if (!(err instanceof RankConflictError)) return err;
+  return new LorahubError(err.code, `${err.message}; pass --harmonize truncate|pad to compose modules of different ranks`, { cause: err });
+}
+
+// The call forms below remain for callers outside src/cli/commands being edited elsewhere
+// (compose.ts, scripts/build-default.ts); each is one of the parsers above, and goes when they
+// move to it.
+
+/** @deprecated `.option(…, intArg(name, 'positive'), dflt)` instead. */
+export function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  return v === undefined ? dflt : intArg(name, 'positive')(v);
+}
+
+/** @deprecated `.option(…, numberArg(name, 'positive' | 'non-negative'))` instead. */
 export function numberOption(name: string, v: string, allowZero = false): number {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
-    throw new LorahubError('BAD_ARGUMENT', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got "${v}"`);
-  }
-  return n;
+  return numberArg(name, allowZero ? 'non-negative' : 'positive')(v);
 }
 
-/** A non-negative integer option. */
-export function countOption(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new LorahubError('BAD_ARGUMENT', `${name} must be a non-negative integer, got "${v}"`);
-  return n;
-}
-
-/** A seed: any integer (negative too). */
-export function seedOption(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new LorahubError('BAD_ARGUMENT', `--seed must be an integer, got "${v}"`);
-  return n;
+/** @deprecated `.option(…, listArg(flag))` instead. */
+export function parseList(flag: string, v: string): string[] {
+  return listArg(flag)(v);
 }

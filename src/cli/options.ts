@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { BackendInfo } from '../backend.ts';
 import { openEngine } from '../engine/index.ts';
 import type { Engine, EngineInfo, EngineOptions } from '../engine/types.ts';
-import { positiveInt } from './common.ts';
+import { intArg } from './common.ts';
 
 export interface GlobalOptions {
   verbose?: boolean;
@@ -22,7 +22,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
 /** The engine the global flags ask for (unset fields: the environment, then the defaults). */
 export function engineOptions(cmd: Command): EngineOptions {
   const g = globalOptions(cmd);
-  return { engine: g.engine, device: g.device, threads: g.threads === undefined ? undefined : positiveInt('--threads', g.threads, 1), backend: g.backend };
+  return { engine: g.engine, device: g.device, threads: g.threads === undefined ? undefined : intArg('--threads', 'positive')(g.threads), backend: g.backend };
 }
 
 /** The --verbose line for an engine: what runs, and why the default fell back when it did. */

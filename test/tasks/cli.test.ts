@@ -63,7 +63,7 @@ describe('lorahub tasks', () => {
   });
 
   it('rejects bad arguments with LorahubError', async () => {
-    await expect(run('sample', 'navigate', '-n', 'zero')).rejects.toThrow(/-n must be an integer >= 1/);
+    await expect(run('sample', 'navigate', '-n', 'zero')).rejects.toThrow(/-n must be a positive integer, got "zero"/);
     await expect(run('sample', 'navigate', '--split', 'dev')).rejects.toThrow(/--split must be train or test/);
     await expect(run('sample', 'navigate', '-n', '51')).rejects.toThrow(/only 50 distinct train examples/);
     await expect(run('show', 'nope')).rejects.toBeInstanceOf(LorahubError);

@@ -2,40 +2,17 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { writeAdapter } from '../../io/peft.ts';
 import { loadBaseModel, resolveModules } from '../../library/index.ts';
-import { compose, RankConflictError, type Harmonize } from '../../lora/compose.ts';
-import { maybeLibrary, out, parseList, resolveModelDir } from '../common.ts';
+import { compose, type Harmonize } from '../../lora/compose.ts';
+import { harmonizeArg, listArg, maybeLibrary, out, resolveModelDir, weightsArg, withHarmonizeHint } from '../common.ts';
 
 interface Opts {
   model?: string;
-  modules: string;
-  weights: string;
+  modules: string[];
+  weights: number[];
   out: string;
-  harmonize?: string;
+  harmonize: Harmonize;
   library?: string;
   json?: boolean;
-}
-
-export function parseWeights(v: string): number[] {
-  return parseList('--weights', v).map((s) => {
-    const w = Number(s);
-    if (!Number.isFinite(w)) throw new LorahubError('BAD_ARGUMENT', `--weights: "${s}" is not a finite number`);
-    return w;
-  });
-}
-
-export function parseHarmonize(v: string | undefined): Harmonize {
-  if (v === undefined) return 'none';
-  if (v === 'truncate' || v === 'pad' || v === 'none') return v;
-  throw new LorahubError('BAD_ARGUMENT', `--harmonize must be truncate, pad or none, got "${v}"`);
-}
-
-/**
- * Modules of different ranks or scalings: the error names the flag that composes them (the
- * library's error only says that a harmonisation would). Anything else passes unchanged.
- */
-export function withHarmonizeHint(err: unknown): unknown {
-  if (!(err instanceof RankConflictError)) return err;
-  return new LorahubError(err.code, `${err.message}; pass --harmonize truncate|pad to compose modules of different ranks`, { cause: err });
 }
 
 export function register(program: Command): void {
@@ -43,15 +20,14 @@ export function register(program: Command): void {
     .command('compose-weights')
     .description('compose modules with given weights (LoRAHub rule: A=Σw·A, B=Σw·B) into a PEFT adapter')
     .option('--model <dir>', 'base model the modules must fit; default: the library base model')
-    .requiredOption('--modules <a,b,c>', 'library names or adapter folders')
-    .requiredOption('--weights <w1,w2,w3>', 'one weight per module')
+    .requiredOption('--modules <a,b,c>', 'library names or adapter folders', listArg('--modules'))
+    .requiredOption('--weights <w1,w2,w3>', 'one weight per module', weightsArg)
     .requiredOption('--out <dir>', 'output adapter folder')
-    .option('--harmonize <how>', 'modules of different ranks: truncate (to the smallest; DyLoRA) or pad (zeros to the largest)')
+    .option('--harmonize <how>', 'modules of different ranks: truncate (to the smallest; DyLoRA) or pad (zeros to the largest)', harmonizeArg, 'none')
     .option('--library <dir>', 'module library (default ./modules)')
     .option('--json', 'print {"out","modules","weights","rank","targets"} as JSON')
     .action(async (opts: Opts) => {
-      const names = parseList('--modules', opts.modules);
-      const weights = parseWeights(opts.weights);
+      const { modules: names, weights } = opts;
       if (weights.length !== names.length) {
         throw new LorahubError('BAD_ARGUMENT', `${weights.length} weights for ${names.length} modules`);
       }
@@ -61,7 +37,7 @@ export function register(program: Command): void {
       const modules = await resolveModules(names, { library: lib, base });
       let composed;
       try {
-        composed = compose(modules, weights, { harmonize: parseHarmonize(opts.harmonize), name: opts.out });
+        composed = compose(modules, weights, { harmonize: opts.harmonize, name: opts.out });
       } catch (err) {
         throw withHarmonizeHint(err);
       }

@@ -6,9 +6,8 @@ import type { OptimizerName } from '../../adapt/optimizer.ts';
 import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
 import type { LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
-import { numberOption, out, parseList, positiveInt } from '../common.ts';
+import { numberArg, numberOption, out, parseHarmonize, parseList, positiveInt, withHarmonizeHint } from '../common.ts';
 import { describeEngine, engineOptions, globalOptions } from '../options.ts';
-import { parseHarmonize, withHarmonizeHint } from './compose-weights.ts';
 
 interface Opts {
   task?: string;
@@ -34,12 +33,6 @@ interface Opts {
   resume?: string;
   noEval?: boolean;
   json?: boolean;
-}
-
-function num(flag: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new LorahubError('BAD_ARGUMENT', `${flag} must be a number, got "${v}"`);
-  return n;
 }
 
 function optimizerName(v: string): OptimizerName {
@@ -125,7 +118,7 @@ export function register(program: Command): void {
       if (opts.modules !== undefined && cmd.getOptionValueSource('numModules') === 'cli') {
         throw new LorahubError('BAD_ARGUMENT', '--num-modules does not apply with --modules: it is how many modules to sample when --modules is not given');
       }
-      const seed = num('--seed', opts.seed);
+      const seed = numberArg('--seed', 'any')(opts.seed);
       const request: ComposeRequest = {
         task: opts.task,
         data: opts.data,
@@ -143,13 +136,13 @@ export function register(program: Command): void {
           budget: positiveInt('--budget', opts.budget, DEFAULT_SETTINGS.budget),
           timeLimitSec: opts.timeLimit !== undefined ? numberOption('--time-limit', opts.timeLimit) : undefined,
           seed,
-          sigma0: opts.sigma0 !== undefined ? num('--sigma0', opts.sigma0) : undefined,
+          sigma0: opts.sigma0 !== undefined ? numberArg('--sigma0', 'any')(opts.sigma0) : undefined,
           bound: DEFAULT_SETTINGS.bound,
           popsize: opts.popsize !== undefined ? positiveInt('--popsize', opts.popsize, 1) : undefined,
         },
         normalization: normalization(opts.lossNormalization),
         batchSize: opts.batchSize !== undefined ? positiveInt('--batch-size', opts.batchSize, 1) : undefined,
-        alpha: num('--alpha', opts.alpha),
+        alpha: numberArg('--alpha', 'any')(opts.alpha),
         workers: workerCount(opts.workers),
         out: opts.out ?? defaultRunDir(opts.task ?? 'data', seed),
         engine: engineOptions(cmd),

@@ -1,20 +1,20 @@
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { evaluateExactMatch } from '../../eval/evaluate.ts';
-import { getTask, loadDataFile, taskExamples, type Example } from '../../tasks/index.ts';
-import { loadAdapterArg, loadModel, maxLengthArg, maybeLibrary, out, positiveInt, resolveModelDir } from '../common.ts';
+import { getTask, loadDataFile, taskExamples, type Example, type Split } from '../../tasks/index.ts';
+import { choiceArg, intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../common.ts';
 import { setupEngine } from '../options.ts';
 
 interface Opts {
   task?: string;
   data?: string;
-  split: string;
+  split: Split;
   model?: string;
   adapter?: string;
   library?: string;
-  limit?: string;
-  maxNewTokens?: string;
-  maxLength?: string;
+  limit?: number;
+  maxNewTokens?: number;
+  maxLength?: number;
   json?: boolean;
 }
 
@@ -24,29 +24,27 @@ export function register(program: Command): void {
     .description("exact-match accuracy (lorahub's normalisation) of the model (+ adapter) on a task's test split or a data file")
     .option('--task <name>', 'a task from tasks/')
     .option('--data <file>', 'examples instead: BBH json {"examples":[…]} or jsonl; {"input","target"} or {"input_ids","labels"}')
-    .option('--split <split>', "the task's split: test | train", 'test')
+    .option('--split <split>', "the task's split: test | train", choiceArg('--split', ['test', 'train']), 'test')
     .option('--model <dir>', 'base model (default: the library base model)')
     .option('--adapter <dir|name>', 'PEFT adapter folder or library module name')
     .option('--library <dir>', 'module library (default ./modules)')
-    .option('--limit <n>', 'evaluate the first N examples only')
-    .option('--max-new-tokens <n>', 'generation length (default: longest target + 2, at least 8)')
-    .option('--max-length <n>', "longest input in tokens (default: the tokenizer's model_max_length, else 4096)")
+    .option('--limit <n>', 'evaluate the first N examples only', intArg('--limit', 'positive'))
+    .option('--max-new-tokens <n>', 'generation length (default: longest target + 2, at least 8)', intArg('--max-new-tokens', 'positive'))
+    .option('--max-length <n>', "longest input in tokens (default: the tokenizer's model_max_length, else 4096)", intArg('--max-length', 'positive'))
     .option('--json', 'print {"accuracy","correct","total","engine","device"}')
     .action(async (opts: Opts, cmd: Command) => {
       if ((opts.task === undefined) === (opts.data === undefined)) throw new LorahubError('BAD_ARGUMENT', 'give exactly one of --task NAME or --data FILE');
-      if (opts.split !== 'test' && opts.split !== 'train') throw new LorahubError('BAD_ARGUMENT', `--split must be test or train, got "${opts.split}"`);
       let examples: Example[] = opts.task ? taskExamples(getTask(opts.task), opts.split) : loadDataFile(opts.data as string, { targets: true });
-      if (opts.limit !== undefined) examples = examples.slice(0, positiveInt('--limit', opts.limit, 1));
+      if (opts.limit !== undefined) examples = examples.slice(0, opts.limit);
       if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', `no ${opts.split} examples to evaluate`);
-      const maxNewTokens = opts.maxNewTokens !== undefined ? positiveInt('--max-new-tokens', opts.maxNewTokens, 8) : undefined;
       const engine = await setupEngine(cmd);
       const lib = await maybeLibrary(opts.library);
       const dir = resolveModelDir(opts.model, lib);
-      const limit = maxLengthArg(opts.maxLength, dir);
+      const limit = lengthLimitFor(opts.maxLength, dir);
       const m = await loadModel(engine, dir);
       try {
         const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
-        const r = await evaluateExactMatch(m.model, m.tokenizer, examples, adapter, { maxNewTokens, limit });
+        const r = await evaluateExactMatch(m.model, m.tokenizer, examples, adapter, { maxNewTokens: opts.maxNewTokens, limit });
         if (opts.json) out(JSON.stringify({ accuracy: r.accuracy, correct: r.correct, total: r.total, engine: m.model.info.engine, device: m.model.info.device }));
         else out(`exact match: ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.total})`);
       } finally {

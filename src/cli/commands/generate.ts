@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { generateExamples } from '../../eval/score.ts';
 import { loadDataFile, type Example } from '../../tasks/index.ts';
-import { loadAdapterArg, loadModel, maxLengthArg, maybeLibrary, out, positiveInt, resolveModelDir } from '../common.ts';
+import { intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../common.ts';
 import { setupEngine } from '../options.ts';
 
 interface Opts {
@@ -10,8 +10,8 @@ interface Opts {
   adapter?: string;
   input?: string;
   data?: string;
-  maxNewTokens?: string;
-  maxLength?: string;
+  maxNewTokens: number;
+  maxLength?: number;
   json?: boolean;
   library?: string;
 }
@@ -24,8 +24,8 @@ export function register(program: Command): void {
     .option('--adapter <dir|name>', 'PEFT LoRA adapter folder or library module name')
     .option('--input <text>', 'one input text')
     .option('--data <file>', 'jsonl lines (or BBH json examples) {"input"} or {"input_ids"}')
-    .option('--max-new-tokens <n>', 'maximum generated tokens (default 64)')
-    .option('--max-length <n>', "longest input in tokens (default: the tokenizer's model_max_length, else 4096)")
+    .option('--max-new-tokens <n>', 'maximum generated tokens', intArg('--max-new-tokens', 'positive'), 64)
+    .option('--max-length <n>', "longest input in tokens (default: the tokenizer's model_max_length, else 4096)", intArg('--max-length', 'positive'))
     .option('--library <dir>', 'module library (default ./modules)')
     .option('--json', 'one JSON line {"output_ids","text","engine","device"} per example ("text" only when the model has a tokenizer)')
     .action(async (opts: Opts, cmd: Command) => {
@@ -33,16 +33,15 @@ export function register(program: Command): void {
         throw new LorahubError('BAD_ARGUMENT', 'give exactly one of --input TEXT or --data FILE');
       }
       if (opts.input === '') throw new LorahubError('BAD_ARGUMENT', '--input is empty');
-      const maxNewTokens = positiveInt('--max-new-tokens', opts.maxNewTokens, 64);
       const data: Example[] = opts.data ? loadDataFile(opts.data, { targets: false }) : [{ input: opts.input, source: '--input' }];
       const engine = await setupEngine(cmd);
       const lib = await maybeLibrary(opts.library);
       const dir = resolveModelDir(opts.model, lib);
-      const limit = maxLengthArg(opts.maxLength, dir);
+      const limit = lengthLimitFor(opts.maxLength, dir);
       const m = await loadModel(engine, dir);
       try {
         const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
-        const results = await generateExamples(m.model, m.tokenizer, data, { maxNewTokens, adapter, limit });
+        const results = await generateExamples(m.model, m.tokenizer, data, { maxNewTokens: opts.maxNewTokens, adapter, limit });
         const { engine: name, device } = m.model.info;
         // Without a tokenizer (token-id input) there is no text: the ids are the result.
         for (const r of results) out(opts.json ? JSON.stringify({ output_ids: r.outputIds, text: r.text, engine: name, device }) : (r.text ?? r.outputIds.join(' ')));

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { scoreExamples } from '../../eval/score.ts';
 import { loadDataFile } from '../../tasks/index.ts';
-import { loadAdapterArg, loadModel, maxLengthArg, maybeLibrary, out, resolveModelDir } from '../common.ts';
+import { intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../common.ts';
 import { setupEngine } from '../options.ts';
 
 interface Opts {
@@ -10,7 +10,7 @@ interface Opts {
   data: string;
   json?: boolean;
   library?: string;
-  maxLength?: string;
+  maxLength?: number;
 }
 
 export function register(program: Command): void {
@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'HF T5 folder (config.json + model.safetensors); default: the library base model')
     .option('--adapter <dir|name>', 'PEFT LoRA adapter folder or library module name')
     .requiredOption('--data <file>', 'jsonl lines (or BBH json examples) {"input","target"} or {"input_ids","labels"}')
-    .option('--max-length <n>', "longest input or target in tokens (default: the tokenizer's model_max_length, else 4096)")
+    .option('--max-length <n>', "longest input or target in tokens (default: the tokenizer's model_max_length, else 4096)", intArg('--max-length', 'positive'))
     .option('--library <dir>', 'module library (default ./modules)')
     .option('--json', 'one JSON line {"loss","tokens","engine","device"} per example')
     .action(async (opts: Opts, cmd: Command) => {
@@ -28,7 +28,7 @@ export function register(program: Command): void {
       const engine = await setupEngine(cmd);
       const lib = await maybeLibrary(opts.library);
       const dir = resolveModelDir(opts.model, lib);
-      const limit = maxLengthArg(opts.maxLength, dir);
+      const limit = lengthLimitFor(opts.maxLength, dir);
       const m = await loadModel(engine, dir);
       try {
         const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;

@@ -3,8 +3,8 @@
  * call plus formatting; errors are LorahubErrors for main.ts to print.
  */
 import { Command } from 'commander';
-import { LorahubError } from '../../errors.ts';
 import { getTask, listTasks, sampleExamples, taskExamples, type Split, type TaskDef } from '../../tasks/index.ts';
+import { choiceArg, intArg } from '../common.ts';
 
 interface DirOpts {
   tasksDir?: string;
@@ -12,21 +12,6 @@ interface DirOpts {
 
 const TASKS_ENV = 'LORAHUB_TASKS';
 const tasksDir = (opts: DirOpts): string | undefined => opts.tasksDir ?? process.env[TASKS_ENV];
-
-function parseIntOption(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
-    throw new LorahubError('BAD_ARGUMENT', `${name} must be an integer >= ${min}, got "${value}"`);
-  }
-  return n;
-}
-
-function parseSplit(value: string): Split {
-  if (value !== 'train' && value !== 'test') {
-    throw new LorahubError('BAD_ARGUMENT', `--split must be train or test, got "${value}"`);
-  }
-  return value;
-}
 
 function summary(t: TaskDef): { name: string; kind: string; description: string; generator: string; splits: TaskDef['splits'] } {
   return { name: t.name, kind: t.kind, description: t.description, generator: t.generator, splits: t.splits };
@@ -79,15 +64,12 @@ export function register(program: Command, write: (text: string) => void = (t) =
   dirOption(tasks.command('sample'))
     .description('K examples of a split as jsonl ({"input","target"} per line); --json: BBH json')
     .argument('<name>', 'task name')
-    .option('-n, --num <k>', 'number of examples', '5')
-    .option('--split <split>', 'train | test', 'train')
-    .option('--seed <s>', 'sampling seed', '0')
+    .option('-n, --num <k>', 'number of examples', intArg('-n', 'positive'), 5)
+    .option('--split <split>', 'train | test', choiceArg('--split', ['train', 'test']), 'train')
+    .option('--seed <s>', 'sampling seed', intArg('--seed', 'any'), 0)
     .option('--json', 'print one BBH-format document {"examples": [...]} instead of jsonl')
-    .action((name: string, opts: DirOpts & { num: string; split: string; seed: string; json?: boolean }) => {
-      const k = parseIntOption('-n', opts.num, 1);
-      const split = parseSplit(opts.split);
-      const seed = parseIntOption('--seed', opts.seed, Number.MIN_SAFE_INTEGER);
-      const examples = sampleExamples(getTask(name, tasksDir(opts)), split, k, seed).map((e) => ({
+    .action((name: string, opts: DirOpts & { num: number; split: Split; seed: number; json?: boolean }) => {
+      const examples = sampleExamples(getTask(name, tasksDir(opts)), opts.split, opts.num, opts.seed).map((e) => ({
         input: e.input,
         target: e.target,
       }));

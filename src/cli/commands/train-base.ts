@@ -6,71 +6,67 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibrary, writableLibraryDir } from '../../library/index.ts';
 import { BASE_PRESETS, type BaseSize } from '../../train/presets.ts';
-import type { LrSchedule } from '../../train/loop.ts';
-import { out, parseList, positiveInt, REGISTER_LOCK_WAIT_MS } from '../common.ts';
+import type { LrDecay, LrSchedule } from '../../train/loop.ts';
+import { choiceArg, intArg, listArg, numberArg, out } from '../common.ts';
 import { setupBackend } from '../options.ts';
-import { countOption, numberOption, seedOption } from '../common.ts';
-import { interruptSignal, parseDecay, trainingProgress } from './train.ts';
+import { dtypeArg, interruptSignal, REGISTER_LOCK_WAIT_MS, scheduleArg, trainingProgress } from '../training.ts';
 
 interface Opts {
   out: string;
-  size: string;
-  steps: string;
-  pretrainSteps?: string;
+  size: BaseSize;
+  steps: number;
+  pretrainSteps?: number;
   mix: string;
-  tasks?: string;
-  maxPerTask?: string;
-  batchSize: string;
-  lr: string;
-  warmup?: string;
-  schedule: string;
-  weightDecay: string;
-  seed: string;
-  microBatchTokens?: string;
+  tasks?: string[];
+  maxPerTask?: number;
+  batchSize: number;
+  lr: number;
+  warmup?: number;
+  schedule: LrDecay;
+  weightDecay: number;
+  seed: number;
+  microBatchTokens?: number;
   name?: string;
-  dtype: string;
+  dtype: 'f32' | 'f16';
   checkpointDir?: string;
-  checkpointEvery: string;
+  checkpointEvery: number;
   resume?: boolean;
-  evalPerTask: string;
+  evalPerTask: number;
   setBase?: boolean;
   library?: string;
-  logEvery?: string;
+  logEvery?: number;
   json?: boolean;
 }
 
-function parseSize(v: string): BaseSize {
-  if (Object.hasOwn(BASE_PRESETS, v)) return v as BaseSize;
-  throw new LorahubError('BAD_ARGUMENT', `--size must be one of ${Object.keys(BASE_PRESETS).join(', ')}, got "${v}"`);
-}
+const SIZES = Object.keys(BASE_PRESETS) as BaseSize[];
 
 export function register(program: Command): void {
   program
     .command('train-base')
     .description('pretrain + instruction-tune the small T5 (ByT5 bytes) base model on the upstream tasks; writes an HF folder')
     .requiredOption('--out <dir>', 'output model folder (config.json, model.safetensors, tokenizer files)')
-    .option('--size <s>', `model shape: ${Object.keys(BASE_PRESETS).join(' | ')}`, 'default')
-    .option('--steps <n>', 'optimisation steps in total', '4000')
-    .option('--pretrain-steps <n>', 'leading span-corruption steps (default: 10% of --steps; with --resume, the checkpoint\'s)')
+    .option('--size <s>', `model shape: ${SIZES.join(' | ')}`, choiceArg('--size', SIZES), 'default')
+    .option('--steps <n>', 'optimisation steps in total', intArg('--steps', 'positive'), 4000)
+    .option('--pretrain-steps <n>', 'leading span-corruption steps (default: 10% of --steps; with --resume, the checkpoint\'s)', intArg('--pretrain-steps', 'non-negative'))
     .option('--mix <name>', 'training mixture (only "upstream": every upstream task, never a target)', 'upstream')
-    .option('--tasks <names>', 'only these upstream tasks, comma-separated (default: all of them)')
-    .option('--max-per-task <n>', 'train examples per upstream task (default: all)')
-    .option('--batch-size <n>', 'examples per step (batched by similar length)', '32')
-    .option('--lr <x>', 'peak learning rate (Adam)', '2e-3')
-    .option('--warmup <n>', 'linear warm-up steps (default: 2% of --steps)')
-    .option('--schedule <s>', 'constant | linear | cosine decay after warm-up (to 10% of the peak)', 'cosine')
-    .option('--weight-decay <x>', 'decoupled weight decay (AdamW)', '0')
-    .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default 512; less for models larger than the default preset)')
-    .option('--seed <s>', 'seed (init, data order, corruption)', '0')
+    .option('--tasks <names>', 'only these upstream tasks, comma-separated (default: all of them)', listArg('--tasks'))
+    .option('--max-per-task <n>', 'train examples per upstream task (default: all)', intArg('--max-per-task', 'positive'))
+    .option('--batch-size <n>', 'examples per step (batched by similar length)', intArg('--batch-size', 'positive'), 32)
+    .option('--lr <x>', 'peak learning rate (Adam)', numberArg('--lr', 'positive'), 2e-3)
+    .option('--warmup <n>', 'linear warm-up steps (default: 2% of --steps)', intArg('--warmup', 'non-negative'))
+    .option('--schedule <s>', 'constant | linear | cosine decay after warm-up (to 10% of the peak)', scheduleArg, 'cosine')
+    .option('--weight-decay <x>', 'decoupled weight decay (AdamW)', numberArg('--weight-decay', 'non-negative'), 0)
+    .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default 512; less for models larger than the default preset)', intArg('--micro-batch-tokens', 'positive'))
+    .option('--seed <s>', 'seed (init, data order, corruption)', intArg('--seed', 'any'), 0)
     .option('--name <name>', 'the model\'s _name_or_path (recorded by its modules; default lorahub/t5-byte-<size>)')
-    .option('--dtype <d>', 'stored weight type: f16 | f32', 'f16')
+    .option('--dtype <d>', 'stored weight type: f16 | f32', dtypeArg, 'f16')
     .option('--checkpoint-dir <dir>', 'run folder for checkpoints (default <out>.ckpt)')
-    .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only at the end and on Ctrl-C)', '200')
+    .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only at the end and on Ctrl-C)', intArg('--checkpoint-every', 'non-negative'), 200)
     .option('--resume', 'continue from the checkpoint in the run folder (--steps may grow)')
-    .option('--eval-per-task <n>', 'exact match of the saved model on N test examples per upstream task (0: skip)', '20')
+    .option('--eval-per-task <n>', 'exact match of the saved model on N test examples per upstream task (0: skip)', intArg('--eval-per-task', 'non-negative'), 20)
     .option('--set-base', 'record the result as the default base of the library')
     .option('--library <dir>', `library for --set-base (default ${DEFAULT_LIBRARY_DIR}, or LORAHUB_LIBRARY)`)
-    .option('--log-every <n>', 'print a progress line every N steps')
+    .option('--log-every <n>', 'print a progress line every N steps', intArg('--log-every', 'positive'))
     .option('--json', 'print the result as one JSON object; no progress bar')
     .action(async (opts: Opts, cmd: Command) => {
       await setupBackend(cmd);
@@ -78,28 +74,15 @@ export function register(program: Command): void {
       const { buildBaseModel } = await import('../../train/base.ts');
       const { readCheckpoint } = await import('../../train/checkpoint.ts');
       if (opts.mix !== 'upstream') throw new LorahubError('BAD_ARGUMENT', `--mix must be "upstream" (target tasks stay held out), got "${opts.mix}"`);
-      const size = parseSize(opts.size);
+      const { size, steps } = opts;
       // Resolved before training, so that a refused library fails now, not after the run.
       const libDir = opts.setBase ? writableLibraryDir(opts.library) : undefined;
-      const steps = positiveInt('--steps', opts.steps, 4000);
       const checkpointDir = opts.checkpointDir ?? `${opts.out}.ckpt`;
       // Its default depends on --steps, which a resume may change: then keep the checkpoint's.
       const saved = opts.resume && opts.pretrainSteps === undefined ? readCheckpoint(checkpointDir)?.state.run.pretrainSteps : undefined;
-      const pretrainSteps =
-        opts.pretrainSteps !== undefined
-          ? countOption('--pretrain-steps', opts.pretrainSteps)
-          : typeof saved === 'number'
-            ? saved
-            : Math.floor(steps / 10);
-      const dtype = opts.dtype.toLowerCase();
-      if (dtype !== 'f16' && dtype !== 'f32') throw new LorahubError('BAD_ARGUMENT', `--dtype must be f16 or f32, got "${opts.dtype}"`);
-      const lr: LrSchedule = {
-        peak: numberOption('--lr', opts.lr),
-        warmupSteps: opts.warmup === undefined ? Math.ceil(steps / 50) : countOption('--warmup', opts.warmup),
-        decay: parseDecay(opts.schedule),
-        finalFraction: 0.1,
-      };
-      const progress = trainingProgress(`train-base ${size}`, { json: opts.json, logEvery: opts.logEvery ? positiveInt('--log-every', opts.logEvery, 1) : undefined });
+      const pretrainSteps = opts.pretrainSteps ?? (typeof saved === 'number' ? saved : Math.floor(steps / 10));
+      const lr: LrSchedule = { peak: opts.lr, warmupSteps: opts.warmup ?? Math.ceil(steps / 50), decay: opts.schedule, finalFraction: 0.1 };
+      const progress = trainingProgress(`train-base ${size}`, { json: opts.json, logEvery: opts.logEvery });
       const interrupt = interruptSignal();
       try {
         const r = await buildBaseModel({
@@ -107,18 +90,18 @@ export function register(program: Command): void {
           size,
           steps,
           pretrainSteps,
-          batchSize: positiveInt('--batch-size', opts.batchSize, 32),
-          microBatchTokens: opts.microBatchTokens ? positiveInt('--micro-batch-tokens', opts.microBatchTokens, 1024) : undefined,
+          batchSize: opts.batchSize,
+          microBatchTokens: opts.microBatchTokens,
           lr,
-          weightDecay: numberOption('--weight-decay', opts.weightDecay, true),
-          seed: seedOption(opts.seed),
+          weightDecay: opts.weightDecay,
+          seed: opts.seed,
           name: opts.name ?? `lorahub/t5-byte-${size}`,
-          tasks: opts.tasks === undefined ? undefined : parseList('--tasks', opts.tasks),
-          maxPerTask: opts.maxPerTask ? positiveInt('--max-per-task', opts.maxPerTask, 1) : undefined,
-          dtype: dtype === 'f16' ? 'F16' : 'F32',
-          checkpoint: { dir: checkpointDir, every: countOption('--checkpoint-every', opts.checkpointEvery) },
+          tasks: opts.tasks,
+          maxPerTask: opts.maxPerTask,
+          dtype: opts.dtype === 'f16' ? 'F16' : 'F32',
+          checkpoint: { dir: checkpointDir, every: opts.checkpointEvery },
           resume: opts.resume,
-          evalPerTask: countOption('--eval-per-task', opts.evalPerTask),
+          evalPerTask: opts.evalPerTask,
           signal: interrupt.signal,
           onProgress: progress.onProgress,
           onPhase: (phase, detail) => {
