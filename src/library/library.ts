@@ -20,7 +20,7 @@
 import { existsSync, mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import { fileSystemError, isFileSystemError, makeDir, statIfAny } from '../io/atomic.ts';
 import { readAdapter, writeAdapter } from '../io/peft.ts';
 import { compositionConflict, RankConflictError, type ModuleLayout } from '../lora/compose.ts';
@@ -91,7 +91,7 @@ export function writableLibraryDir(named?: string): string {
     throw new LorahubError(
       'BAD_ARGUMENT',
       `${SHIPPED_LIBRARY_DIR} is the library this package ships, which commands that write leave alone: ` +
-        `pass --library DIR (or set ${LIBRARY_ENV}) for the library to change (naming this folder changes it on purpose)`,
+        `pass ${opt('library')} DIR (or set ${LIBRARY_ENV}) for the library to change (naming this folder changes it on purpose)`,
     );
   }
   return DEFAULT_LIBRARY_DIR;
@@ -105,7 +105,7 @@ export function validateModuleName(name: string): void {
   if (!NAME_RE.test(name) || RESERVED.has(name)) {
     throw new LorahubError(
       'BAD_ARGUMENT',
-      `invalid module name ${JSON.stringify(name)}: use letters, digits, ".", "_", "-", "+" (not starting with "." ; "${BASE_FOLDER}" is reserved); pass --name`,
+      `invalid module name ${JSON.stringify(name)}: use letters, digits, ".", "_", "-", "+" (not starting with "." ; "${BASE_FOLDER}" is reserved); pass ${opt('name')}`,
     );
   }
 }
@@ -245,8 +245,8 @@ export class Library extends LibraryReader {
         throw new LorahubError(
           'BAD_ARGUMENT',
           registered
-            ? `module "${name}" already exists in ${this.dir} (use --force to replace it, or --name)`
-            : `${dest} exists but is not registered in the manifest (use --force to replace it, or --name)`,
+            ? `module "${name}" already exists in ${this.dir} (use ${opt('force')} to replace it, or ${opt('name')})`
+            : `${dest} exists but is not registered in the manifest (use ${opt('force')} to replace it, or ${opt('name')})`,
         );
       }
       const module = await readAdapter(src, { name });
@@ -263,16 +263,16 @@ export class Library extends LibraryReader {
           base && shapeProblems(module, base.arch).length > 0 ? 'SHAPE_MISMATCH' : 'INCOMPATIBLE',
           `module "${name}" (${srcDir}) does not fit base ${base?.dir} (${base?.fingerprint}): ${problems[0]}` +
             (problems.length > 1 ? ` (and ${problems.length - 1} more)` : '') +
-            '; use --force to add it anyway',
+            `; use ${opt('force')} to add it anyway`,
         );
       }
-      if (problems.length > 0) warnings.push(`added with --force despite: ${problems.join('; ')}`);
+      if (problems.length > 0) warnings.push(`added despite: ${problems.join('; ')}`);
       const conflict = base && problems.length === 0 ? await this.samplingConflict(module, base.fingerprint, name) : undefined;
       if (conflict && !opts.force) throw samplingConflictError(name, srcDir, conflict);
-      if (conflict) warnings.push(`added with --force despite: ${conflict.message}; compose will not sample it`);
+      if (conflict) warnings.push(`added despite: ${conflict.message}; compose will not sample it`);
       if (!base) {
         warnings.push(
-          `no base model known (no --base, no default base in the manifest): recorded base_model_name_or_path ` +
+          `no base model known (no base given, no default base in the manifest): recorded base_model_name_or_path ` +
             `${JSON.stringify(module.config.base_model_name_or_path)} only; compatibility not checked`,
         );
       }
@@ -425,15 +425,15 @@ export class Library extends LibraryReader {
 
 /**
  * The refusal of a module that fits the base but would break the default `compose` (the library
- * must not hold modules its own default command refuses): names the conflict, --force, and for
- * ranks or scalings the flag that composes them anyway.
+ * must not hold modules its own default command refuses): names the conflict, the force option,
+ * and for ranks or scalings the option that composes them anyway.
  */
 export function samplingConflictError(name: string, source: string, conflict: LorahubError): LorahubError {
-  const how = conflict instanceof RankConflictError ? '; give it to compose by name with --harmonize truncate|pad' : '';
+  const how = conflict instanceof RankConflictError ? `; give it to compose by name with ${opt('harmonize')} truncate|pad` : '';
   return new LorahubError(
     'INCOMPATIBLE',
     `module "${name}" (${source}) does not compose with the library's modules for its base: ${conflict.message}; ` +
-      `use --force to add it anyway (compose then never samples it${how})`,
+      `use ${opt('force')} to add it anyway (compose then never samples it${how})`,
     { cause: conflict },
   );
 }
@@ -451,7 +451,7 @@ export async function openLibrary(
   const st = statIfAny(abs);
   if (!st) {
     if (!opts.create) {
-      throw new LorahubError('NOT_FOUND', `no module library at ${dir} (pass --library DIR, or add a module to create it)`);
+      throw new LorahubError('NOT_FOUND', `no module library at ${dir} (pass ${opt('library')} DIR, or add a module to create it)`);
     }
   } else if (!st.isDirectory()) {
     throw new LorahubError('BAD_ARGUMENT', `${dir}: not a folder`);

@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { Rng } from '../rng.ts';
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import { readAdapter } from '../io/peft.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { compatibilityProblems, type BaseModel } from './fingerprint.ts';
@@ -87,7 +87,7 @@ export async function resolveModules(namesOrDirs: string[], opts: ResolveOptions
       throw new LorahubError(
         'INCOMPATIBLE',
         `module "${other.name}" was made for base "${other.config.base_model_name_or_path}", module "${claims[0].name}" for ` +
-          `"${claims[0].config.base_model_name_or_path}"; name the base model (--model DIR) to check them against its weights instead`,
+          `"${claims[0].config.base_model_name_or_path}"; name the base model (${opt('model')} DIR) to check them against its weights instead`,
       );
     }
   }

@@ -83,7 +83,7 @@ export async function verifyLibrary(lib: LibraryReader): Promise<VerifyReport> {
       if (fp === null) {
         warnings.push(
           entry.base.problems.length > 0
-            ? `added with --force despite: ${entry.base.problems.join('; ')}`
+            ? `added despite: ${entry.base.problems.join('; ')}`
             : 'no base recorded: compatibility never checked',
         );
       } else if (base && fp === base.fingerprint) {
@@ -97,7 +97,7 @@ export async function verifyLibrary(lib: LibraryReader): Promise<VerifyReport> {
         const conflict = reference ? compositionConflict(reference, module) : undefined;
         if (!reference) references.set(fp, module);
         if (conflict) {
-          problems.push(`breaks the default compose: ${conflict.message} (remove it, or add it again with --force so that compose never samples it)`);
+          problems.push(`breaks the default compose: ${conflict.message} (remove it, or add it again forcing it in, so that compose never samples it)`);
         }
       }
     } catch (err) {

@@ -81,7 +81,7 @@ describe('modules add and the default compose', () => {
   it('with --force it is added but never sampled; by name, compose names --harmonize, and composes with it', async () => {
     const forced = await runCli(['modules', 'add', RANK2, '--library', lib, '--force']);
     expect(forced.code).toBe(0);
-    expect(forced.stderr).toMatch(/^lorahub: warning: added with --force despite: module "rank2", key .*: rank 2, expected 4 \(as "a0"\); compose will not sample it$/m);
+    expect(forced.stderr).toMatch(/^lorahub: warning: added despite: module "rank2", key .*: rank 2, expected 4 \(as "a0"\); compose will not sample it$/m);
     expect(await listed()).toEqual(['a0', 'a1', 'a2-elsewhere', 'rank2']);
     const info = await runCli(['modules', 'info', 'rank2', '--library', lib]);
     expect(info.stdout).toMatch(/not sampled by compose \(accepted with --force\): module "rank2"/);
@@ -111,7 +111,7 @@ describe('modules add and the default compose', () => {
     try {
       const r = await runCli(['modules', 'verify', '--library', lib]);
       expect(r.code).toBe(1);
-      expect(r.stdout).toMatch(/^FAIL\s+rank2\n\s+breaks the default compose: module "rank2", key .*: rank 2, expected 4 \(as "a0"\) \(remove it, or add it again with --force/m);
+      expect(r.stdout).toMatch(/^FAIL\s+rank2\n\s+breaks the default compose: module "rank2", key .*: rank 2, expected 4 \(as "a0"\) \(remove it, or add it again forcing it in/m);
     } finally {
       writeFileSync(file, saved);
     }

@@ -77,7 +77,7 @@ function printVerify(r: VerifyReport): void {
     for (const w of m.warnings) out(`      warning: ${w}`);
   }
   if (r.unregistered.length) out(`warning: folders not in the manifest: ${r.unregistered.join(', ')}`);
-  if (r.staleTemps.length) out(`note: ${r.staleTemps.length} temporary entr${r.staleTemps.length === 1 ? 'y' : 'ies'} of interrupted runs (ignored; removed by the next add/remove)`);
+  if (r.staleTemps.length) out(`note: ${r.staleTemps.length} temporary entr${r.staleTemps.length === 1 ? 'y' : 'ies'} of a write in progress (ignored; a dead writer's are cleaned up when the library is next opened)`);
   const failed = r.modules.filter((m) => !m.ok).length;
   out(`${r.modules.length - failed}/${r.modules.length} module(s) ok${r.base && !r.base.ok ? '; base FAILED' : ''}`);
 }
