@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openLibrary, shippedBytes } from '../src/library/index.ts';
-import { parseList } from '../src/cli/common.ts';
+import { parseList } from '../src/cli/shared/common.ts';
 import { LorahubError } from '../src/errors.ts';
 import { getTasks } from '../src/tasks/index.ts';
 import { upstreamTasks } from '../src/train/base.ts';

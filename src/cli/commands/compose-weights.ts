@@ -3,7 +3,7 @@ import { LorahubError } from '../../errors.ts';
 import { writeAdapter } from '../../io/peft.ts';
 import { loadBaseModel, resolveModules } from '../../library/index.ts';
 import { compose, type Harmonize } from '../../lora/compose.ts';
-import { harmonizeArg, listArg, maybeLibrary, out, resolveModelDir, weightsArg, withHarmonizeHint } from '../common.ts';
+import { harmonizeArg, listArg, maybeLibrary, out, resolveModelDir, weightsArg, withHarmonizeHint } from '../shared/common.ts';
 
 interface Opts {
   model?: string;

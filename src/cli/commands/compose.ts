@@ -6,8 +6,8 @@ import type { OptimizerName } from '../../adapt/optimizer.ts';
 import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
 import type { LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
-import { numberArg, numberOption, out, parseHarmonize, parseList, positiveInt, withHarmonizeHint } from '../common.ts';
-import { describeEngine, engineOptions, globalOptions } from '../options.ts';
+import { numberArg, numberOption, out, parseHarmonize, parseList, positiveInt, withHarmonizeHint } from '../shared/common.ts';
+import { describeEngine, engineOptions, globalOptions } from '../shared/options.ts';
 
 interface Opts {
   task?: string;

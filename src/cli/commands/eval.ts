@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { evaluateExactMatch } from '../../eval/evaluate.ts';
 import { getTask, loadDataFile, taskExamples, type Example, type Split } from '../../tasks/index.ts';
-import { choiceArg, intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../common.ts';
-import { setupEngine } from '../options.ts';
+import { choiceArg, intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../shared/common.ts';
+import { setupEngine } from '../shared/options.ts';
 
 interface Opts {
   task?: string;

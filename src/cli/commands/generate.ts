@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { generateExamples } from '../../eval/score.ts';
 import { loadDataFile, type Example } from '../../tasks/index.ts';
-import { intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../common.ts';
-import { setupEngine } from '../options.ts';
+import { intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../shared/common.ts';
+import { setupEngine } from '../shared/options.ts';
 
 interface Opts {
   model?: string;

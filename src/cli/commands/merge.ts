@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { mergeIntoCheckpoint } from '../../models/merge.ts';
-import { loadAdapterArg, maybeLibrary, out, resolveModelDir } from '../common.ts';
+import { loadAdapterArg, maybeLibrary, out, resolveModelDir } from '../shared/common.ts';
 
 interface Opts {
   model?: string;

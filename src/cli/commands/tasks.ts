@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { getTask, listTasks, sampleExamples, taskExamples, type Split, type TaskDef } from '../../tasks/index.ts';
-import { choiceArg, intArg } from '../common.ts';
+import { choiceArg, intArg } from '../shared/common.ts';
 
 interface DirOpts {
   tasksDir?: string;

@@ -7,9 +7,9 @@ import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibrary, writableLibraryDir } from '../../library/index.ts';
 import { BASE_PRESETS, type BaseSize } from '../../train/presets.ts';
 import type { LrDecay, LrSchedule } from '../../train/loop.ts';
-import { choiceArg, intArg, listArg, numberArg, out } from '../common.ts';
-import { setupBackend } from '../options.ts';
-import { dtypeArg, interruptSignal, REGISTER_LOCK_WAIT_MS, scheduleArg, trainingProgress } from '../training.ts';
+import { choiceArg, intArg, listArg, numberArg, out } from '../shared/common.ts';
+import { setupBackend } from '../shared/options.ts';
+import { dtypeArg, interruptSignal, REGISTER_LOCK_WAIT_MS, scheduleArg, trainingProgress } from '../shared/training.ts';
 
 interface Opts {
   out: string;

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, defaultReadLibraryDir, openLibrary, writableLibraryDir } from '../../library/index.ts';
 import type { LrDecay, LrSchedule } from '../../train/loop.ts';
-import { intArg, listArg, numberArg, out } from '../common.ts';
-import { setupBackend } from '../options.ts';
-import { dtypeArg, interruptSignal, REGISTER_LOCK_WAIT_MS, scheduleArg, trainingProgress } from '../training.ts';
+import { intArg, listArg, numberArg, out } from '../shared/common.ts';
+import { setupBackend } from '../shared/options.ts';
+import { dtypeArg, interruptSignal, REGISTER_LOCK_WAIT_MS, scheduleArg, trainingProgress } from '../shared/training.ts';
 
 interface Opts {
   task: string;

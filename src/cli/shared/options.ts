@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import type { BackendInfo } from '../backend.ts';
-import { openEngine } from '../engine/index.ts';
-import type { Engine, EngineInfo, EngineOptions } from '../engine/types.ts';
+import type { BackendInfo } from '../../backend.ts';
+import { openEngine } from '../../engine/index.ts';
+import type { Engine, EngineInfo, EngineOptions } from '../../engine/types.ts';
 import { intArg } from './common.ts';
 
 export interface GlobalOptions {
@@ -42,7 +42,7 @@ export async function setupEngine(cmd: Command): Promise<Engine> {
 export async function setupBackend(cmd: Command): Promise<BackendInfo> {
   const g = globalOptions(cmd);
   // Loaded here, not at the top: the forward commands go through the engine seam and need no tfjs.
-  const { initBackend } = await import('../backend.ts');
+  const { initBackend } = await import('../../backend.ts');
   const info = await initBackend(g.backend);
   if (g.verbose) process.stderr.write(`lorahub: backend ${info.name} (${info.provider})\n`);
   return info;

@@ -3,13 +3,13 @@
  * length limits, and the parsers of flag values (numbers, choices, lists). Data files are read by
  * tasks/loaders.ts, the one reader. Library code throws LorahubError; nothing here prints.
  */
-import type { Engine, EngineModel } from '../engine/types.ts';
-import { lengthLimit, type LengthLimit } from '../eval/score.ts';
-import { LorahubError } from '../errors.ts';
-import { DEFAULT_LIBRARY_DIR, openLibraryIfExists, type Library } from '../library/index.ts';
-import { RankConflictError, type Harmonize } from '../lora/compose.ts';
-import type { LoraModule } from '../lora/module.ts';
-import { LazyTokenizer } from '../tokenizers/index.ts';
+import type { Engine, EngineModel } from '../../engine/types.ts';
+import { lengthLimit, type LengthLimit } from '../../eval/score.ts';
+import { LorahubError } from '../../errors.ts';
+import { DEFAULT_LIBRARY_DIR, openLibraryIfExists, type Library } from '../../library/index.ts';
+import { RankConflictError, type Harmonize } from '../../lora/compose.ts';
+import type { LoraModule } from '../../lora/module.ts';
+import { LazyTokenizer } from '../../tokenizers/index.ts';
 
 /** Opens the library if its folder exists (commands that only optionally use it). */
 export const maybeLibrary = openLibraryIfExists;
@@ -47,7 +47,7 @@ export function lengthLimitFor(tokens: number | undefined, modelDir: string): Le
 
 /** One adapter: a folder, or a library module name; checked against the shapes of the model in `modelDir`. */
 export async function loadAdapterArg(arg: string, lib: Library | undefined, modelDir: string): Promise<LoraModule> {
-  const { loadBaseModel, resolveModules } = await import('../library/index.ts');
+  const { loadBaseModel, resolveModules } = await import('../../library/index.ts');
   const base = await loadBaseModel(modelDir);
   const [module] = await resolveModules([arg], { library: lib, base });
   return module;

@@ -4,7 +4,7 @@
  * tensor library (the trainers import theirs in their actions).
  */
 import cliProgress from 'cli-progress';
-import type { LrDecay, Progress } from '../train/loop.ts';
+import type { LrDecay, Progress } from '../../train/loop.ts';
 import { choiceArg } from './common.ts';
 
 /**
