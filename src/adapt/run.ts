@@ -12,7 +12,7 @@ import { openEngine } from '../engine/index.ts';
 import { nonFiniteError, type DeviceName, type EngineInfo, type EngineModel, type EngineName, type EngineOptions } from '../engine/types.ts';
 import { LorahubError, opt } from '../errors.ts';
 import { evaluateExactMatch } from '../eval/evaluate.ts';
-import { makeDir, writeFileAtomic } from '../io/atomic.ts';
+import { makeDir, removeAbandonedTemps, writeFileAtomic } from '../io/atomic.ts';
 import { writeAdapter } from '../io/peft.ts';
 import { loadBaseModel, openLibraryIfExists, resolveModules, samplePool, type Library } from '../library/index.ts';
 import { composeStackModule, stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
@@ -239,6 +239,8 @@ async function openRun(req: ComposeRequest, resumeDir: string | undefined): Prom
   if (!resumeDir) return { ...(await planCompose(req)), out: req.out, resumed: false };
   const spec = readJsonFile<RunSpec>(join(resumeDir, 'run.json'));
   if (spec.version !== 1) throw new LorahubError('BAD_FILE', `${resumeDir}/run.json: unknown version ${String(spec.version)}`);
+  // A run killed mid-write leaves its temporary files (a half-written adapter or state.json).
+  removeAbandonedTemps(resumeDir);
   const statePath = join(resumeDir, 'state.json');
   const snapshot = existsSync(statePath) ? readJsonFile<AdaptSnapshot>(statePath) : undefined;
   return { spec, lib: await openLibraryIfExists(spec.library ?? undefined), out: resumeDir, snapshot, resumed: true };

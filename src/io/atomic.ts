@@ -22,6 +22,31 @@ function tempNameFor(target: string): string {
   return path.join(dir, `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** Whether process `pid` exists on this host (EPERM: it exists, but belongs to someone else). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const TEMP_RE = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Deletes the temporary files and folders that atomic writes into `dir` left when their process
+ * was killed (`.<name>.<pid>.<hex>.tmp` of a pid that no longer runs); a live writer's are kept.
+ */
+export function removeAbandonedTemps(dir: string): string[] {
+  const gone = fs.readdirSync(dir).filter((e) => {
+    const m = TEMP_RE.exec(e);
+    return m !== null && Number(m[1]) !== process.pid && !processAlive(Number(m[1]));
+  });
+  for (const e of gone) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+  return gone;
+}
+
 /**
  * What an errno means, in strerror's words (what `mkdir -p` or `cp` would print), so that a
  * failed write reads "out/report.json: cannot write: no space left on device", not Node's

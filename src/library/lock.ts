@@ -16,7 +16,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { LorahubError } from '../errors.ts';
-import { fileSystemError, writeFileAtomic } from '../io/atomic.ts';
+import { fileSystemError, processAlive, writeFileAtomic } from '../io/atomic.ts';
 
 export const LOCK_DIR = '.lock';
 export const LOCK_OWNER_FILE = '.lock.owner';
@@ -43,17 +43,6 @@ function readOwner(dir: string): Owner | undefined {
     // Missing or half-written owner file: the owner is unknown, fall back to mtime staleness.
   }
   return undefined;
-}
-
-/** Whether process `pid` exists on this host. */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -9,7 +9,7 @@
 import { closeSync, existsSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareFiles, fsyncPath, isTempEntry, tempName, tempOwner } from './files.ts';
-import { processAlive } from './lock.ts';
+import { processAlive } from '../io/atomic.ts';
 import type { LibraryReader } from './reader.ts';
 
 /** tempName('old', name): the registered version of a module that `add --force` moved aside. */

@@ -79,7 +79,11 @@ describe('lorahub compose on the t5-gated fixture (reference normalisation)', ()
     let gens = 0;
     await expect(runCompose(request(out), { interrupted: () => ++gens > 5 })).rejects.toThrow(/interrupted after \d+ evaluations; resume it with resume /);
     expect(existsSync(join(out, 'state.json'))).toBe(true);
+    // What a run killed mid-write leaves (a dead pid's temporary file): cleaned up on resume.
+    const stale = join(out, '.state.json.2147483646.0123456789ab.tmp');
+    writeFileSync(stale, '{');
     const resumed = await runCompose(request(out), {}, out);
+    expect(existsSync(stale)).toBe(false);
     expect(resumed.resumed).toBe(true);
     expect(resumed.weights).toEqual(first.weights);
     expect(resumed.evaluations).toBe(first.evaluations);
