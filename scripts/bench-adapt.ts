@@ -8,6 +8,8 @@
  *  3. peak RSS of each configuration: every row runs in a process of its own.
  *
  *   npm run bench:adapt [-- --worlds fixture,small,base,large --engines ort,tfjs --workers 2 --json]
+ * Decoder-only worlds are named <arch>-<size> (scripts/make-random-world.ts): llama-small,
+ * qwen2-small, gpt2-small (GPT-2 small's shape), qwen2-0.5b (Qwen2.5-0.5B's), llama-1b (Llama-3.2-1B's).
  */
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
@@ -20,13 +22,15 @@ import { readAdapter } from '../src/io/peft.ts';
 import { stackModules } from '../src/lora/compose.ts';
 import type { LoraModule } from '../src/lora/module.ts';
 import type { RandomT5Size } from '../src/models/t5/random.ts';
-import { loadExamplesFile } from '../src/tasks/index.ts';
+import { loadDataFile, loadExamplesFile } from '../src/tasks/index.ts';
+import { RANDOM_CAUSAL_ARCHS, type RandomCausalArch } from '../src/models/causal/random.ts';
+import { loadArch } from '../src/models/index.ts';
 import { ByteTokenizer } from '../src/tokenizers/bytes.ts';
 import { FIXTURE, peakRssMb, REPO, runChild, type BenchRow } from './lib/bench.ts';
 import { writeWorld } from './lib/world.ts';
 
 const o = new Command()
-  .option('--worlds <list>', 'fixture | small | base | large', 'fixture,small')
+  .option('--worlds <list>', 'fixture | small | base | large | llama-small | qwen2-small | gpt2-small | qwen2-0.5b | llama-1b', 'fixture,small')
   .option('--engines <list>', 'engines to run', 'ort,tfjs')
   .option('--workers <n>', 'worker threads for the workers rows', '2')
   .option('--budget <n>', 'CMA-ES evaluation budget when chasing the 40-evaluation objective', '300')
@@ -61,8 +65,35 @@ function worldDir(size: string): string {
   return join(REPO, '.bench', `world-${size}`);
 }
 
+/** A decoder-only world's architecture and size from its name "<arch>-<size>", or undefined for a T5 world. */
+function causalWorld(world: string): { arch: RandomCausalArch; size: string } | undefined {
+  const i = world.indexOf('-');
+  const arch = world.slice(0, i);
+  return i > 0 && (RANDOM_CAUSAL_ARCHS as readonly string[]).includes(arch) ? { arch: arch as RandomCausalArch, size: world.slice(i + 1) } : undefined;
+}
+
+/**
+ * Decoder-only worlds tfjs-wasm cannot run (4 GB wasm32 heap), with the reason; and those measured
+ * without workers (one model per worker).
+ */
+const CAUSAL_NO_TFJS: Record<string, string> = {
+  'qwen2-0.5b': 'tfjs-wasm runs out of its 4 GB heap scoring a population (2.5 GB of weights resident; one candidate at a time fits)',
+  'llama-1b': 'tfjs-wasm cannot hold 4.9 GB of weights (4 GB wasm32 heap)',
+};
+const CAUSAL_NO_WORKERS = ['qwen2-0.5b', 'llama-1b'];
+
 async function worldSetup(size: string): Promise<Setup> {
   const dir = worldDir(size);
+  if (causalWorld(size)) {
+    // A token-id task (task.jsonl): ids used as given, padded with the model's pad id.
+    const names = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    return {
+      name: size,
+      modelDir: join(dir, 'base'),
+      modules: await Promise.all(names.map((n) => readAdapter(join(dir, 'modules', n)))),
+      batch: buildFewShotBatch(new ByteTokenizer(), loadDataFile(join(dir, 'task.jsonl')), loadArch(join(dir, 'base')).config),
+    };
+  }
   const names = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
   return {
     name: size,
@@ -164,18 +195,24 @@ if (o.child) {
   const common = ['--workers', o.workers, '--budget', o.budget, '--seconds', o.seconds, '--seed', o.seed];
   for (const world of o.worlds.split(',')) {
     if (world !== 'fixture' && !existsSync(join(worldDir(world), 'world.json'))) {
-      await writeWorld({ size: world as RandomT5Size, modules: 20, rank: 16, seed: 0, out: worldDir(world) });
+      const causal = causalWorld(world);
+      if (causal) await writeWorld({ arch: causal.arch, size: causal.size, modules: 20, rank: 16, seed: 0, out: worldDir(world) });
+      else await writeWorld({ size: world as RandomT5Size, modules: 20, rank: 16, seed: 0, out: worldDir(world) });
     }
-    // Time-to-target needs hundreds of evaluations: fixture and small only.
-    const chase = world === 'fixture' || world === 'small';
+    // Time-to-target needs hundreds of evaluations: fixture and the small worlds only.
+    const chase = world === 'fixture' || world === 'small' || world === 'llama-small' || world === 'qwen2-small';
     for (const engine of o.engines.split(',')) {
+      if (engine === 'tfjs' && world in CAUSAL_NO_TFJS) {
+        emit({ bench: 'adapt', setup: world, engine, skipped: CAUSAL_NO_TFJS[world] });
+        continue;
+      }
       if (engine === 'tfjs' && world === 'large') {
         emit({ bench: 'adapt', setup: world, engine, skipped: 'tfjs-wasm cannot hold 2.9 GB of weights (4 GB wasm32 heap)' });
         continue;
       }
       const one = (mode: string, extra: string[] = []) => runChild('scripts/bench-adapt.ts', ['--child', `${world}:${engine}:${mode}`, ...common, ...extra], { bench: 'adapt', setup: world, engine, mode });
       // The large world holds one model per worker: 2 × 2.9 GB; measured without workers.
-      const modes = world === 'large' ? ['sequential', 'batched'] : ['sequential', 'batched', 'workers'];
+      const modes = world === 'large' || CAUSAL_NO_WORKERS.includes(world) ? ['sequential', 'batched'] : ['sequential', 'batched', 'workers'];
       for (const mode of modes) one(mode).forEach(emit);
       if (!chase) continue;
       const ref = one('cobyla40');

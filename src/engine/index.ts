@@ -5,7 +5,6 @@
  */
 import { availableParallelism } from 'node:os';
 import { LorahubError } from '../errors.ts';
-import { readHfConfig, supportedModelTypes } from '../models/index.ts';
 import { DEVICE_NAMES, ENGINE_NAMES, type DeviceName, type Engine, type EngineModel, type EngineName, type EngineOptions } from './types.ts';
 
 export * from './types.ts';
@@ -50,36 +49,14 @@ export function openEngine(opts: EngineOptions = {}): Promise<Engine> {
   return e;
 }
 
-/**
- * The tfjs engine runs T5 only so far: a decoder-only model folder is refused by name before its
- * T5 loader would misreport it. Anything else (T5, or a config that does not parse) goes on to
- * the tfjs loader, whose errors stay as they were.
- */
-function t5Only(engine: Engine): Engine {
-  const load = engine.load.bind(engine);
-  engine.load = async (dir: string) => {
-    let type: unknown;
-    try {
-      type = readHfConfig(dir).raw.model_type;
-    } catch {
-      return load(dir);
-    }
-    if (typeof type === 'string' && type !== 't5' && supportedModelTypes().includes(type)) {
-      throw new LorahubError('UNSUPPORTED', `${dir}/config.json: model_type "${type}" runs on the ort engine only so far (the tfjs engine runs T5); use --engine ort`);
-    }
-    return load(dir);
-  };
-  return engine;
-}
-
 async function create(r: ReturnType<typeof resolveEngineOptions>): Promise<Engine> {
-  if (r.engine === 'tfjs') return t5Only(await (await import('./tfjs/index.ts')).createTfjsEngine(r));
+  if (r.engine === 'tfjs') return (await import('./tfjs/index.ts')).createTfjsEngine(r);
   if (r.engine === 'ort' || r.device === 'cuda') return (await import('./ort/index.ts')).createOrtEngine(r);
   // Auto: ort where it loads; tfjs (wasm) where it does not, saying why.
   try {
     return await (await import('./ort/index.ts')).createOrtEngine(r);
   } catch (err) {
-    const tfjs = t5Only(await (await import('./tfjs/index.ts')).createTfjsEngine(r));
+    const tfjs = await (await import('./tfjs/index.ts')).createTfjsEngine(r);
     tfjs.info.fallback = `onnxruntime-node did not load (${(err as Error).message.split('\n')[0]})`;
     return tfjs;
   }

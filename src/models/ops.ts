@@ -1,5 +1,6 @@
 /**
- * Tensor building blocks shared by the T5 encoder, decoder and generation.
+ * Tensor building blocks of the tfjs forwards: T5's encoder, decoder and generation, and the
+ * decoder-only families' (models/causal).
  *
  * Performance notes (tfjs wasm backend, measured here): only batch-1, untransposed 2D matMul
  * reaches XNNPACK's fast path (~29 GFLOP/s a thread); batched or transposed products fall to a

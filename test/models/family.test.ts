@@ -1,11 +1,13 @@
 /**
  * The family seam: model_type picks the family, an unknown one is a one-line error listing the
- * supported ones; the causal-LM batch layout reproduces the fixtures' rows exactly.
+ * supported ones; the causal-LM batch layout reproduces the fixtures' rows exactly; the checks,
+ * causal table, loss sums and generation bookkeeping both engines share.
  */
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { readAdapter } from '../../src/io/peft.ts';
 import { padBatch } from '../../src/models/batch.ts';
+import { causalTable, checkRows, exampleSums, generationPrompts, greedyDecode, MASKED } from '../../src/models/causal/rows.ts';
 import { causalRows, checkModuleFits, leftPaddedPrompts, shiftedLabels } from '../../src/models/family.ts';
 import { archFromHfConfig, loadArch, supportedModelTypes } from '../../src/models/index.ts';
 import { FIXTURES, T5_GATED, errorOf, readJson } from '../helpers.ts';
@@ -108,5 +110,57 @@ describe.each(['llama-gqa', 'gpt2'])('causal-LM batch layout reproduces the %s f
       expect(s.ids.length).toBe(c.target_ids.flat().length);
       expect(s.ids).toEqual(c.target_ids.flat());
     }
+  });
+});
+
+describe('what both engines share around a causal forward (models/causal/rows.ts)', () => {
+  const gpt2 = loadArch(join(FIXTURES, 'gpt2', 'model'));
+
+  it('the causal table: query i of S after K − S cached keys sees keys up to K − S + i', () => {
+    const M = MASKED;
+    expect(Array.from(causalTable(3, 3))).toEqual([0, M, M, 0, 0, M, 0, 0, 0]);
+    expect(Array.from(causalTable(1, 4))).toEqual([0, 0, 0, 0]);
+    expect(Array.from(causalTable(2, 4))).toEqual([0, 0, 0, M, 0, 0, 0, 0]);
+  });
+
+  it('per-example sums of token losses, per group or shared by every group', () => {
+    // Two rows: tokens of row 0 at k = 0, 2; of row 1 at k = 1.
+    expect(exampleSums([1, 2, 4, 10, 20, 40], [0, 1, 0], 2, 2, false)).toEqual([
+      { sum: [5, 2], tokens: [2, 1] },
+      { sum: [50, 20], tokens: [2, 1] },
+    ]);
+    expect(exampleSums([1, 2, 4], [0, 1, 0], 2, 2, true)).toEqual([
+      { sum: [5, 2], tokens: [2, 1] },
+      { sum: [5, 2], tokens: [2, 1] },
+    ]);
+    // No label at all: zero sums, zero tokens, for every group.
+    expect(exampleSums([], [], 2, 3, true)).toEqual(Array.from({ length: 3 }, () => ({ sum: [0, 0], tokens: [0, 0] })));
+  });
+
+  it('checks causal rows, naming what is wrong', () => {
+    if (gpt2.family === 't5') throw new Error('fixture is GPT-2');
+    const ok = { inputIds: [[1, 5, 6]], attentionMask: [[1, 1, 1]], positionIds: [[0, 1, 2]], labels: [[-100, 6, 2]] };
+    expect(checkRows(gpt2, ok, 'm')).toEqual([1, 3]);
+    expect(errorOf(() => checkRows(gpt2, { ...ok, positionIds: [[0, 1]] }, 'm')).message).toBe('position_ids must match input_ids [B][S]');
+    expect(errorOf(() => checkRows(gpt2, { ...ok, labels: [[-100, 600, 2]] }, 'm')).message).toMatch(/^labels\[0\]: token id 600 is outside the vocabulary/);
+    expect(errorOf(() => checkRows(gpt2, { ...ok, positionIds: [[0, 1, 200]] }, 'm')).message).toMatch(/^m: the sequence \(prompt \+ target\) is 201 tokens, longer than this GPT-2 model's n_positions \(128\)/);
+  });
+
+  it('greedy bookkeeping: left-padded prompts, then one token per row with positions and masks growing, pad after eos', async () => {
+    if (gpt2.family === 't5') throw new Error('fixture is GPT-2');
+    const prompts = generationPrompts(gpt2, padBatch([[1, 7, 8], [1, 9]], [], 0), 'm');
+    const seen: { ids: number[][]; pos: number[][]; mask: number[][]; S: number; K: number }[] = [];
+    // Row 0 emits eos (2) first; row 1 emits 4 then 2.
+    const script = [[2, 4], [5, 2]];
+    const rows = await greedyDecode(gpt2, prompts, 5, 'm', async (s) => {
+      seen.push({ ids: s.ids, pos: s.positionIds, mask: s.attentionMask.map((r) => [...r]), S: s.S, K: s.K });
+      return { next: script[s.step], nonFinite: false };
+    }, (what) => new Error(what));
+    expect(rows).toEqual([[8, 2, 0], [9, 4, 2]]);
+    expect(seen.map((s) => [s.S, s.K])).toEqual([[3, 3], [1, 4]]);
+    expect(seen[0].ids).toEqual([[1, 7, 8], [0, 1, 9]]);
+    expect(seen[0].pos).toEqual([[0, 1, 2], [1, 0, 1]]);
+    expect(seen[1]).toMatchObject({ ids: [[2], [4]], pos: [[3], [2]], mask: [[1, 1, 1, 1], [0, 1, 1, 1]] });
+    await expect(greedyDecode(gpt2, prompts, 5, 'm', async () => ({ next: [0, 0], nonFinite: true }), (what) => new Error(`bad: ${what}`))).rejects.toThrow('bad: a logit of generation step 1');
   });
 });

@@ -1,14 +1,16 @@
 /**
  * GPT-2: config.json with transformers' defaults, and the checkpoint layouts found on the Hub
  * (keys without "transformer.", the causal-mask buffers older files carry, a tied head stored
- * anyway, an untied head, F16) all read as the fixture's model: same losses as transformers.
+ * anyway, an untied head, F16) all read as the fixture's model on both engines: same losses as
+ * transformers.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/engine/index.ts';
+import { loadModel, type EngineName } from '../../src/engine/index.ts';
 import type { OrtModel } from '../../src/engine/ort/index.ts';
+import type { TfjsCausalModel } from '../../src/engine/tfjs/index.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors.ts';
 import { gpt2ConfigFromHf } from '../../src/models/gpt2/config.ts';
 import { FIXTURES, errorOf, readJson } from '../helpers.ts';
@@ -61,16 +63,18 @@ const LAYOUTS: { name: string; tensors: Edit; config?: (c: Record<string, unknow
   { name: 'F16', tensors: (t) => t.map((x) => ({ ...x, dtype: 'F16' })), tol: 5e-3 },
 ];
 
+const ENGINES: EngineName[] = ['ort', 'tfjs'];
+
 describe.each(LAYOUTS.map((l, i) => ({ ...l, i })))('checkpoint $name', (l) => {
-  it('gives the fixture losses', async () => {
-    const dir = join(tmp, `g${l.i}`);
+  it.each(ENGINES)('gives the fixture losses on the %s engine', async (engine) => {
+    const dir = join(tmp, `g${l.i}-${engine}`);
     cpSync(join(F, 'model'), dir, { recursive: true });
     const cfg = readJson<Record<string, unknown>>(join(dir, 'config.json'));
     l.config?.(cfg);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
     const { tensors, metadata } = readSafetensors(join(dir, 'model.safetensors'));
     writeSafetensors(join(dir, 'model.safetensors'), l.tensors([...tensors].map(([name, t]) => ({ name, dtype: 'F32', shape: t.shape, data: t.data }))), metadata);
-    const model = (await loadModel(dir, { engine: 'ort', threads: 2 })) as OrtModel;
+    const model = (await loadModel(dir, { engine, threads: 2 })) as OrtModel | TfjsCausalModel;
     try {
       for (const c of readJson<{ cases: Case[] }>(join(F, 'cases.json')).cases.slice(0, 3)) {
         const [got] = await model.scoreCausal({ inputIds: c.input_ids, attentionMask: c.attention_mask, positionIds: c.position_ids, labels: c.labels });
@@ -83,10 +87,10 @@ describe.each(LAYOUTS.map((l, i) => ({ ...l, i })))('checkpoint $name', (l) => {
   });
 });
 
-it('an unexpected tensor is refused, naming it', async () => {
-  const dir = join(tmp, 'extra');
+it.each(ENGINES)('an unexpected tensor is refused, naming it (%s engine)', async (engine) => {
+  const dir = join(tmp, `extra-${engine}`);
   cpSync(join(F, 'model'), dir, { recursive: true });
   const { tensors, metadata } = readSafetensors(join(dir, 'model.safetensors'));
   writeSafetensors(join(dir, 'model.safetensors'), [...[...tensors].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: t.shape, data: t.data })), { name: 'score.weight', dtype: 'F32', shape: [2, 64], data: new Float32Array(128) }], metadata);
-  await expect(loadModel(dir, { engine: 'ort', threads: 2 })).rejects.toThrow(/unexpected tensor "score\.weight" for this config/);
+  await expect(loadModel(dir, { engine, threads: 2 })).rejects.toThrow(/unexpected tensor "score\.weight" for this config/);
 });

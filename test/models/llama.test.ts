@@ -2,7 +2,7 @@
  * The Llama family (llama, mistral, qwen2): config.json with transformers' defaults, rope
  * scalings, refusals; and checkpoints the fixture does not cover (Qwen2's q/k/v biases, tied
  * head, head_dim given, multi-query attention, llama3 and linear rope scaling, other rope_theta,
- * Llama's attention/MLP biases, LoRA on every projection with rslora) through the ort engine,
+ * Llama's attention/MLP biases, LoRA on every projection with rslora) through both engines,
  * against a plain float64 re-statement of the forward (the llama-gqa fixture pins the shared
  * path to transformers itself, test/engine/causal.test.ts).
  */
@@ -10,8 +10,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../../src/engine/index.ts';
+import { loadModel, type EngineName } from '../../src/engine/index.ts';
 import type { OrtModel } from '../../src/engine/ort/index.ts';
+import type { TfjsCausalModel } from '../../src/engine/tfjs/index.ts';
 import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
 import { writeSafetensors } from '../../src/io/safetensors.ts';
 import type { LoraModule, LoraTarget } from '../../src/lora/module.ts';
@@ -248,15 +249,18 @@ const VARIANTS: { name: string; raw: Record<string, unknown> }[] = [
   { name: 'mistral: linear rope, 2 heads, sliding window 12', raw: { ...BASE, model_type: 'mistral', num_attention_heads: 2, num_key_value_heads: 2, sliding_window: 12, rope_scaling: { type: 'linear', factor: 2.0 } } },
 ];
 
-describe.each(VARIANTS.map((v, i) => ({ ...v, i })))('$name: ort engine vs float64', (v) => {
-  const dir = join(tmp, `m${v.i}`);
+const ENGINES: EngineName[] = ['ort', 'tfjs'];
+
+describe.each(VARIANTS.flatMap((v, i) => ENGINES.map((engine) => ({ ...v, i, engine }))))('$name: $engine engine vs float64', (v) => {
+  const dir = join(tmp, `m${v.i}-${v.engine}`);
   const { cfg, w } = writeModel(dir, v.raw, 100 + v.i);
+  const load = async (d: string) => (await loadModel(d, { engine: v.engine, threads: 2 })) as OrtModel | TfjsCausalModel;
   const ids = [1, 7, 3, 22, 9, 31, 4, 15, 2, 11, 38, 6];
 
   it('logits to 1e-4 and per-example losses, base and with an rslora adapter on every projection', async () => {
-    const model = (await loadModel(dir, { engine: 'ort', threads: 2 })) as OrtModel;
+    const model = await load(dir);
     try {
-      const adapter = await everyProjectionAdapter(join(tmp, `a${v.i}`), cfg, 200 + v.i);
+      const adapter = await everyProjectionAdapter(join(tmp, `a${v.i}-${v.engine}`), cfg, 200 + v.i);
       for (const lora of [undefined, adapter]) {
         const want = referenceLogits(cfg, w, ids, lora);
         const rows = { inputIds: [ids], attentionMask: [ids.map(() => 1)], positionIds: [ids.map((_, t) => t)], labels: [ids.map((t, j) => (j < 4 ? -100 : t))] };
@@ -281,7 +285,7 @@ describe.each(VARIANTS.map((v, i) => ({ ...v, i })))('$name: ort engine vs float
   });
 
   it.runIf(v.raw.model_type === 'mistral')('refuses a sequence longer than the sliding window', async () => {
-    const model = (await loadModel(dir, { engine: 'ort', threads: 2 })) as OrtModel;
+    const model = await load(dir);
     try {
       await expect(model.tokenLosses({ inputIds: [ids], attentionMask: [ids.map(() => 1)], labels: [[5, 2]] })).rejects.toThrow(/is 14 tokens, longer than this mistral model's sliding_window \(12\)/);
       await expect(model.generate({ inputIds: [ids], attentionMask: [ids.map(() => 1)] }, { maxNewTokens: 4 })).rejects.toThrow(/sliding_window \(12\)/);
@@ -291,10 +295,10 @@ describe.each(VARIANTS.map((v, i) => ({ ...v, i })))('$name: ort engine vs float
   });
 
   it.runIf(v.raw.model_type === 'qwen2')('a checkpoint without the q/k/v biases is refused, naming the tensor', async () => {
-    const bad = join(tmp, 'qwen2-no-bias');
+    const bad = join(tmp, `qwen2-no-bias-${v.engine}`);
     mkdirSync(bad, { recursive: true });
     writeFileSync(join(bad, 'config.json'), JSON.stringify(v.raw));
     writeSafetensors(join(bad, 'model.safetensors'), llamaWeightTable(cfg).filter((e) => !e.hf.endsWith('.bias')).map((e) => ({ name: e.hf, dtype: 'F32', shape: e.hfShape, data: w.get(e.hf) as Float32Array })));
-    await expect(loadModel(bad, { engine: 'ort', threads: 2 })).rejects.toThrow(/missing tensor "model\.layers\.0\.self_attn\.q_proj\.bias"/);
+    await expect(load(bad)).rejects.toThrow(/missing tensor "model\.layers\.0\.self_attn\.q_proj\.bias"/);
   });
 });

@@ -24,13 +24,12 @@
  * the case KV = H, rep = 1. The attention bias (causal + padding) is built from a causal table
  * [S, K] and the attention mask [B, K], both inputs.
  */
+import { causalGeometry, MASKED, type CausalGeometry } from '../../models/causal/rows.ts';
 import type { CausalArch } from '../../models/index.ts';
 import { ropeInvFreq, type Activation } from '../../models/llama/config.ts';
 import { Graph } from './onnx.ts';
 import { loraInputNames, stackInputNames, STACK_WEIGHTS, WEIGHTS_LOCATION, type LoraTargetShape, type WeightSource } from './t5-graph.ts';
 
-/** A large negative additive mask value (exp underflows to 0, like HF's finfo.min). */
-const MASKED = -1e9;
 
 export type CausalGraphKind = 'score' | 'logits' | 'decode';
 
@@ -38,30 +37,6 @@ export type CausalGraphKind = 'score' | 'logits' | 'decode';
 interface Rows {
   v: string;
   shared: boolean;
-}
-
-/** What the graph needs of a family: sizes and the names of its norms and head. */
-interface Geometry {
-  d: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  layers: number;
-  vocab: number;
-  /** Weights stored [in, out] (GPT-2's Conv1D) rather than torch Linear's [out, in]. */
-  conv1d: boolean;
-  embed: string;
-  /** The LM head's weight [V, d]: the embedding when tied. */
-  head: string;
-}
-
-function geometry(arch: CausalArch): Geometry {
-  if (arch.family === 'llama') {
-    const c = arch.config;
-    return { d: c.hiddenSize, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, layers: c.numLayers, vocab: c.vocabSize, conv1d: false, embed: 'model.embed_tokens.weight', head: c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight' };
-  }
-  const c = arch.config;
-  return { d: c.nEmbd, heads: c.nHead, kvHeads: c.nHead, headDim: c.nEmbd / c.nHead, layers: c.nLayer, vocab: c.vocabSize, conv1d: true, embed: 'transformer.wte.weight', head: c.tieWordEmbeddings ? 'transformer.wte.weight' : 'lm_head.weight' };
 }
 
 /** Per-graph values every block reads. */
@@ -79,7 +54,7 @@ interface Context {
 
 class CausalBuilder {
   readonly g: Graph;
-  readonly geo: Geometry;
+  readonly geo: CausalGeometry;
   private readonly arch: CausalArch;
   private readonly weights: Map<string, WeightSource>;
   private readonly lora = new Map<string, { aT: string; bT: string }>();
@@ -87,7 +62,7 @@ class CausalBuilder {
   constructor(kind: CausalGraphKind, arch: CausalArch, weights: Map<string, WeightSource>, loraTargets: readonly LoraTargetShape[], stacked: boolean) {
     this.g = new Graph(`${arch.modelType}_${kind}`);
     this.arch = arch;
-    this.geo = geometry(arch);
+    this.geo = causalGeometry(arch);
     this.weights = weights;
     const w = stacked && loraTargets.length > 0 ? this.g.input(STACK_WEIGHTS, 'float', ['G', 'N']) : undefined;
     loraTargets.forEach((t, k) => {

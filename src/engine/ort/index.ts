@@ -17,10 +17,9 @@ import { LorahubError } from '../../errors.ts';
 import { populationTargets } from '../../lora/fit.ts';
 import type { LoraModule, LoraTarget } from '../../lora/module.ts';
 import type { T5Config } from '../../models/t5/config.ts';
-import { causalRows, checkModuleFits, leftPaddedPrompts, shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/family.ts';
-import { checkPositions } from '../../models/gpt2/config.ts';
+import { checkModuleFits, shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/family.ts';
+import { causalGeometry, causalTable, checkAdapters, checkRows, exampleSums, generationPrompts, greedyDecode, seamRows, type DecodeStep } from '../../models/causal/rows.ts';
 import { loadArch, type AnyArch, type CausalArch } from '../../models/index.ts';
-import { checkWindow } from '../../models/llama/config.ts';
 import { checkLabels, checkTokenIds, IGNORE_INDEX } from '../../models/batch.ts';
 import { shiftRight } from '../../models/t5/labels.ts';
 import { bucketTable } from '../../models/t5/position.ts';
@@ -355,12 +354,7 @@ export class OrtModel implements EngineModel {
   }
 
   async tokenLosses(batch: ScoreBatch, population: Population = []): Promise<TokenLosses[]> {
-    if (this.arch.family !== 't5') {
-      const [b, s] = this.checkRect(batch.inputIds, 'input_ids');
-      if (batch.attentionMask.length !== b || batch.attentionMask.some((r) => r.length !== s)) throw new LorahubError('INTERNAL', 'attention_mask must match input_ids [B][S]');
-      if (batch.labels.length !== b) throw new LorahubError('INTERNAL', 'labels and input_ids differ in batch size');
-      return this.scoreCausal(causalRows(batch, this.arch.config.padTokenId), population);
-    }
+    if (this.arch.family !== 't5') return this.scoreCausal(seamRows(batch, this.arch.config.padTokenId), population);
     const { feeds, B, T } = this.scoreFeeds(batch);
     const stacked = isStacked(population) && population.weights.length > 0;
     const lora = isStacked(population) ? (stacked ? this.stackFeeds(population.stack, population.weights) : { targets: [], feeds: {} }) : this.loraFeeds(population);
@@ -467,44 +461,11 @@ export class OrtModel implements EngineModel {
     return this.arch;
   }
 
-  /** Refuses sequences the model would not read as transformers does (GPT-2's position table, a sliding window). */
-  private checkLength(arch: CausalArch, length: number, what: string): void {
-    if (arch.family === 'llama') checkWindow(arch.config, length, `${this.dir}: ${what}`);
-    else checkPositions(arch.config, length, `${this.dir}: ${what}`);
-  }
-
-  /**
-   * Refuses adapters that are not for this model: the graph adds deltas only where a target is
-   * one of its layers, so a foreign target would otherwise be dropped without a word.
-   */
-  private checkCausalLora(arch: CausalArch, population: Population): void {
-    if (isStacked(population)) {
-      const s = population.stack;
-      checkModuleFits(arch, { name: s.names[0] ?? 'stack', config: s.first.config, targets: new Map(s.targets.map((t) => [t.path, t])) }, this.dir);
-    } else {
-      for (const m of population) checkModuleFits(arch, m, this.dir);
-    }
-  }
-
   /** Feeds of the score and logits graphs: ids, positions, mask, causal table [S, S]. */
-  private causalFeeds(arch: CausalArch, rows: CausalBatch): { feeds: Record<string, OrtTypes.Tensor>; B: number; S: number } {
-    const [B, S] = this.checkRect(rows.inputIds, 'input_ids');
-    this.checkIds(rows.inputIds, 'input_ids');
-    for (const [what, m] of [['attention_mask', rows.attentionMask], ['position_ids', rows.positionIds], ['labels', rows.labels]] as const) {
-      if (m.length !== B || m.some((r) => r.length !== S)) throw new LorahubError('INTERNAL', `${what} must match input_ids [B][S]`);
-    }
-    checkLabels(rows.labels, arch.config.vocabSize);
-    const maxPos = Math.max(...rows.positionIds.flat());
-    if (rows.positionIds.some((r) => r.some((p) => !Number.isInteger(p) || p < 0))) throw new LorahubError('INTERNAL', 'position_ids must be non-negative integers');
-    this.checkLength(arch, Math.max(S, maxPos + 1), 'the sequence (prompt + target)');
-    const causal = new Float32Array(S * S);
-    for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) causal[i * S + j] = -1e9;
+  private causalFeeds(arch: CausalArch, rows: CausalBatch): Record<string, OrtTypes.Tensor> {
+    const [, S] = checkRows(arch, rows, this.dir);
     const ort = this.ort;
-    return {
-      feeds: { input_ids: i64(ort, rows.inputIds), position_ids: i64(ort, rows.positionIds), attention_mask: f32(ort, rows.attentionMask), causal: new ort.Tensor('float32', causal, [S, S]) },
-      B,
-      S,
-    };
+    return { input_ids: i64(ort, rows.inputIds), position_ids: i64(ort, rows.positionIds), attention_mask: f32(ort, rows.attentionMask), causal: new ort.Tensor('float32', causalTable(S, S), [S, S]) };
   }
 
   /**
@@ -514,13 +475,12 @@ export class OrtModel implements EngineModel {
    */
   async scoreCausal(rows: CausalBatch, population: Population = []): Promise<TokenLosses[]> {
     const arch = this.causalArch();
-    const { feeds } = this.causalFeeds(arch, rows);
+    const feeds = this.causalFeeds(arch, rows);
     const groups = Math.max(1, isStacked(population) ? population.weights.length : population.length);
     const shifted = shiftedLabels(rows.labels);
-    const tokens = rows.labels.map((_, b) => shifted.example.filter((e) => e === b).length);
     const N = shifted.positions.length;
-    if (N === 0) return Array.from({ length: groups }, () => ({ sum: tokens.map(() => 0), tokens }));
-    this.checkCausalLora(arch, population);
+    if (N === 0) return exampleSums([], [], rows.labels.length, groups, true);
+    checkAdapters(arch, population, this.dir);
     const stacked = isStacked(population) && population.weights.length > 0;
     const lora = isStacked(population) ? (stacked ? this.stackFeeds(population.stack, population.weights) : { targets: [], feeds: {} }) : this.loraFeeds(population);
     const session = await this.session('score', lora.targets, stacked);
@@ -530,20 +490,14 @@ export class OrtModel implements EngineModel {
       label_ids: new ort.Tensor('int64', BigInt64Array.from(shifted.ids, (v) => BigInt(v)), [N]),
     };
     const out = await this.run(session, { ...feeds, ...labelFeeds, ...lora.feeds }, 'scoring');
-    const nll = out.token_nll.data as Float32Array; // [g, N]
-    const shared = out.token_nll.dims[0] === 1;
-    return Array.from({ length: groups }, (_, gi) => {
-      const sum = tokens.map(() => 0);
-      const base = shared ? 0 : gi * N;
-      shifted.example.forEach((b, k) => (sum[b] += nll[base + k]));
-      return { sum, tokens };
-    });
+    // token_nll [g, N]: g = 1 when no candidate-specific delta reached the logits.
+    return exampleSums(out.token_nll.data as Float32Array, shifted.example, rows.labels.length, groups, out.token_nll.dims[0] === 1);
   }
 
   /** Logits [B·S, V] and final hidden states [B·S, d] of causal rows with one adapter (parity tests). */
   async causalLogits(rows: CausalBatch, adapter?: LoraModule): Promise<{ logits: Float32Array; hidden: Float32Array }> {
     const arch = this.causalArch();
-    const { feeds } = this.causalFeeds(arch, rows);
+    const feeds = this.causalFeeds(arch, rows);
     if (adapter) checkModuleFits(arch, adapter, this.dir);
     const lora = this.loraFeeds(adapter ? [adapter] : []);
     const out = await this.run(await this.session('logits', lora.targets), { ...feeds, ...lora.feeds }, 'forward');
@@ -556,64 +510,30 @@ export class OrtModel implements EngineModel {
    * step. Rows: the prompt's last token, then the new ids (pad after eos).
    */
   private async generateCausal(arch: CausalArch, input: GenerateInput, opts: GenerateOptions): Promise<number[][]> {
-    const cfg = arch.config;
     const ort = this.ort;
-    const [B, S0] = this.checkRect(input.inputIds, 'input_ids');
-    this.checkIds(input.inputIds, 'input_ids');
-    const mask0 = input.attentionMask ?? input.inputIds.map((r) => r.map(() => 1));
-    if (mask0.length !== B || mask0.some((r) => r.length !== S0)) throw new LorahubError('INTERNAL', 'attention_mask must match input_ids [B][S]');
-    const p = leftPaddedPrompts({ inputIds: input.inputIds, attentionMask: mask0 }, cfg.padTokenId);
-    p.lengths.forEach((n, b) => {
-      if (n === 0) throw new LorahubError('INTERNAL', `input_ids[${b}]: empty prompt (a causal LM continues a prompt)`);
-    });
-    if (opts.adapter) checkModuleFits(arch, opts.adapter, this.dir);
+    const p = generationPrompts(arch, input, this.dir, opts.adapter);
     const lora = this.loraFeeds(opts.adapter ? [opts.adapter] : []);
     const session = await this.session('decode', lora.targets);
-    const [KV, dh] = arch.family === 'llama' ? [arch.config.numKvHeads, arch.config.headDim] : [arch.config.nHead, arch.config.nEmbd / arch.config.nHead];
-    const layers = arch.family === 'llama' ? arch.config.numLayers : arch.config.nLayer;
+    const { kvHeads: KV, headDim: dh, layers } = causalGeometry(arch);
+    const B = p.inputIds.length;
     const cache: Record<string, OrtTypes.Tensor> = {};
     for (let i = 0; i < layers; i++) {
       cache[`past_k.${i}`] = new ort.Tensor('float32', new Float32Array(0), [1, B, KV, 0, dh]);
       cache[`past_v.${i}`] = new ort.Tensor('float32', new Float32Array(0), [1, B, KV, 0, dh]);
     }
-    const eos = new Set(cfg.eosTokenIds);
-    const out = p.inputIds.map((r) => [r[r.length - 1]]);
-    const done = new Array<boolean>(B).fill(false);
-    const lengths = [...p.lengths];
-    const mask = p.attentionMask.map((r) => [...r]);
-    let ids = p.inputIds;
-    let positions = p.positionIds;
-    for (let t = 0; t < opts.maxNewTokens && done.includes(false); t++) {
-      const S = ids[0].length;
-      const K = mask[0].length;
-      this.checkLength(arch, K, `prompt + generated ids (${K})`);
-      // Query i sits at absolute position K − S + i and sees keys up to it.
-      const causal = new Float32Array(S * K);
-      for (let i = 0; i < S; i++) for (let j = K - S + i + 1; j < K; j++) causal[i * K + j] = -1e9;
+    const step = async (s: DecodeStep) => {
       const res = await this.run(
         session,
-        { input_ids: i64(ort, ids), position_ids: i64(ort, positions), attention_mask: f32(ort, mask), causal: new ort.Tensor('float32', causal, [S, K]), ...cache, ...lora.feeds },
+        { input_ids: i64(ort, s.ids), position_ids: i64(ort, s.positionIds), attention_mask: f32(ort, s.attentionMask), causal: new ort.Tensor('float32', s.causal, [s.S, s.K]), ...cache, ...lora.feeds },
         'generation',
       );
       for (let i = 0; i < layers; i++) {
         cache[`past_k.${i}`] = res[`present_k.${i}`];
         cache[`past_v.${i}`] = res[`present_v.${i}`];
       }
-      if ((res.nonfinite.data as Float32Array)[0] > 0) throw nonFiniteError(this, `a logit of generation step ${t + 1}`);
-      const next = res.next_token.data as BigInt64Array;
-      for (let b = 0; b < B; b++) {
-        const id = done[b] ? cfg.padTokenId : Number(next[b]);
-        out[b].push(id);
-        if (eos.has(id)) done[b] = true;
-      }
-      // transformers feeds every row's new token (pad for finished rows) with mask 1, at position
-      // cumsum(mask) − 1.
-      ids = out.map((r) => [r[r.length - 1]]);
-      positions = lengths.map((n) => [n]);
-      lengths.forEach((_, b) => lengths[b]++);
-      mask.forEach((r) => r.push(1));
-    }
-    return out;
+      return { next: Array.from(res.next_token.data as BigInt64Array, Number), nonFinite: (res.nonfinite.data as Float32Array)[0] > 0 };
+    };
+    return greedyDecode(arch, p, opts.maxNewTokens, this.dir, step, (what) => nonFiniteError(this, what));
   }
 
   async dispose(): Promise<void> {

@@ -1,8 +1,9 @@
 /**
- * The tfjs engine: the T5 forward of src/models/t5 (@tensorflow/tfjs on wasm, or tfjs-node when
- * installed) behind the engine seam. It is also the trainers' engine: training needs tfjs's
- * autodiff, so src/train uses T5Model directly and wraps it here (`TfjsModel.fromT5`) when it
- * needs the seam's calls.
+ * The tfjs engine: the forwards of src/models (@tensorflow/tfjs on wasm, or tfjs-node when
+ * installed) behind the engine seam — T5 (models/t5, here) and the decoder-only families
+ * (models/causal, causal.ts), picked by config.json's `model_type`. It is also the trainers'
+ * engine: training needs tfjs's autodiff, so src/train uses T5Model directly and wraps it here
+ * (`TfjsModel.fromT5`) when it needs the seam's calls.
  */
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, initBackend, type BackendInfo } from '../../backend.ts';
@@ -14,6 +15,9 @@ import { generateGreedy } from '../../models/t5/generate.ts';
 import { checkLabels, exampleLosses } from '../../models/batch.ts';
 import { teacherForcedLosses } from '../../models/t5/loss.ts';
 import { T5Model, type LoraDeltas } from '../../models/t5/model.ts';
+import { CausalModel } from '../../models/causal/model.ts';
+import { familyOf, readHfConfig } from '../../models/index.ts';
+import { TfjsCausalModel } from './causal.ts';
 import { isStacked, nonFiniteError, type Engine, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
 import { tfjsMatmulGflops } from './matmul.ts';
 
@@ -89,13 +93,32 @@ export class TfjsModel implements EngineModel {
   }
 }
 
+/**
+ * Loads a model folder with its family's forward. A config.json that does not read goes to the
+ * T5 loader, whose errors (and behaviour, every message included) stay T5's; an unknown
+ * `model_type` is refused listing the supported ones, as on the ort engine.
+ */
+function loadTfjs(dir: string, info: EngineInfo): EngineModel {
+  let raw: Record<string, unknown> | undefined;
+  let file = `${dir}/config.json`;
+  try {
+    ({ raw, file } = readHfConfig(dir));
+  } catch {
+    raw = undefined;
+  }
+  if (raw === undefined || familyOf(raw, file).name === 't5') return TfjsModel.fromT5(T5Model.load(dir), info);
+  return new TfjsCausalModel(CausalModel.load(dir), info);
+}
+
 /** The tfjs engine on the backend `r.backend` (or LORAHUB_BACKEND, else the best available). */
 export async function createTfjsEngine(r: { device: string; threads: number; backend?: string }): Promise<Engine> {
   const info = tfjsInfo(await initBackend(r.backend), r.threads);
   return {
     info,
     // Models share the engine's info object, so a fallback reason set on it shows on them too.
-    load: async (dir: string) => TfjsModel.fromT5(T5Model.load(dir), info),
+    load: async (dir: string) => loadTfjs(dir, info),
     matmulGflops: tfjsMatmulGflops,
   };
 }
+
+export { TfjsCausalModel };

@@ -1,6 +1,6 @@
 /**
  * tfjs's own 2D matmul rate (plain untransposed products, the wasm fast path the forward is
- * built around; see models/t5/ops.ts), for the forward benchmark.
+ * built around; see models/ops.ts), for the forward benchmark.
  */
 import * as tf from '@tensorflow/tfjs';
 

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../../errors.ts';
 import { loadT5Config, type T5Config } from './config.ts';
 import { bucketTable } from './position.ts';
-import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, mulRows, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from './ops.ts';
+import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, mulRows, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from '../ops.ts';
 import { t5Sublayer, weightsFile, type T5Sublayer } from './checkpoint.ts';
 import { checkTokenIds } from '../batch.ts';
 import { disposeWeights, loadT5Weights, type T5Weights } from './weights.ts';
