@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import { join } from 'node:path';
 import { openEngine } from '../src/engine/index.ts';
 import { t5ForwardFlops } from '../src/models/t5/flops.ts';
+import { loadT5Config } from '../src/models/t5/config.ts';
 import type { RandomT5Size } from '../src/models/t5/random.ts';
 import { FIXTURE, median, peakRssMb, randomCheckpoint, runChild, type BenchRow } from './lib/bench.ts';
 
@@ -77,7 +78,8 @@ async function child(engineName: string, name: string): Promise<void> {
   // The forward's own peak, before the matmul-rate products allocate theirs.
   const peak = peakRssMb();
   const rate = await matmulRate((m, k, n, r) => engine.matmulGflops(m, k, n, r));
-  const flops = t5ForwardFlops(model.config, batch, encLen, decLen);
+  // The forward benchmark is T5's (encoder + decoder FLOPs); its checkpoints are T5 folders.
+  const flops = t5ForwardFlops(loadT5Config(model.dir), batch, encLen, decLen);
   const row: BenchRow = {
     bench: 'forward',
     setup: name,
