@@ -18,10 +18,10 @@ import { join } from 'node:path';
 import { FewShotObjective } from '../../src/adapt/objective.ts';
 import { loadModel, type EngineModel, type EngineName, type Population, type TokenLosses } from '../../src/engine/index.ts';
 import { readAdapter } from '../../src/io/peft.ts';
-import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src/io/safetensors.ts';
 import { compose, stackModules } from '../../src/lora/compose.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
 import { padBatch } from '../../src/models/batch.ts';
+import { mergeIntoCheckpoint } from '../../src/models/merge.ts';
 import type { CausalBatch } from '../../src/models/family.ts';
 import { FIXTURES, flat, readJson } from '../helpers.ts';
 
@@ -126,33 +126,6 @@ function expectGenerated(got: number[][], c: Case, want: Expected, label: string
   expect(got.map((r) => r.slice(1)), label).toEqual(want.generate_max_new_tokens_8.map((r) => r.slice(P)));
 }
 
-/**
- * PEFT merge_and_unload: W += s·B·A for a Linear [out, in], W += s·(B·A)ᵀ for a Conv1D [in, out]
- * (fan_in_fan_out); the fixture's merged model, written as a checkpoint.
- */
-function mergedCheckpoint(modelDir: string, module: LoraModule, dir: string): string {
-  cpSync(modelDir, dir, { recursive: true });
-  const { tensors, metadata } = readSafetensors(join(modelDir, 'model.safetensors'));
-  const out: TensorToWrite[] = [];
-  for (const [name, t] of tensors) {
-    const target = module.targets.get(name.replace(/\.weight$/, ''));
-    const data = Float32Array.from(t.data);
-    if (target && name.endsWith('.weight')) {
-      const { r, dIn, dOut, a, b, scaling } = target;
-      for (let o = 0; o < dOut; o++) {
-        for (let i = 0; i < dIn; i++) {
-          let s = 0;
-          for (let k = 0; k < r; k++) s += b[o * r + k] * a[k * dIn + i];
-          const at = module.config.fan_in_fan_out ? i * dOut + o : o * dIn + i;
-          data[at] = Math.fround(data[at] + Math.fround(Math.fround(s) * scaling));
-        }
-      }
-    }
-    out.push({ name, dtype: 'F32', shape: t.shape, data });
-  }
-  writeSafetensors(join(dir, 'model.safetensors'), out, metadata);
-  return dir;
-}
 
 describe.each(RUNS)('$engine engine on the $fixture fixture', ({ engine, fixture }) => {
   const F = join(FIXTURES, fixture);
@@ -243,7 +216,8 @@ describe.each(RUNS)('$engine engine on the $fixture fixture', ({ engine, fixture
   });
 
   it('a merged checkpoint (W += s·BA, transposed for Conv1D) gives the merged losses', async () => {
-    const dir = mergedCheckpoint(join(F, 'model'), compose(adapters.st, ac.composition.weights), join(tmp, `merged-${engine}-${fixture}`));
+    const dir = join(tmp, `merged-${engine}-${fixture}`);
+    mergeIntoCheckpoint(join(F, 'model'), compose(adapters.st, ac.composition.weights), dir);
     const merged = await load(dir, engine);
     try {
       for (const [i, c] of cases.entries()) losses((await merged.scoreCausal(rowsOf(c)))[0], ac.composition.merged.cases[i], c.name);
