@@ -20,7 +20,14 @@ export interface LinearLayout {
  * flips a wrong flag with a warning; merging into the wrong layout would be silently wrong): one
  * message per offending key. Empty when the module fits.
  */
-export function fitProblems(module: Pick<LoraModule, 'targets'> & { config?: Pick<LoraModule['config'], 'fan_in_fan_out'> }, model: LinearLayout): string[] {
+/** What fitting reads of a module (a LoraModule, or a module stack's first module and targets). */
+export interface FitSubject {
+  name?: string;
+  targets: ReadonlyMap<string, Pick<LoraTarget, 'path' | 'dIn' | 'dOut'>>;
+  config?: Pick<LoraModule['config'], 'fan_in_fan_out'>;
+}
+
+export function fitProblems(module: FitSubject, model: LinearLayout): string[] {
   const problems: string[] = [];
   for (const t of module.targets.values()) {
     const shape = model.linearShape(t.path);
@@ -39,7 +46,7 @@ export function fitProblems(module: Pick<LoraModule, 'targets'> & { config?: Pic
 }
 
 /** Throws INCOMPATIBLE, naming the module, the model and the first offending key, unless the module fits. */
-export function checkModuleFitsModel(module: Pick<LoraModule, 'name' | 'targets'> & { config?: Pick<LoraModule['config'], 'fan_in_fan_out'> }, model: LinearLayout, modelName = 'the model'): void {
+export function checkModuleFitsModel(module: FitSubject & { name: string }, model: LinearLayout, modelName = 'the model'): void {
   const problems = fitProblems(module, model);
   if (problems.length > 0) {
     throw new LorahubError('INCOMPATIBLE', `module "${module.name}" does not fit ${modelName}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`);

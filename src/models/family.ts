@@ -185,32 +185,6 @@ export function resolveByTable(table: readonly WeightEntry[], st: SafetensorsFil
 // ---------------------------------------------------------------------------------------------
 // LoRA modules against a model
 
-/**
- * Throws INCOMPATIBLE unless every target of `module` is a Linear of `arch` with PEFT's shapes,
- * and, where the base layer is a Conv1D ([in, out] weight), the adapter says `fan_in_fan_out`
- * (PEFT flips a false flag with a warning; merging into the wrong layout would be silently wrong,
- * so a file that disagrees with its base is refused, naming the field).
- */
-export function checkModuleFits(
-  arch: Pick<Arch<FamilyName, ModelConfig>, 'linearShape' | 'fanInFanOut' | 'modelType'>,
-  module: { name: string; config: Pick<LoraConfig, 'fan_in_fan_out'>; targets: ReadonlyMap<string, Pick<LoraTarget, 'path' | 'dIn' | 'dOut'>> },
-  modelName = 'the model',
-): void {
-  for (const t of module.targets.values()) {
-    const shape = arch.linearShape(t.path);
-    if (!shape) throw new LorahubError('INCOMPATIBLE', `module "${module.name}", key "${t.path}": no such Linear in ${modelName} (${arch.modelType})`);
-    if (shape[0] !== t.dOut || shape[1] !== t.dIn) {
-      throw new LorahubError('INCOMPATIBLE', `module "${module.name}", key "${t.path}": base Linear is [${shape.join(', ')}] (out, in), module has [${t.dOut}, ${t.dIn}]`);
-    }
-    if (arch.fanInFanOut(t.path) !== module.config.fan_in_fan_out) {
-      throw new LorahubError(
-        'INCOMPATIBLE',
-        `module "${module.name}", key "${t.path}": adapter_config.json "fan_in_fan_out" is ${module.config.fan_in_fan_out}, but the base layer stores its weight ${arch.fanInFanOut(t.path) ? '[in, out] (a Conv1D: PEFT needs true)' : '[out, in] (a Linear: PEFT needs false)'}`,
-      );
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Causal-LM batch layout (the fixtures' README, llama-gqa and gpt2)
 

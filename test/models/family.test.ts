@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { readAdapter } from '../../src/io/peft.ts';
 import { padBatch } from '../../src/models/batch.ts';
 import { causalTable, checkRows, exampleSums, generationPrompts, greedyDecode, MASKED } from '../../src/models/causal/rows.ts';
-import { causalRows, checkModuleFits, leftPaddedPrompts, shiftedLabels } from '../../src/models/family.ts';
+import { checkModuleFitsModel } from '../../src/lora/fit.ts';
+import { causalRows, leftPaddedPrompts, shiftedLabels } from '../../src/models/family.ts';
 import { archFromHfConfig, loadArch, supportedModelTypes } from '../../src/models/index.ts';
 import { FIXTURES, T5_GATED, errorOf, readJson } from '../helpers.ts';
 
@@ -74,11 +75,11 @@ describe('LoRA targets by PEFT module path', () => {
     const gpt2 = loadArch(join(FIXTURES, 'gpt2', 'model'));
     const la = await readAdapter(join(FIXTURES, 'llama-gqa', 'adapters', 'a0'));
     const ga = await readAdapter(join(FIXTURES, 'gpt2', 'adapters', 'a0'));
-    checkModuleFits(llama, la);
-    checkModuleFits(gpt2, ga);
-    expect(errorOf(() => checkModuleFits(gpt2, la, 'gpt2-dir')).message).toMatch(/^module "a0", key "model\.layers\.0\.self_attn\.q_proj": no such Linear in gpt2-dir \(gpt2\)$/);
+    checkModuleFitsModel(la, llama);
+    checkModuleFitsModel(ga, gpt2);
+    expect(errorOf(() => checkModuleFitsModel(la, gpt2, 'gpt2-dir')).message).toMatch(/^module "a0" does not fit gpt2-dir: key model\.layers\.0\.self_attn\.q_proj: no such Linear in the base model \(and \d+ more\)$/);
     const noFlag = { ...ga, config: { ...ga.config, fan_in_fan_out: false } };
-    expect(errorOf(() => checkModuleFits(gpt2, noFlag)).code).toBe('INCOMPATIBLE');
+    expect(errorOf(() => checkModuleFitsModel(noFlag, gpt2)).code).toBe('INCOMPATIBLE');
   });
 });
 

@@ -15,7 +15,7 @@ import { readAdapter } from '../../src/io/peft.ts';
 import { compose } from '../../src/lora/compose.ts';
 import { padBatch } from '../../src/models/batch.ts';
 import { randomCausalHfConfig } from '../../src/models/causal/random.ts';
-import { checkModuleFits } from '../../src/models/family.ts';
+import { checkModuleFitsModel } from '../../src/lora/fit.ts';
 import { archFromHfConfig, loadArch, type CausalArch } from '../../src/models/index.ts';
 import { loadDataFile } from '../../src/tasks/index.ts';
 import { writeWorld } from '../../scripts/lib/world.ts';
@@ -51,7 +51,7 @@ describe.each(['llama', 'qwen2', 'gpt2'] as const)('a tiny %s world', (arch) => 
     for (const dir of written.modules) {
       const m = await readAdapter(dir);
       expect(m.config).toMatchObject({ task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, fan_in_fan_out: arch === 'gpt2', target_modules: arch === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'] });
-      expect(() => checkModuleFits(base, m)).not.toThrow();
+      expect(() => checkModuleFitsModel(m, base)).not.toThrow();
     }
     expect(written.task).toBe(join(out, 'task.jsonl'));
     const examples = loadDataFile(written.task);

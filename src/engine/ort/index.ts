@@ -17,7 +17,8 @@ import { LorahubError } from '../../errors.ts';
 import { populationTargets } from '../../lora/fit.ts';
 import type { LoraModule, LoraTarget } from '../../lora/module.ts';
 import type { T5Config } from '../../models/t5/config.ts';
-import { checkModuleFits, shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/family.ts';
+import { shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/family.ts';
+import { checkModuleFitsModel } from '../../lora/fit.ts';
 import { causalGeometry, causalTable, checkAdapters, checkRows, exampleSums, generationPrompts, greedyDecode, seamRows, type DecodeStep } from '../../models/causal/rows.ts';
 import { loadArch, type AnyArch, type CausalArch } from '../../models/index.ts';
 import { checkLabels, checkTokenIds, IGNORE_INDEX } from '../../models/batch.ts';
@@ -498,7 +499,7 @@ export class OrtModel implements EngineModel {
   async causalLogits(rows: CausalBatch, adapter?: LoraModule): Promise<{ logits: Float32Array; hidden: Float32Array }> {
     const arch = this.causalArch();
     const feeds = this.causalFeeds(arch, rows);
-    if (adapter) checkModuleFits(arch, adapter, this.dir);
+    if (adapter) checkModuleFitsModel(adapter, arch, this.dir);
     const lora = this.loraFeeds(adapter ? [adapter] : []);
     const out = await this.run(await this.session('logits', lora.targets), { ...feeds, ...lora.feeds }, 'forward');
     return { logits: out.logits.data as Float32Array, hidden: out.hidden.data as Float32Array };

@@ -11,7 +11,8 @@ import { generateCausal } from '../../models/causal/generate.ts';
 import { labelTokenLosses } from '../../models/causal/loss.ts';
 import { CausalModel, type LoraDeltas } from '../../models/causal/model.ts';
 import { causalTable, checkAdapters, checkRows, exampleSums, generationPrompts, seamRows } from '../../models/causal/rows.ts';
-import { checkModuleFits, shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/family.ts';
+import { shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/family.ts';
+import { checkModuleFitsModel } from '../../lora/fit.ts';
 import type { CausalArch } from '../../models/index.ts';
 import { disposeDeltas, groupDeltas, moduleDeltas } from '../../models/t5/deltas.ts';
 import { isStacked, nonFiniteError, type EngineInfo, type EngineModel, type GenerateInput, type GenerateOptions, type Population, type ScoreBatch, type TokenLosses } from '../types.ts';
@@ -73,7 +74,7 @@ export class TfjsCausalModel implements EngineModel {
   /** Logits [B·S, V] and final hidden states [B·S, d] of causal rows with one adapter (parity tests). */
   async causalLogits(rows: CausalBatch, adapter?: LoraModule): Promise<{ logits: Float32Array; hidden: Float32Array }> {
     const [, S] = checkRows(this.arch, rows, this.dir);
-    if (adapter) checkModuleFits(this.arch, adapter, this.dir);
+    if (adapter) checkModuleFitsModel(adapter, this.arch, this.dir);
     const deltas = adapter ? moduleDeltas(adapter) : undefined;
     try {
       const out = this.model.forward({ inputIds: rows.inputIds, positionIds: rows.positionIds, attentionMask: rows.attentionMask, causal: causalTable(S, S) }, deltas);

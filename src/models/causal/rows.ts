@@ -10,7 +10,8 @@ import { LorahubError } from '../../errors.ts';
 import type { ModuleStack } from '../../lora/compose.ts';
 import type { LoraModule } from '../../lora/module.ts';
 import { checkLabels, checkTokenIds, type ScoreBatch } from '../batch.ts';
-import { causalRows, checkModuleFits, leftPaddedPrompts, type CausalBatch } from '../family.ts';
+import { causalRows, leftPaddedPrompts, type CausalBatch } from '../family.ts';
+import { checkModuleFitsModel } from '../../lora/fit.ts';
 import { checkPositions } from '../gpt2/config.ts';
 import type { CausalArch } from '../index.ts';
 import { checkWindow } from '../llama/config.ts';
@@ -92,9 +93,9 @@ export function checkRows(arch: CausalArch, rows: CausalBatch, dir: string): [nu
 export function checkAdapters(arch: CausalArch, population: readonly LoraModule[] | { stack: ModuleStack }, dir: string): void {
   if ('stack' in population) {
     const s = population.stack;
-    checkModuleFits(arch, { name: s.names[0] ?? 'stack', config: s.first.config, targets: new Map(s.targets.map((t) => [t.path, t])) }, dir);
+    checkModuleFitsModel({ name: s.names[0] ?? 'stack', config: s.first.config, targets: new Map(s.targets.map((t) => [t.path, t])) }, arch, dir);
   } else {
-    for (const m of population) checkModuleFits(arch, m, dir);
+    for (const m of population) checkModuleFitsModel(m, arch, dir);
   }
 }
 
@@ -142,7 +143,7 @@ export function generationPrompts(arch: CausalArch, input: { inputIds: number[][
   p.lengths.forEach((n, b) => {
     if (n === 0) throw new LorahubError('INTERNAL', `input_ids[${b}]: empty prompt (a causal LM continues a prompt)`);
   });
-  if (adapter) checkModuleFits(arch, adapter, dir);
+  if (adapter) checkModuleFitsModel(adapter, arch, dir);
   return p;
 }
 
