@@ -32,7 +32,7 @@ export { t5LinearShape, t5Linears, t5Sublayer, t5WeightTable } from './models/t5
 export { T5Model, type LoraDeltas, type EncoderInput } from './models/t5/model.ts';
 export { generateGreedy } from './models/t5/generate.ts';
 export { tokenCrossEntropy } from './models/t5/loss.ts';
-export { exampleLosses, batchMeanLoss, checkLabels, IGNORE_INDEX } from './models/batch.ts';
+export { exampleLosses, batchMeanLoss, checkLabels, IGNORE_INDEX } from './models/shared/batch.ts';
 export { shiftRight, stripGenerated } from './models/t5/labels.ts';
 export { writeRandomT5 } from './models/t5/random.ts';
 export { ByteTokenizer, JsonTokenizer, LazyTokenizer, loadTokenizer } from './tokenizers/index.ts';

@@ -26,7 +26,7 @@ import { Rng } from '../../src/rng.ts';
 import { RANDOM_T5_SIZES, scaledNormals, writeRandomT5, type RandomT5Size } from '../../src/models/t5/random.ts';
 import { ByteTokenizer } from '../../src/tokenizers/bytes.ts';
 import { loadModel } from '../../src/engine/index.ts';
-import { padBatch } from '../../src/models/batch.ts';
+import { padBatch } from '../../src/models/shared/batch.ts';
 import { loadArch, type CausalArch } from '../../src/models/index.ts';
 import { RANDOM_CAUSAL_ARCHS, randomCausalSizes, writeRandomCausal, type RandomCausalArch } from '../../src/models/causal/random.ts';
 

@@ -12,7 +12,7 @@ import type { EngineModel, ScoreBatch, TokenLosses } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import { stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { checkLabels, padBatch } from '../models/batch.ts';
+import { checkLabels, padBatch } from '../models/shared/batch.ts';
 import { textLayout, tokenizeExamples } from '../eval/score.ts';
 import type { ModelConfig } from '../models/index.ts';
 import type { Example } from '../tasks/types.ts';

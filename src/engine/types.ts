@@ -12,7 +12,7 @@
 import { LorahubError } from '../errors.ts';
 import type { ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
-import type { ModelConfig } from '../models/family.ts';
+import type { ModelConfig } from '../models/shared/family.ts';
 
 export type EngineName = 'ort' | 'tfjs';
 export const ENGINE_NAMES: readonly EngineName[] = ['ort', 'tfjs'];
@@ -49,7 +49,7 @@ export interface EngineInfo {
  * (−100 on ignored positions). The engine derives the decoder inputs (T5: `_shift_right`; a
  * causal LM reads each prompt followed by its target, models/family.ts `causalRows`).
  */
-import type { ScoreBatch } from '../models/batch.ts';
+import type { ScoreBatch } from '../models/shared/batch.ts';
 
 export type { ScoreBatch };
 

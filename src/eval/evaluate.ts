@@ -6,7 +6,7 @@ import type { EngineModel } from '../engine/types.ts';
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { T5Config } from '../models/t5/config.ts';
-import { IGNORE_INDEX } from '../models/batch.ts';
+import { IGNORE_INDEX } from '../models/shared/batch.ts';
 import type { Example } from '../tasks/types.ts';
 import { requireTokenizer, tokenizerIfAny } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';

@@ -7,7 +7,7 @@ import { nonFiniteError, type EngineModel, type GenerateInput, type ScoreBatch, 
 import { LorahubError } from '../errors.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { T5Config } from '../models/t5/config.ts';
-import { checkIdRow, padBatch } from '../models/batch.ts';
+import { checkIdRow, padBatch } from '../models/shared/batch.ts';
 import { stripGenerated } from '../models/t5/labels.ts';
 import { familyOf, type BatchLayout, type ModelConfig } from '../models/index.ts';
 import type { Example, TokenExample } from '../tasks/types.ts';

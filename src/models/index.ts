@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { LorahubError } from '../errors.ts';
-import type { Family } from './family.ts';
+import type { Family } from './shared/family.ts';
 import { gpt2Family, type Gpt2Arch } from './gpt2/family.ts';
 import { llamaFamily, type LlamaArch } from './llama/family.ts';
 import { t5Family, type T5Arch } from './t5/family.ts';
@@ -65,4 +65,4 @@ export function loadArch(dir: string): AnyArch {
   return archFromHfConfig(raw, file);
 }
 
-export type { Arch, BatchLayout, Family, FamilyName, ModelConfig } from './family.ts';
+export type { Arch, BatchLayout, Family, FamilyName, ModelConfig } from './shared/family.ts';

@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { LorahubError } from '../errors.ts';
-import { IGNORE_INDEX } from '../models/batch.ts';
+import { IGNORE_INDEX } from '../models/shared/batch.ts';
 import type { Example, TextExample } from './types.ts';
 
 /**

@@ -6,7 +6,7 @@
  * {epoch, index}: resuming needs no saved RNG state and is exact.
  */
 import { LorahubError } from '../errors.ts';
-import { padBatch, type ScoreBatch } from '../models/batch.ts';
+import { padBatch, type ScoreBatch } from '../models/shared/batch.ts';
 import type { TextExample, TokenExample } from '../tasks/types.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { derivedRng, type Rng } from '../rng.ts';

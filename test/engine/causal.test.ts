@@ -20,9 +20,9 @@ import { loadModel, type EngineModel, type EngineName, type Population, type Tok
 import { readAdapter } from '../../src/io/peft.ts';
 import { compose, stackModules } from '../../src/lora/compose.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
-import { padBatch } from '../../src/models/batch.ts';
+import { padBatch } from '../../src/models/shared/batch.ts';
 import { mergeIntoCheckpoint } from '../../src/models/merge.ts';
-import type { CausalBatch } from '../../src/models/family.ts';
+import type { CausalBatch } from '../../src/models/shared/family.ts';
 import { FIXTURES, flat, readJson } from '../helpers.ts';
 
 interface Expected {

@@ -11,7 +11,7 @@ import { mergeIntoCheckpoint } from '../../src/models/merge.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
 import { T5Model, type LoraDeltas } from '../../src/models/t5/model.ts';
 import { generateGreedy } from '../../src/models/t5/generate.ts';
-import { batchMeanLoss, exampleLosses } from '../../src/models/batch.ts';
+import { batchMeanLoss, exampleLosses } from '../../src/models/shared/batch.ts';
 import { tokenCrossEntropy } from '../../src/models/t5/loss.ts';
 import { T5_GATED, flat, maxAbsDiff, t5AdapterCases, t5Cases, type T5Case, type T5CaseResult } from '../helpers.ts';
 

@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { readAdapter } from '../../src/io/peft.ts';
-import { padBatch } from '../../src/models/batch.ts';
+import { padBatch } from '../../src/models/shared/batch.ts';
 import { causalTable, checkRows, exampleSums, generationPrompts, greedyDecode, MASKED } from '../../src/models/causal/rows.ts';
 import { checkModuleFitsModel } from '../../src/lora/fit.ts';
-import { causalRows, leftPaddedPrompts, shiftedLabels } from '../../src/models/family.ts';
+import { causalRows, leftPaddedPrompts, shiftedLabels } from '../../src/models/shared/family.ts';
 import { archFromHfConfig, loadArch, supportedModelTypes } from '../../src/models/index.ts';
 import { FIXTURES, T5_GATED, errorOf, readJson } from '../helpers.ts';
 

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend.ts';
 import { T5Model } from '../../src/models/t5/model.ts';
 import { generateGreedy } from '../../src/models/t5/generate.ts';
-import { batchMeanLoss, exampleLosses } from '../../src/models/batch.ts';
+import { batchMeanLoss, exampleLosses } from '../../src/models/shared/batch.ts';
 import { shiftRight } from '../../src/models/t5/labels.ts';
 import { tokenCrossEntropy } from '../../src/models/t5/loss.ts';
 import { relativePositionBucket } from '../../src/models/t5/position.ts';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { loadModel } from '../../src/engine/index.ts';
 import { readAdapter } from '../../src/io/peft.ts';
 import { compose } from '../../src/lora/compose.ts';
-import { padBatch } from '../../src/models/batch.ts';
+import { padBatch } from '../../src/models/shared/batch.ts';
 import { randomCausalHfConfig } from '../../src/models/causal/random.ts';
 import { checkModuleFitsModel } from '../../src/lora/fit.ts';
 import { archFromHfConfig, loadArch, type CausalArch } from '../../src/models/index.ts';

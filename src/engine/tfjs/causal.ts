@@ -11,7 +11,7 @@ import { generateCausal } from '../../models/causal/generate.ts';
 import { labelTokenLosses } from '../../models/causal/loss.ts';
 import { CausalModel, type LoraDeltas } from '../../models/causal/model.ts';
 import { causalTable, checkAdapters, checkRows, exampleSums, generationPrompts, seamRows } from '../../models/causal/rows.ts';
-import { shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/family.ts';
+import { shiftedLabels, type CausalBatch, type ModelConfig } from '../../models/shared/family.ts';
 import { checkModuleFitsModel } from '../../lora/fit.ts';
 import type { CausalArch } from '../../models/index.ts';
 import { disposeDeltas, groupDeltas, moduleDeltas } from '../../models/t5/deltas.ts';

@@ -12,7 +12,7 @@ import { composeStack } from '../../lora/compose.ts';
 import type { LoraModule } from '../../lora/module.ts';
 import type { T5Config } from '../../models/t5/config.ts';
 import { generateGreedy } from '../../models/t5/generate.ts';
-import { checkLabels, exampleLosses } from '../../models/batch.ts';
+import { checkLabels, exampleLosses } from '../../models/shared/batch.ts';
 import { teacherForcedLosses } from '../../models/t5/loss.ts';
 import { T5Model, type LoraDeltas } from '../../models/t5/model.ts';
 import { CausalModel } from '../../models/causal/model.ts';

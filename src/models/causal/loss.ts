@@ -5,8 +5,8 @@
  * cost no vocabulary-sized products.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { CausalBatch } from '../family.ts';
-import { gatherRows } from '../ops.ts';
+import type { CausalBatch } from '../shared/family.ts';
+import { gatherRows } from '../shared/ops.ts';
 import { tokenCrossEntropy } from '../t5/loss.ts';
 import type { CausalModel, LoraDeltas } from './model.ts';
 import { causalTable } from './rows.ts';

@@ -16,9 +16,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../../errors.ts';
-import { checkTokenIds } from '../batch.ts';
+import { checkTokenIds } from '../shared/batch.ts';
 import { loadArch, type CausalArch } from '../index.ts';
-import { addRows, bmm, expand, gatherRows, linear, mm, mulRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from '../ops.ts';
+import { addRows, bmm, expand, gatherRows, linear, mm, mulRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from '../shared/ops.ts';
 import { weightsFile } from '../t5/checkpoint.ts';
 import { activation, applyRotary, layerNorm, rotaryTables, rotateHalfMatrix } from './ops.ts';
 import { causalGeometry, type CausalGeometry } from './rows.ts';

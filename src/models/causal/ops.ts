@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ropeInvFreq, type Activation, type LlamaConfig } from '../llama/config.ts';
-import { geluNew, mm } from '../ops.ts';
+import { geluNew, mm } from '../shared/ops.ts';
 
 /** torch LayerNorm over the last axis: (x − mean) / √(var + eps) · weight + bias (biased variance). */
 export function layerNorm(x: tf.Tensor2D, weight: tf.Tensor1D, bias: tf.Tensor1D, eps: number): tf.Tensor2D {

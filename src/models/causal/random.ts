@@ -17,7 +17,7 @@ import { writeSafetensors, type TensorToWrite } from '../../io/safetensors.ts';
 import { LorahubError } from '../../errors.ts';
 import { Rng } from '../../rng.ts';
 import { scaledNormals } from '../t5/random.ts';
-import type { WeightEntry } from '../family.ts';
+import type { WeightEntry } from '../shared/family.ts';
 import { archFromHfConfig, type CausalArch } from '../index.ts';
 
 export type RandomCausalArch = 'llama' | 'qwen2' | 'gpt2';

@@ -9,8 +9,8 @@
 import { LorahubError } from '../../errors.ts';
 import type { ModuleStack } from '../../lora/compose.ts';
 import type { LoraModule } from '../../lora/module.ts';
-import { checkLabels, checkTokenIds, type ScoreBatch } from '../batch.ts';
-import { causalRows, leftPaddedPrompts, type CausalBatch } from '../family.ts';
+import { checkLabels, checkTokenIds, type ScoreBatch } from '../shared/batch.ts';
+import { causalRows, leftPaddedPrompts, type CausalBatch } from '../shared/family.ts';
 import { checkModuleFitsModel } from '../../lora/fit.ts';
 import { checkPositions } from '../gpt2/config.ts';
 import type { CausalArch } from '../index.ts';

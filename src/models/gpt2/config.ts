@@ -4,7 +4,7 @@
  * embeddings, pre-LayerNorm blocks, a fused q/k/v projection, gelu_new, tied head.
  */
 import { LorahubError } from '../../errors.ts';
-import { badConfig, boolField, field, intField, positiveField, specialTokens, type ModelConfig } from '../family.ts';
+import { badConfig, boolField, field, intField, positiveField, specialTokens, type ModelConfig } from '../shared/family.ts';
 import { parseActivation, type Activation } from '../llama/config.ts';
 
 export interface Gpt2Config extends ModelConfig {

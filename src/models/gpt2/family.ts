@@ -1,5 +1,5 @@
 /** GPT-2 on the family seam (../family.ts). */
-import type { Arch, Family } from '../family.ts';
+import type { Arch, Family } from '../shared/family.ts';
 import { gpt2ConfigFromHf, type Gpt2Config } from './config.ts';
 import { GPT2_LINEAR_NAMES, gpt2LinearShape, gpt2WeightTable, resolveGpt2Checkpoint } from './weights.ts';
 

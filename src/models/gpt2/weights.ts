@@ -12,7 +12,7 @@
  * store the same tensors without the "transformer." prefix; both are read.
  */
 import type { SafetensorsFile } from '../../io/safetensors.ts';
-import { resolveByTable, type ResolvedWeight, type WeightEntry } from '../family.ts';
+import { resolveByTable, type ResolvedWeight, type WeightEntry } from '../shared/family.ts';
 import type { Gpt2Config } from './config.ts';
 
 /** PEFT target_modules names of GPT-2's Conv1D layers. */

@@ -9,7 +9,7 @@
  * windows shorter than a sequence (checked per batch by the engine, see `checkWindow`).
  */
 import { LorahubError } from '../../errors.ts';
-import { badConfig, boolField, field, intField, positiveField, specialTokens, type ModelConfig } from '../family.ts';
+import { badConfig, boolField, field, intField, positiveField, specialTokens, type ModelConfig } from '../shared/family.ts';
 
 export type LlamaModelType = 'llama' | 'mistral' | 'qwen2';
 export const LLAMA_MODEL_TYPES: readonly LlamaModelType[] = ['llama', 'mistral', 'qwen2'];

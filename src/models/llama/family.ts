@@ -1,5 +1,5 @@
 /** The Llama family (llama, mistral, qwen2) on the family seam (../family.ts). */
-import type { Arch, Family } from '../family.ts';
+import type { Arch, Family } from '../shared/family.ts';
 import { LLAMA_MODEL_TYPES, llamaConfigFromHf, type LlamaConfig } from './config.ts';
 import { LLAMA_LINEAR_NAMES, llamaLinearShape, llamaWeightTable, resolveLlamaCheckpoint } from './weights.ts';
 

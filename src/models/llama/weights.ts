@@ -5,7 +5,7 @@
  * renamed, and the torch Linear weights [out, in] are the ones a tfjs forward would transpose.
  */
 import type { SafetensorsFile } from '../../io/safetensors.ts';
-import { resolveByTable, type ResolvedWeight, type WeightEntry } from '../family.ts';
+import { resolveByTable, type ResolvedWeight, type WeightEntry } from '../shared/family.ts';
 import type { LlamaConfig } from './config.ts';
 
 /** PEFT target_modules names of the Llama family's Linears. */

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { populationTargets } from '../../lora/fit.ts';
 import type { LoraModule, LoraTarget } from '../../lora/module.ts';
 import type { LoraDeltas } from './model.ts';
-import type { LoraDelta } from '../ops.ts';
+import type { LoraDelta } from '../shared/ops.ts';
 
 function targetDelta(t: LoraTarget): LoraDelta {
   return tf.tidy(() => {

@@ -2,7 +2,7 @@
  * T5 on the family seam (../family.ts): an adapter over the existing config.ts and checkpoint.ts,
  * which stay as they are (their behaviour, messages included, is T5's behaviour on every path).
  */
-import type { Arch, Family } from '../family.ts';
+import type { Arch, Family } from '../shared/family.ts';
 import { resolveT5Checkpoint, T5_LINEAR_NAMES, t5LinearShape, t5WeightTable } from './checkpoint.ts';
 import { t5ConfigFromHf, type T5Config } from './config.ts';
 

@@ -2,7 +2,7 @@
  * T5's (seq2seq) side of HF's label conventions: the decoder input built from the labels, and the
  * generated ids after the decoder start token. The family-independent batch code is ../batch.ts.
  */
-import { IGNORE_INDEX } from '../batch.ts';
+import { IGNORE_INDEX } from '../shared/batch.ts';
 
 /** decoder_input_ids from labels, as HF's `_shift_right`: start token first, -100 → pad. */
 export function shiftRight(labels: number[][], decoderStartTokenId: number, padTokenId: number): number[][] {

@@ -3,7 +3,7 @@
  * CrossEntropyLoss(ignore_index=-100)); per-example and batch reductions are in labels.ts.
  */
 import * as tf from '@tensorflow/tfjs';
-import { IGNORE_INDEX, type ScoreBatch } from '../batch.ts';
+import { IGNORE_INDEX, type ScoreBatch } from '../shared/batch.ts';
 import { shiftRight } from './labels.ts';
 import type { LoraDeltas, T5Model } from './model.ts';
 

@@ -12,9 +12,9 @@ import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../../errors.ts';
 import { loadT5Config, type T5Config } from './config.ts';
 import { bucketTable } from './position.ts';
-import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, mulRows, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from '../ops.ts';
+import { addRows, bmm, expand, gatherRows, geluNew, linear, mm, mulRows, repeatRows, rmsNorm, type GroupedLoraDelta, type LoraDelta, type Rows } from '../shared/ops.ts';
 import { t5Sublayer, weightsFile, type T5Sublayer } from './checkpoint.ts';
-import { checkTokenIds } from '../batch.ts';
+import { checkTokenIds } from '../shared/batch.ts';
 import { disposeWeights, loadT5Weights, type T5Weights } from './weights.ts';
 
 /** Deltas keyed by HF module path ("decoder.block.1.layer.1.EncDecAttention.v"); one per group or shared. */

@@ -4,7 +4,7 @@
  * the trainers and the code above the engine seam (src/engine/types.ts), which must not import a
  * tensor library; family-specific layouts (T5's decoder input, labels.ts) build on it.
  */
-import { LorahubError } from '../errors.ts';
+import { LorahubError } from '../../errors.ts';
 
 /** torch CrossEntropyLoss's ignore_index: label positions that do not count. */
 export const IGNORE_INDEX = -100;

@@ -14,9 +14,9 @@
  *
  * models/index.ts picks the family from config.json's `model_type`.
  */
-import { LorahubError } from '../errors.ts';
-import type { SafetensorsFile } from '../io/safetensors.ts';
-import type { LoraConfig, LoraTarget } from '../lora/module.ts';
+import { LorahubError } from '../../errors.ts';
+import type { SafetensorsFile } from '../../io/safetensors.ts';
+import type { LoraConfig, LoraTarget } from '../../lora/module.ts';
 import { IGNORE_INDEX as IGNORE } from './batch.ts';
 
 export type FamilyName = 't5' | 'llama' | 'gpt2';
