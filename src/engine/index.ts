@@ -4,15 +4,15 @@
  * onnxruntime's CUDA provider binaries (see README "GPU").
  */
 import { availableParallelism } from 'node:os';
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import { DEVICE_NAMES, ENGINE_NAMES, type DeviceName, type Engine, type EngineModel, type EngineName, type EngineOptions } from './types.ts';
 
 export * from './types.ts';
 
-function pick<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+function pick<T extends string>(option: string, v: string | undefined, allowed: readonly T[]): T | undefined {
   if (v === undefined || v === '') return undefined;
   if ((allowed as readonly string[]).includes(v)) return v as T;
-  throw new LorahubError('BAD_ARGUMENT', `${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
+  throw new LorahubError('BAD_ARGUMENT', `${opt(option)} must be one of ${allowed.join(', ')}, got "${v}"`);
 }
 
 /**
@@ -21,15 +21,15 @@ function pick<T extends string>(flag: string, v: string | undefined, allowed: re
  * ort engine; LORAHUB_BACKEND alone picks nothing (it may be set for the trainers).
  */
 export function resolveEngineOptions(opts: EngineOptions = {}): { engine?: EngineName; device: DeviceName; threads: number; backend?: string } {
-  const named = pick('--engine', opts.engine ?? process.env.LORAHUB_ENGINE, ENGINE_NAMES);
+  const named = pick('engine', opts.engine ?? process.env.LORAHUB_ENGINE, ENGINE_NAMES);
   const backend = opts.backend === '' ? undefined : opts.backend;
-  if (backend !== undefined && named === 'ort') throw new LorahubError('BAD_ARGUMENT', '--backend applies to the tfjs engine only; add --engine tfjs');
+  if (backend !== undefined && named === 'ort') throw new LorahubError('BAD_ARGUMENT', `${opt('backend')} applies to the tfjs engine only; add ${opt('engine')} tfjs`);
   const engine = named ?? (backend !== undefined ? 'tfjs' : undefined);
-  const device = pick('--device', opts.device ?? process.env.LORAHUB_DEVICE, DEVICE_NAMES) ?? 'cpu';
+  const device = pick('device', opts.device ?? process.env.LORAHUB_DEVICE, DEVICE_NAMES) ?? 'cpu';
   const threads = opts.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new LorahubError('BAD_ARGUMENT', `--threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1) throw new LorahubError('BAD_ARGUMENT', `${opt('threads')} must be a positive integer, got ${threads}`);
   if (engine === 'tfjs' && device === 'cuda') {
-    throw new LorahubError('BAD_ARGUMENT', '--device cuda needs the ort engine (onnxruntime CUDA provider); the tfjs engine runs on its own backend (--backend)');
+    throw new LorahubError('BAD_ARGUMENT', `${opt('device')} cuda needs the ort engine (onnxruntime CUDA provider); the tfjs engine runs on its own backend (${opt('backend')})`);
   }
   return { engine, device, threads, backend };
 }

@@ -9,7 +9,7 @@
  * family's layout of inputs (T5's shifted decoder inputs; a causal LM's prompt + target) stays
  * below the seam too.
  */
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import type { ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
 import type { ModelConfig } from '../models/shared/family.ts';
@@ -120,7 +120,7 @@ export function nonFiniteError(model: { dir: string; info: EngineInfo }, what: s
   const other = engine === 'ort' ? 'tfjs' : 'ort';
   return new LorahubError(
     'NUMERIC',
-    `${model.dir}: ${what} is NaN/∞ on the ${engine} engine (${device}): the checkpoint may hold NaN/∞ weights or the backend ran out of memory; try --engine ${other}`,
+    `${model.dir}: ${what} is NaN/∞ on the ${engine} engine (${device}): the checkpoint may hold NaN/∞ weights or the backend ran out of memory; try ${opt('engine')} ${other}`,
     cause === undefined ? undefined : { cause },
   );
 }

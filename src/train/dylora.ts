@@ -17,7 +17,7 @@
  * becomes α/b (PEFT's α/r for r = b) — exactly what it was trained with at rank b.
  */
 import * as tf from '@tensorflow/tfjs';
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import type { LoraModule, LoraTarget } from '../lora/module.ts';
 import type { Rng } from '../rng.ts';
 
@@ -34,7 +34,7 @@ export function parseDyLoraRange(text: string): DyLoraRange {
   const m = /^(\d+):(\d+)$/.exec(text.trim());
   const min = m ? Number(m[1]) : NaN;
   const max = m ? Number(m[2]) : NaN;
-  if (!m || min < 1 || max < min) throw new LorahubError('BAD_ARGUMENT', `--dylora must be rmin:rmax with 1 ≤ rmin ≤ rmax, got "${text}"`);
+  if (!m || min < 1 || max < min) throw new LorahubError('BAD_ARGUMENT', `${opt('dylora')} must be rmin:rmax with 1 ≤ rmin ≤ rmax, got "${text}"`);
   return { min, max };
 }
 

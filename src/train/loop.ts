@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import { Adam, clipByGlobalNorm, type AdamOptions } from './adam.ts';
 import { checkSameRun, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { Rng } from '../rng.ts';
@@ -227,7 +227,7 @@ export async function runTraining(problem: TrainProblem, opts: LoopOptions): Pro
         save();
         throw new LorahubError(
           'INTERRUPTED',
-          ckpt ? `interrupted at step ${step}; checkpoint saved in ${ckpt.dir} (continue with --resume)` : `interrupted at step ${step} (no checkpoint folder)`,
+          ckpt ? `interrupted at step ${step}; checkpoint saved in ${ckpt.dir} (continue with ${opt('resume')})` : `interrupted at step ${step} (no checkpoint folder)`,
         );
       }
       opts.hooks?.beforeStep?.(step, problem.params);

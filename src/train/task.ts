@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { LorahubError } from '../errors.ts';
+import { LorahubError, opt } from '../errors.ts';
 import { writeAdapter } from '../io/peft.ts';
 import {
   BASE_FINGERPRINT_METADATA_KEY,
@@ -117,14 +117,14 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
   if (task.kind !== 'upstream' && opts.library) {
     throw new LorahubError(
       'BAD_ARGUMENT',
-      `task "${task.name}" is a ${task.kind} task: modules trained on held-out tasks must not enter the library (train with an --out folder and without adding, e.g. as a baseline)`,
+      `task "${task.name}" is a ${task.kind} task: modules trained on held-out tasks must not enter the library (train with an ${opt('out')} folder and without adding, e.g. as a baseline)`,
     );
   }
   if (!opts.library && !opts.out) throw new LorahubError('BAD_ARGUMENT', 'nowhere to put the module: give an output folder or a library');
   const name = opts.name ?? (opts.spec.dylora ? `${task.name}-dylora` : task.name);
   // Fail before training, not after it.
   if (opts.library?.hasModule(name) && !opts.force) {
-    throw new LorahubError('BAD_ARGUMENT', `module "${name}" already exists in ${opts.library.dir} (use --force to replace it, or --name)`);
+    throw new LorahubError('BAD_ARGUMENT', `module "${name}" already exists in ${opts.library.dir} (use ${opt('force')} to replace it, or ${opt('name')})`);
   }
   const fingerprint = await modelFingerprint(opts.modelDir);
   if (opts.library && !opts.force) {

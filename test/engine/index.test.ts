@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { openEngine, resolveEngineOptions } from '../../src/engine/index.ts';
+import { flagOf } from '../../src/errors.ts';
 import { errorOf } from '../helpers.ts';
 
 afterEach(() => vi.unstubAllEnvs());
@@ -21,7 +22,8 @@ describe('resolveEngineOptions', () => {
   it('--backend with the ort engine (flag or LORAHUB_ENGINE) is a usage error', () => {
     const e = errorOf(() => resolveEngineOptions({ engine: 'ort', backend: 'wasm' }));
     expect(e.code).toBe('BAD_ARGUMENT');
-    expect(e.message).toBe('--backend applies to the tfjs engine only; add --engine tfjs');
+    expect(e.message).toBe('backend applies to the tfjs engine only; add engine tfjs');
+    expect(e.render(flagOf)).toBe('--backend applies to the tfjs engine only; add --engine tfjs');
     vi.stubEnv('LORAHUB_ENGINE', 'ort');
     expect(errorOf(() => resolveEngineOptions({ backend: 'wasm' })).code).toBe('BAD_ARGUMENT');
   });
@@ -41,7 +43,7 @@ describe('--device cuda', () => {
   })();
 
   it.skipIf(cudaInstalled)('without the CUDA provider installed: one clear error that says how to install it', async () => {
-    await expect(openEngine({ engine: 'ort', device: 'cuda', threads: 1 })).rejects.toThrow(/CUDA provider is not installed.*ONNXRUNTIME_NODE_INSTALL=cuda12.*or use --device cpu/);
+    await expect(openEngine({ engine: 'ort', device: 'cuda', threads: 1 })).rejects.toThrow(/CUDA provider is not installed.*ONNXRUNTIME_NODE_INSTALL=cuda12.*or use device cpu/);
   });
 
   it('is refused with the tfjs engine', () => {

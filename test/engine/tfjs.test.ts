@@ -117,7 +117,7 @@ describe('tfjs engine', () => {
         const before = tf.memory().numTensors;
         await expect(m.generate(input, { maxNewTokens: 8, adapter })).rejects.toMatchObject({
           code: 'NUMERIC',
-          message: expect.stringMatching(/: a logit of generation step 1 is NaN\/∞ on the tfjs engine \(cpu\): .*try --engine ort$/),
+          message: expect.stringMatching(/: a logit of generation step 1 is NaN\/∞ on the tfjs engine \(cpu\): .*try engine ort$/),
         });
         expect(tf.memory().numTensors).toBe(before);
       }

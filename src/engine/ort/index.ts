@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
-import { LorahubError } from '../../errors.ts';
+import { LorahubError, opt } from '../../errors.ts';
 import { populationTargets } from '../../lora/fit.ts';
 import type { LoraModule, LoraTarget } from '../../lora/module.ts';
 import type { T5Config } from '../../models/t5/config.ts';
@@ -45,7 +45,7 @@ function loadOrt(): Ort {
   try {
     ortModule = require('onnxruntime-node') as Ort;
   } catch (err) {
-    throw new LorahubError('BACKEND', `onnxruntime-node does not load here (${(err as Error).message.split('\n')[0]}); use --engine tfjs`, { cause: err });
+    throw new LorahubError('BACKEND', `onnxruntime-node does not load here (${(err as Error).message.split('\n')[0]}); use ${opt('engine')} tfjs`, { cause: err });
   }
   return ortModule;
 }
@@ -101,7 +101,7 @@ function checkCuda(): void {
   if (!found) {
     throw new LorahubError(
       'BACKEND',
-      "--device cuda: onnxruntime-node's CUDA provider is not installed (this project's .npmrc skips its download); fetch it with `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` (needs network, CUDA 12 and cuDNN 9), or use --device cpu",
+      `${opt('device')} cuda: onnxruntime-node's CUDA provider is not installed (this project's .npmrc skips its download); fetch it with \`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js\` (needs network, CUDA 12 and cuDNN 9), or use ${opt('device')} cpu`,
     );
   }
 }
@@ -166,7 +166,7 @@ export class OrtModel implements EngineModel {
       for (const { entry, name } of arch.resolveCheckpoint(st)) {
         const ti = st.info(name);
         const elem = DTYPE_ELEM[ti.dtype];
-        if (!elem) throw new LorahubError('UNSUPPORTED', `${file}: tensor "${name}" is ${ti.dtype}; the ort engine reads F32, F16 and BF16 checkpoints (or use --engine tfjs)`);
+        if (!elem) throw new LorahubError('UNSUPPORTED', `${file}: tensor "${name}" is ${ti.dtype}; the ort engine reads F32, F16 and BF16 checkpoints (or use ${opt('engine')} tfjs)`);
         weights.set(entry.ours, { name, elem, shape: entry.hfShape, offset: st.dataStart + ti.begin, length: ti.end - ti.begin });
       }
       return new OrtModel(ort, dir, arch, info, file, statSync(file).size, weights);
@@ -221,7 +221,7 @@ export class OrtModel implements EngineModel {
     const oom = /bad_alloc|out of memory|Failed to allocate|allocate memory/i.test(msg);
     return new LorahubError(
       'BACKEND',
-      `${this.dir}: ${what} failed on the ort engine (${this.info.device}): ${msg}${oom ? ' — out of memory: try fewer --workers, a smaller batch, or --engine tfjs' : ''}`,
+      `${this.dir}: ${what} failed on the ort engine (${this.info.device}): ${msg}${oom ? ` — out of memory: try fewer ${opt('workers')}, a smaller batch, or ${opt('engine')} tfjs` : ''}`,
       { cause: err },
     );
   }
