@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { evaluateExactMatch } from '../../eval/evaluate.ts';
 import { getTask, loadDataFile, taskExamples, type Example, type Split } from '../../tasks/index.ts';
-import { choiceArg, intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../shared/common.ts';
-import { setupEngine } from '../shared/options.ts';
+import { choiceArg, intArg, out } from '../shared/common.ts';
+import { withModel } from '../shared/options.ts';
 
 interface Opts {
   task?: string;
@@ -37,18 +37,10 @@ export function register(program: Command): void {
       let examples: Example[] = opts.task ? taskExamples(getTask(opts.task), opts.split) : loadDataFile(opts.data as string, { targets: true });
       if (opts.limit !== undefined) examples = examples.slice(0, opts.limit);
       if (examples.length === 0) throw new LorahubError('BAD_ARGUMENT', `no ${opts.split} examples to evaluate`);
-      const engine = await setupEngine(cmd);
-      const lib = await maybeLibrary(opts.library);
-      const dir = resolveModelDir(opts.model, lib);
-      const limit = lengthLimitFor(opts.maxLength, dir);
-      const m = await loadModel(engine, dir);
-      try {
-        const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
-        const r = await evaluateExactMatch(m.model, m.tokenizer, examples, adapter, { maxNewTokens: opts.maxNewTokens, limit });
+      await withModel(cmd, opts, async (m) => {
+        const r = await evaluateExactMatch(m.model, m.tokenizer, examples, m.adapter, { maxNewTokens: opts.maxNewTokens, limit: m.limit });
         if (opts.json) out(JSON.stringify({ accuracy: r.accuracy, correct: r.correct, total: r.total, engine: m.model.info.engine, device: m.model.info.device }));
         else out(`exact match: ${(100 * r.accuracy).toFixed(1)}% (${r.correct}/${r.total})`);
-      } finally {
-        await m.model.dispose();
-      }
+      });
     });
 }

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { generateExamples } from '../../eval/score.ts';
 import { loadDataFile, type Example } from '../../tasks/index.ts';
-import { intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../shared/common.ts';
-import { setupEngine } from '../shared/options.ts';
+import { intArg, out } from '../shared/common.ts';
+import { withModel } from '../shared/options.ts';
 
 interface Opts {
   model?: string;
@@ -34,19 +34,11 @@ export function register(program: Command): void {
       }
       if (opts.input === '') throw new LorahubError('BAD_ARGUMENT', '--input is empty');
       const data: Example[] = opts.data ? loadDataFile(opts.data, { targets: false }) : [{ input: opts.input, source: '--input' }];
-      const engine = await setupEngine(cmd);
-      const lib = await maybeLibrary(opts.library);
-      const dir = resolveModelDir(opts.model, lib);
-      const limit = lengthLimitFor(opts.maxLength, dir);
-      const m = await loadModel(engine, dir);
-      try {
-        const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
-        const results = await generateExamples(m.model, m.tokenizer, data, { maxNewTokens: opts.maxNewTokens, adapter, limit });
+      await withModel(cmd, opts, async (m) => {
+        const results = await generateExamples(m.model, m.tokenizer, data, { maxNewTokens: opts.maxNewTokens, adapter: m.adapter, limit: m.limit });
         const { engine: name, device } = m.model.info;
         // Without a tokenizer (token-id input) there is no text: the ids are the result.
         for (const r of results) out(opts.json ? JSON.stringify({ output_ids: r.outputIds, text: r.text, engine: name, device }) : (r.text ?? r.outputIds.join(' ')));
-      } finally {
-        await m.model.dispose();
-      }
+      });
     });
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { scoreExamples } from '../../eval/score.ts';
 import { loadDataFile } from '../../tasks/index.ts';
-import { intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, out, resolveModelDir } from '../shared/common.ts';
-import { setupEngine } from '../shared/options.ts';
+import { intArg, out } from '../shared/common.ts';
+import { withModel } from '../shared/options.ts';
 
 interface Opts {
   model?: string;
@@ -25,18 +25,10 @@ export function register(program: Command): void {
     .option('--json', 'one JSON line {"loss","tokens","engine","device"} per example')
     .action(async (opts: Opts, cmd: Command) => {
       const data = loadDataFile(opts.data, { targets: true });
-      const engine = await setupEngine(cmd);
-      const lib = await maybeLibrary(opts.library);
-      const dir = resolveModelDir(opts.model, lib);
-      const limit = lengthLimitFor(opts.maxLength, dir);
-      const m = await loadModel(engine, dir);
-      try {
-        const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
-        const results = await scoreExamples(m.model, m.tokenizer, data, { adapter, limit });
+      await withModel(cmd, opts, async (m) => {
+        const results = await scoreExamples(m.model, m.tokenizer, data, { adapter: m.adapter, limit: m.limit });
         const { engine: name, device } = m.model.info;
         for (const r of results) out(opts.json ? JSON.stringify({ loss: r.loss, tokens: r.tokens, engine: name, device }) : `${r.loss.toFixed(6)}\t${r.tokens}`);
-      } finally {
-        await m.model.dispose();
-      }
+      });
     });
 }

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import type { BackendInfo } from '../../backend.ts';
 import { openEngine } from '../../engine/index.ts';
 import type { Engine, EngineInfo, EngineOptions } from '../../engine/types.ts';
-import { intArg } from './common.ts';
+import type { LengthLimit } from '../../eval/score.ts';
+import type { LoraModule } from '../../lora/module.ts';
+import { intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, resolveModelDir, type LoadedModel } from './common.ts';
 
 export interface GlobalOptions {
   verbose?: boolean;
@@ -46,4 +48,35 @@ export async function setupBackend(cmd: Command): Promise<BackendInfo> {
   const info = await initBackend(g.backend);
   if (g.verbose) process.stderr.write(`lorahub: backend ${info.name} (${info.provider})\n`);
   return info;
+}
+
+/** The options `score`, `generate` and `eval` share for the model they run. */
+export interface ModelRunOptions {
+  model?: string;
+  adapter?: string;
+  library?: string;
+  maxLength?: number;
+}
+
+/**
+ * Runs `fn` on the model these options name — on the engine the global options pick, with its
+ * lazily read tokenizer, the adapter (folder or library name, checked against the model) and the
+ * input length limit — and disposes the model afterwards, errors included.
+ */
+export async function withModel<T>(
+  cmd: Command,
+  opts: ModelRunOptions,
+  fn: (run: LoadedModel & { adapter?: LoraModule; limit: LengthLimit }) => Promise<T>,
+): Promise<T> {
+  const engine = await setupEngine(cmd);
+  const lib = await maybeLibrary(opts.library);
+  const dir = resolveModelDir(opts.model, lib);
+  const limit = lengthLimitFor(opts.maxLength, dir);
+  const m = await loadModel(engine, dir);
+  try {
+    const adapter = opts.adapter ? await loadAdapterArg(opts.adapter, lib, m.dir) : undefined;
+    return await fn({ ...m, adapter, limit });
+  } finally {
+    await m.model.dispose();
+  }
 }
