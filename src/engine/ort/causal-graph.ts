@@ -27,17 +27,10 @@
 import { causalGeometry, MASKED, type CausalGeometry } from '../../models/causal/rows.ts';
 import type { CausalArch } from '../../models/index.ts';
 import { ropeInvFreq, type Activation } from '../../models/llama/config.ts';
-import { Graph } from './onnx.ts';
-import { loraInputNames, stackInputNames, STACK_WEIGHTS, WEIGHTS_LOCATION, type LoraTargetShape, type WeightSource } from './t5-graph.ts';
+import { GraphBuilder, type LoraTargetShape, type Rows, type WeightSource } from './builder.ts';
 
 
 export type CausalGraphKind = 'score' | 'logits' | 'decode';
-
-/** Rows [g·R, width]; `shared` when g = 1 for every group (no group-specific delta yet). */
-interface Rows {
-  v: string;
-  shared: boolean;
-}
 
 /** Per-graph values every block reads. */
 interface Context {
@@ -52,61 +45,14 @@ interface Context {
   past?: { k: string; v: string }[];
 }
 
-class CausalBuilder {
-  readonly g: Graph;
+class CausalBuilder extends GraphBuilder {
   readonly geo: CausalGeometry;
   private readonly arch: CausalArch;
-  private readonly weights: Map<string, WeightSource>;
-  private readonly lora = new Map<string, { aT: string; bT: string }>();
 
   constructor(kind: CausalGraphKind, arch: CausalArch, weights: Map<string, WeightSource>, loraTargets: readonly LoraTargetShape[], stacked: boolean) {
-    this.g = new Graph(`${arch.modelType}_${kind}`);
+    super(`${arch.modelType}_${kind}`, weights, loraTargets, stacked);
     this.arch = arch;
     this.geo = causalGeometry(arch);
-    this.weights = weights;
-    const w = stacked && loraTargets.length > 0 ? this.g.input(STACK_WEIGHTS, 'float', ['G', 'N']) : undefined;
-    loraTargets.forEach((t, k) => {
-      let a: string;
-      let b: string;
-      if (w) {
-        // Composed inside the graph: A = w·stackA, B = scaling·w·stackB for every candidate at once.
-        const sn = stackInputNames(t.path);
-        const sa = this.g.input(sn.a, 'float', ['N', `ka${k}`]);
-        const sb = this.g.input(sn.b, 'float', ['N', `kb${k}`]);
-        const scale = this.g.input(sn.scale, 'float', []);
-        a = this.reshape(this.g.op('MatMul', [w, sa]), [0, -1, t.dIn]);
-        b = this.reshape(this.g.op('Mul', [this.g.op('MatMul', [w, sb]), scale]), [0, t.dOut, -1]);
-      } else {
-        const names = loraInputNames(t.path);
-        a = this.g.input(names.a, 'float', ['G', `r${k}`, t.dIn]);
-        b = this.g.input(names.b, 'float', ['G', t.dOut, `r${k}`]);
-      }
-      // Aᵀ [G, dIn, r] and Bᵀ [G, r, dOut], once per run.
-      this.lora.set(t.path, { aT: this.g.op('Transpose', [a], { perm: [0, 2, 1] }), bT: this.g.op('Transpose', [b], { perm: [0, 2, 1] }) });
-    });
-  }
-
-  /** A checkpoint tensor (canonical HF name) as an initializer; F16/BF16 cast to float32 once. */
-  w(name: string): string {
-    return this.g.cached(`w:${name}`, () => {
-      const src = this.weights.get(name);
-      if (!src) throw new Error(`internal: no weight "${name}"`);
-      const init = this.g.external(`w.${name}`, src.elem, src.shape, WEIGHTS_LOCATION, src.offset, src.length);
-      return src.elem === 'float' ? init : this.g.op('Cast', [init], { to: 1 });
-    });
-  }
-
-  /** [n] int64 slice of a shape: dims [from, to) of `value`'s shape. */
-  dims(value: string, from: number, to: number): string {
-    return this.g.cached(`dims:${value}:${from}:${to}`, () => this.g.op('Slice', [this.g.op('Shape', [value]), this.g.i64([from]), this.g.i64([to])]));
-  }
-
-  shape(parts: (string | number)[]): string {
-    return this.g.cached(`shape:${parts.join('|')}`, () => this.g.op('Concat', parts.map((p) => (typeof p === 'number' ? this.g.i64([p]) : p)), { axis: 0 }));
-  }
-
-  reshape(x: string, parts: (string | number)[]): string {
-    return this.g.op('Reshape', [x, this.shape(parts)]);
   }
 
   /** Columns [from, to) of rows [n, width]. */
@@ -126,19 +72,7 @@ class CausalBuilder {
     const inputs = [x.v, this.w(weight)];
     if (this.weights.has(`${path}.bias`)) inputs.push(this.w(`${path}.bias`));
     const base = this.g.op('Gemm', inputs, { transB: this.geo.conv1d ? 0 : 1 });
-    const d = this.lora.get(path);
-    if (!d) return { v: base, shared: x.shared };
-    const x3 = this.reshape(x.v, [-1, R, dIn]); // [g, R, dIn]
-    const delta = this.g.op('MatMul', [this.g.op('MatMul', [x3, d.aT]), d.bT]); // [G, R, dOut]
-    const sum = this.g.op('Add', [this.reshape(base, [-1, R, dOut]), delta]);
-    return { v: this.reshape(sum, [-1, dOut]), shared: false };
-  }
-
-  /** Elementwise op on rows, broadcasting shared rows over the groups of unshared ones. */
-  combine(op: 'Add' | 'Mul', a: Rows, b: Rows, R: string, width: number): Rows {
-    if (a.shared === b.shared) return { v: this.g.op(op, [a.v, b.v]), shared: a.shared };
-    const [s, u] = a.shared ? [a, b] : [b, a];
-    return { v: this.reshape(this.g.op(op, [this.reshape(u.v, [-1, R, width]), s.v]), [-1, width]), shared: false };
+    return this.withLora(x, base, path, R, dIn, dOut);
   }
 
   /** LlamaRMSNorm: weight · x / √(mean(x²) + eps). */

@@ -31,7 +31,8 @@ import { isStacked, nonFiniteError, type DeviceName, type Engine, type EngineInf
 import { buildCausalGraph, type CausalGraphKind } from './causal-graph.ts';
 import { ortMatmulGflops } from './matmul.ts';
 import type { ElemType } from './onnx.ts';
-import { buildT5Graph, loraInputNames, stackInputNames, STACK_WEIGHTS, WEIGHTS_LOCATION, type GraphKind, type LoraTargetShape, type WeightSource } from './t5-graph.ts';
+import { loraInputNames, stackInputNames, STACK_WEIGHTS, WEIGHTS_LOCATION, type LoraTargetShape, type WeightSource } from './builder.ts';
+import { buildT5Graph, type GraphKind } from './t5-graph.ts';
 
 type Ort = typeof OrtTypes;
 

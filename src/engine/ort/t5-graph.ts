@@ -26,29 +26,13 @@
  */
 import { t5Sublayer, type T5Sublayer } from '../../models/t5/checkpoint.ts';
 import type { T5Config } from '../../models/t5/config.ts';
-import { Graph, type Dim, type ElemType } from './onnx.ts';
+import { GraphBuilder, type LoraTargetShape, type Rows, type WeightSource } from './builder.ts';
+import { Graph, type Dim } from './onnx.ts';
 
 /** A large negative additive mask value (exp underflows to 0, like HF's finfo.min). */
 const MASKED = -1e9;
 
-/** Where one weight lives in the checkpoint file. */
-export interface WeightSource {
-  /** Tensor name in the checkpoint (for error messages). */
-  name: string;
-  elem: ElemType;
-  shape: number[];
-  /** Absolute byte offset in the file and byte length. */
-  offset: number;
-  length: number;
-}
-
 export type GraphKind = 'score' | 'logits' | 'encoder' | 'step';
-
-/** Rows [g·R, width]; `shared` when g = 1 for every group (no group-specific delta yet). */
-interface Rows {
-  v: string;
-  shared: boolean;
-}
 
 /** Keys [g, B, H, dk, Sk] and values [g, B, H, Sk, dk]. */
 interface KV {
@@ -57,110 +41,24 @@ interface KV {
   shared: boolean;
 }
 
-/** The file name external data points at (a link to the checkpoint beside the .onnx file). */
-export const WEIGHTS_LOCATION = 'model.safetensors';
-
-/** Graph inputs of one LoRA target: composed A [G, r, dIn] and scaling·B [G, dOut, r]. */
-export function loraInputNames(path: string): { a: string; b: string } {
-  return { a: `lora.${path}.A`, b: `lora.${path}.B` };
-}
-
-/** Graph inputs of one stacked target: the N modules' A [N, r·dIn], B [N, dOut·r] and the scaling []. */
-export function stackInputNames(path: string): { a: string; b: string; scale: string } {
-  return { a: `stack.${path}.A`, b: `stack.${path}.B`, scale: `stack.${path}.scale` };
-}
-
-/** The composition weights [G, N] of a stacked population. */
-export const STACK_WEIGHTS = 'composition_weights';
-
-export interface LoraTargetShape {
-  path: string;
-  dIn: number;
-  dOut: number;
-}
-
-class T5Builder {
-  readonly g: Graph;
+class T5Builder extends GraphBuilder {
   private readonly cfg: T5Config;
-  private readonly weights: Map<string, WeightSource>;
-  private readonly lora = new Map<string, { aT: string; bT: string }>();
   private readonly h: number;
   private readonly dk: number;
   private readonly inner: number;
 
   constructor(kind: GraphKind, cfg: T5Config, weights: Map<string, WeightSource>, loraTargets: readonly LoraTargetShape[], stacked: boolean) {
-    this.g = new Graph(`t5_${kind}`);
+    super(`t5_${kind}`, weights, loraTargets, stacked);
     this.cfg = cfg;
-    this.weights = weights;
     this.h = cfg.numHeads;
     this.dk = cfg.dKv;
     this.inner = cfg.numHeads * cfg.dKv;
-    const w = stacked && loraTargets.length > 0 ? this.g.input(STACK_WEIGHTS, 'float', ['G', 'N']) : undefined;
-    loraTargets.forEach((t, k) => {
-      const names = loraInputNames(t.path);
-      let a: string;
-      let b: string;
-      if (w) {
-        // Composed inside the graph: A = w·stackA, B = w·stackB for every candidate at once.
-        const sn = stackInputNames(t.path);
-        const sa = this.g.input(sn.a, 'float', ['N', `ka${k}`]);
-        const sb = this.g.input(sn.b, 'float', ['N', `kb${k}`]);
-        const scale = this.g.input(sn.scale, 'float', []);
-        a = this.reshape(this.g.op('MatMul', [w, sa]), [0, -1, t.dIn]);
-        b = this.reshape(this.g.op('Mul', [this.g.op('MatMul', [w, sb]), scale]), [0, t.dOut, -1]);
-      } else {
-        a = this.g.input(names.a, 'float', ['G', `r${k}`, t.dIn]);
-        b = this.g.input(names.b, 'float', ['G', t.dOut, `r${k}`]);
-      }
-      // Aᵀ [G, dIn, r] and Bᵀ [G, r, dOut], once per run.
-      this.lora.set(t.path, { aT: this.g.op('Transpose', [a], { perm: [0, 2, 1] }), bT: this.g.op('Transpose', [b], { perm: [0, 2, 1] }) });
-    });
-  }
-
-  /** Our weight name → an initializer (F16/BF16 checkpoints are cast to float32 once, at load). */
-  w(ours: string): string {
-    return this.g.cached(`w:${ours}`, () => {
-      const src = this.weights.get(ours);
-      if (!src) throw new Error(`internal: no weight "${ours}"`);
-      const init = this.g.external(`w.${ours}`, src.elem, src.shape, WEIGHTS_LOCATION, src.offset, src.length);
-      return src.elem === 'float' ? init : this.g.op('Cast', [init], { to: 1 });
-    });
-  }
-
-  /** [n] int64 slice of a shape: dims [from, to) of `value`'s shape. */
-  dims(value: string, from: number, to: number): string {
-    return this.g.cached(`dims:${value}:${from}:${to}`, () => this.g.op('Slice', [this.g.op('Shape', [value]), this.g.i64([from]), this.g.i64([to])]));
-  }
-
-  /** A shape tensor from int64 [1] pieces and constants. */
-  shape(parts: (string | number)[]): string {
-    const key = `shape:${parts.join('|')}`;
-    return this.g.cached(key, () => this.g.op('Concat', parts.map((p) => (typeof p === 'number' ? this.g.i64([p]) : p)), { axis: 0 }));
-  }
-
-  reshape(x: string, parts: (string | number)[]): string {
-    return this.g.op('Reshape', [x, this.shape(parts)]);
   }
 
   /** y = x·Wᵀ (+ per-group LoRA), W the HF Linear weight [dOut, dIn]; R: rows per group ([1] int64). */
   linear(x: Rows, ours: string, hfPath: string, R: string, dOut: number): Rows {
     const base = this.g.op('Gemm', [x.v, this.w(ours)], { transB: 1 });
-    const d = this.lora.get(hfPath);
-    if (!d) return { v: base, shared: x.shared };
-    const dIn = this.weights.get(ours)?.shape[1] as number;
-    const x3 = this.reshape(x.v, [-1, R, dIn]); // [g, R, dIn]
-    const xa = this.g.op('MatMul', [x3, d.aT]); // [G, R, r]
-    const delta = this.g.op('MatMul', [xa, d.bT]); // [G, R, dOut]
-    const sum = this.g.op('Add', [this.reshape(base, [-1, R, dOut]), delta]);
-    return { v: this.reshape(sum, [-1, dOut]), shared: false };
-  }
-
-  /** Elementwise op on rows, broadcasting shared rows over the groups of unshared ones. */
-  combine(op: 'Add' | 'Mul', a: Rows, b: Rows, R: string, width: number): Rows {
-    if (a.shared === b.shared) return { v: this.g.op(op, [a.v, b.v]), shared: a.shared };
-    const [s, u] = a.shared ? [a, b] : [b, a];
-    const out = this.g.op(op, [this.reshape(u.v, [-1, R, width]), s.v]);
-    return { v: this.reshape(out, [-1, width]), shared: false };
+    return this.withLora(x, base, hfPath, R, this.weights.get(ours)?.shape[1] as number, dOut);
   }
 
   /** T5LayerNorm: x · 1/√(mean(x²) + eps) · weight (no mean subtraction, no bias). */

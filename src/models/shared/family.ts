@@ -14,6 +14,7 @@
  *
  * models/index.ts picks the family from config.json's `model_type`.
  */
+import { readFileSync } from 'node:fs';
 import { LorahubError } from '../../errors.ts';
 import type { SafetensorsFile } from '../../io/safetensors.ts';
 import type { LoraConfig, LoraTarget } from '../../lora/module.ts';
@@ -87,6 +88,25 @@ export interface Family<A> {
 
 // ---------------------------------------------------------------------------------------------
 // config.json fields, with a family's defaults
+
+/** config.json of an HF model folder, as a JSON object (every family's loader reads it through this). */
+export function readHfConfig(dir: string): { raw: Record<string, unknown>; file: string } {
+  const file = `${dir}/config.json`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new LorahubError('NOT_FOUND', `${file}: cannot read model config`, { cause });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new LorahubError('BAD_CONFIG', `${file}: invalid JSON (${(cause as Error).message})`, { cause });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new LorahubError('BAD_CONFIG', `${file}: expected a JSON object`);
+  return { raw: raw as Record<string, unknown>, file };
+}
 
 export function badConfig(file: string, message: string): LorahubError {
   return new LorahubError('BAD_CONFIG', `${file}: ${message}`);

@@ -2,7 +2,7 @@
  * T5 configuration from a Hugging Face `config.json`, with transformers' own defaults
  * (transformers/models/t5/configuration_t5.py) for every field a file may omit.
  */
-import { readFileSync } from 'node:fs';
+import { readHfConfig } from '../shared/family.ts';
 import { LorahubError } from '../../errors.ts';
 
 export type FeedForwardProj = 'relu' | 'gated-gelu' | 'gated-relu' | 'gelu';
@@ -119,21 +119,6 @@ export function t5ConfigFromHf(raw: Record<string, unknown>, file = 'config.json
 
 /** Reads `<dir>/config.json`. */
 export function loadT5Config(dir: string): T5Config {
-  const file = `${dir}/config.json`;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (cause) {
-    throw new LorahubError('NOT_FOUND', `${file}: cannot read model config`, { cause });
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (cause) {
-    throw new LorahubError('BAD_CONFIG', `${file}: invalid JSON (${(cause as Error).message})`, { cause });
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new LorahubError('BAD_CONFIG', `${file}: expected a JSON object`);
-  }
-  return t5ConfigFromHf(raw as Record<string, unknown>, file);
+  const { raw, file } = readHfConfig(dir);
+  return t5ConfigFromHf(raw, file);
 }
