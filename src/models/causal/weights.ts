@@ -6,7 +6,7 @@
  * untransposed 2D product, the wasm fast path (models/ops.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { SafetensorsFile } from '../../io/safetensors.ts';
+import { loadTableTensors } from '../shared/ops.ts';
 import type { CausalArch } from '../index.ts';
 import { causalGeometry } from './rows.ts';
 
@@ -21,24 +21,7 @@ export interface CausalWeights {
 
 /** Loads every tensor of the family's table from `file` (F32, F16 or BF16 read as float32). */
 export function loadCausalWeights(arch: CausalArch, file: string): CausalWeights {
-  const st = SafetensorsFile.open(file);
-  const tensors = new Map<string, tf.Tensor>();
-  try {
-    for (const { entry, name } of arch.resolveCheckpoint(st)) {
-      const t = tf.tensor(st.readFloat32(name), entry.hfShape, 'float32');
-      if (entry.transpose) {
-        tensors.set(entry.ours, tf.transpose(t));
-        t.dispose();
-      } else {
-        tensors.set(entry.ours, t);
-      }
-    }
-  } catch (err) {
-    tf.dispose([...tensors.values()]);
-    throw err;
-  } finally {
-    st.close();
-  }
+  const tensors = loadTableTensors(file, (st) => arch.resolveCheckpoint(st));
   const geo = causalGeometry(arch);
   const tied = geo.head === geo.embed;
   // An untied head is a torch Linear [V, d], stored transposed by the table already.

@@ -9,6 +9,8 @@
  * are big enough for that to pay (see `bmm`).
  */
 import * as tf from '@tensorflow/tfjs';
+import { SafetensorsFile } from '../../io/safetensors.ts';
+import type { ResolvedWeight } from './family.ts';
 
 /** True while a gradient tape records (training): ops must then be differentiable on every backend. */
 export function recording(): boolean {
@@ -212,4 +214,31 @@ export function addRows(a: Rows, b: Rows, groups: number): Rows {
 /** Elementwise a · b on rows (the gated FFN). */
 export function mulRows(a: Rows, b: Rows, groups: number): Rows {
   return combineRows(a, b, groups, tf.mul);
+}
+
+/**
+ * Every tensor a family's weight table resolves to in `file` (`resolve`: the table against the
+ * open checkpoint, shapes asserted), as float32 tfjs tensors keyed by our names; torch Linear
+ * weights stored transposed, [dIn, dOut] (the wasm fast path). Nothing is left allocated on error.
+ */
+export function loadTableTensors(file: string, resolve: (st: SafetensorsFile) => ResolvedWeight[]): Map<string, tf.Tensor> {
+  const st = SafetensorsFile.open(file);
+  const tensors = new Map<string, tf.Tensor>();
+  try {
+    for (const { entry, name } of resolve(st)) {
+      const t = tf.tensor(st.readFloat32(name), entry.hfShape, 'float32');
+      if (entry.transpose) {
+        tensors.set(entry.ours, tf.transpose(t));
+        t.dispose();
+      } else {
+        tensors.set(entry.ours, t);
+      }
+    }
+    return tensors;
+  } catch (err) {
+    tf.dispose([...tensors.values()]);
+    throw err;
+  } finally {
+    st.close();
+  }
 }

@@ -6,7 +6,7 @@
  * [dIn, dOut], so that every projection is a plain untransposed 2D matMul (the wasm fast path).
  */
 import * as tf from '@tensorflow/tfjs';
-import { SafetensorsFile } from '../../io/safetensors.ts';
+import { loadTableTensors } from '../shared/ops.ts';
 import { resolveT5Checkpoint } from './checkpoint.ts';
 import type { T5Config } from './config.ts';
 
@@ -19,25 +19,9 @@ export interface T5Weights {
 
 /** Loads every tensor of the table from `file` as tfjs tensors (see resolveT5Checkpoint). */
 export function loadT5Weights(cfg: T5Config, file: string): T5Weights {
-  const st = SafetensorsFile.open(file);
-  try {
-    const tensors = new Map<string, tf.Tensor>();
-    for (const { entry, name } of resolveT5Checkpoint(cfg, st)) {
-      const t = tf.tensor(st.readFloat32(name), entry.hfShape, 'float32');
-      if (entry.transpose) {
-        tensors.set(entry.ours, tf.transpose(t));
-        t.dispose();
-      } else {
-        tensors.set(entry.ours, t);
-      }
-    }
-    const lmHeadT = cfg.tieWordEmbeddings
-      ? (tf.transpose(tensors.get('embed') as tf.Tensor2D) as tf.Tensor2D)
-      : (tensors.get('lmHead') as tf.Tensor2D);
-    return { tensors, lmHeadT };
-  } finally {
-    st.close();
-  }
+  const tensors = loadTableTensors(file, (st) => resolveT5Checkpoint(cfg, st));
+  const lmHeadT = cfg.tieWordEmbeddings ? (tf.transpose(tensors.get('embed') as tf.Tensor2D) as tf.Tensor2D) : (tensors.get('lmHead') as tf.Tensor2D);
+  return { tensors, lmHeadT };
 }
 
 export function disposeWeights(w: T5Weights): void {
