@@ -114,8 +114,12 @@ export async function acquireLibraryLock(dir: string, opts: LockOptions = {}): P
   }
 }
 
-/** How long a lock without an owner record is given to get one (its holder writes it right after taking it). */
-const OWNER_GRACE_MS = 200;
+/**
+ * How long a lock without an owner record is given to get one. Its holder writes it right after
+ * taking the lock, but on a loaded machine that can take a while: 200 ms was measured too short
+ * under a parallel test run on 2 cores ("pid unknown"). Only a writer that lost a race waits.
+ */
+const OWNER_GRACE_MS = 2000;
 
 /**
  * The owner of a held lock. A lock taken an instant ago has no owner record yet (proper-lockfile
