@@ -117,3 +117,17 @@ export const t5AdapterCases = (): T5AdapterCases => readJson<T5AdapterCases>(joi
 
 /** A fixture case as the engines' ScoreBatch. */
 export const batchOf = (c: T5Case) => ({ inputIds: c.input_ids, attentionMask: c.attention_mask, labels: c.labels });
+
+/** A case of the decoder-only fixtures' cases.json (llama-gqa, gpt2; their READMEs say what each field holds). */
+export interface CausalCase {
+  name: string;
+  padding_side: string;
+  prompt_ids: number[][];
+  target_ids: number[][];
+  input_ids: number[][];
+  attention_mask: number[][];
+  position_ids: number[][];
+  labels: number[][];
+  generate_input_ids: number[][];
+  generate_attention_mask: number[][];
+}

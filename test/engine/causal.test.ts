@@ -23,7 +23,7 @@ import type { LoraModule } from '../../src/lora/module.ts';
 import { padBatch } from '../../src/models/shared/batch.ts';
 import { mergeIntoCheckpoint } from '../../src/models/merge.ts';
 import type { CausalBatch } from '../../src/models/shared/family.ts';
-import { FIXTURES, flat, readJson } from '../helpers.ts';
+import { FIXTURES, flat, readJson, type CausalCase } from '../helpers.ts';
 
 interface Expected {
   logits: number[][][];
@@ -34,17 +34,7 @@ interface Expected {
   generated_new_tokens: number[][];
 }
 
-interface Case {
-  name: string;
-  padding_side: string;
-  prompt_ids: number[][];
-  target_ids: number[][];
-  input_ids: number[][];
-  attention_mask: number[][];
-  position_ids: number[][];
-  labels: number[][];
-  generate_input_ids: number[][];
-  generate_attention_mask: number[][];
+interface Case extends CausalCase {
   expected: Expected & { last_hidden_state: number[][][] };
 }
 

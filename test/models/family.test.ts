@@ -11,20 +11,9 @@ import { causalTable, checkRows, exampleSums, generationPrompts, greedyDecode, M
 import { checkModuleFitsModel } from '../../src/lora/fit.ts';
 import { causalRows, leftPaddedPrompts, shiftedLabels } from '../../src/models/shared/family.ts';
 import { archFromHfConfig, loadArch, supportedModelTypes } from '../../src/models/index.ts';
-import { FIXTURES, T5_GATED, errorOf, readJson } from '../helpers.ts';
+import { FIXTURES, T5_GATED, errorOf, readJson, type CausalCase } from '../helpers.ts';
 
-interface Case {
-  name: string;
-  padding_side: string;
-  prompt_ids: number[][];
-  target_ids: number[][];
-  input_ids: number[][];
-  attention_mask: number[][];
-  position_ids: number[][];
-  labels: number[][];
-  generate_input_ids: number[][];
-  generate_attention_mask: number[][];
-}
+type Case = CausalCase;
 
 describe('model_type picks the family', () => {
   it('reads every fixture with its family', () => {
