@@ -4,7 +4,9 @@
  *  1. evaluations/s scoring one candidate per forward pass (as the reference), the whole CMA-ES
  *     population in one pass ("batched"), and population slices in worker threads;
  *  2. the objective 40 one-at-a-time COBYLA evaluations reach (the reference's actual optimiser
- *     and budget) and the wall time CMA-ES (batched; batched + workers) needs to reach it;
+ *     and budget) and the wall time each search needs to reach it: the default search
+ *     (SEARCH_DEFAULTS.optimizer, rows marked default) and, for comparison, lq-CMA-ES and CMA-ES
+ *     with population scoring (batched; batched + workers);
  *  3. peak RSS of each configuration: every row runs in a process of its own.
  *
  *   npm run bench:adapt [-- --worlds fixture,small,base,large --engines ort,tfjs --workers 2 --json]
@@ -14,7 +16,8 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { adapt, DEFAULT_POPSIZE, type Evaluator } from '../src/adapt/adapt.ts';
+import { adapt, DEFAULT_POPSIZE, DEFAULT_SETTINGS, type Evaluator } from '../src/adapt/adapt.ts';
+import { OPTIMIZER_NAMES, type OptimizerName } from '../src/adapt/optimizer.ts';
 import { BatchedEvaluator, SequentialEvaluator, WorkerEvaluator } from '../src/adapt/evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type ObjectiveOptions } from '../src/adapt/objective.ts';
 import { openEngine } from '../src/engine/index.ts';
@@ -123,7 +126,7 @@ async function child(world: string, engineName: string, mode: string): Promise<v
       return new WorkerEvaluator({ workers, modelDir: s.modelDir, stack: stackModules(s.modules, OBJECTIVE.harmonize), batch: s.batch, objective: OBJECTIVE, engine: { engine: info.engine, device: info.device, threads: perWorker } });
     }
     if (!obj) throw new Error('internal: no objective');
-    return mode.startsWith('sequential') || mode === 'cobyla40' ? new SequentialEvaluator(obj) : new BatchedEvaluator(obj);
+    return mode.startsWith('sequential') || mode.endsWith('sequential') || mode === 'cobyla40' ? new SequentialEvaluator(obj) : new BatchedEvaluator(obj);
   };
   const base: BenchRow = {
     bench: 'adapt',
@@ -138,16 +141,20 @@ async function child(world: string, engineName: string, mode: string): Promise<v
   if (mode === 'cobyla40') {
     const r = await adapt(dim, make(), { optimizer: 'cobyla', budget: 40, seed, sigma0: 0.5, bound: 1.5 });
     console.log(JSON.stringify({ ...base, seconds: Number(r.seconds.toFixed(3)), objective: r.objective, evaluations: r.evaluations, peak_rss_mb: peakRssMb() }));
-  } else if (mode.startsWith('cmaes')) {
+  } else if (mode.startsWith('chase-')) {
+    // chase-<optimizer>-<sequential|batched|workers>: the wall time to COBYLA@40's objective
+    const optimizer = OPTIMIZER_NAMES.find((n) => mode === `chase-${n}-${mode.split('-').pop()}`) as OptimizerName;
     const target = Number(o.target);
     const ev = make();
     try {
       if (ev instanceof WorkerEvaluator) await ev.ready(); // startup is in the throughput rows
-      const r = await adapt(dim, ev, { optimizer: 'cmaes', budget: Number(o.budget), seed, bound: 1.5 });
+      const r = await adapt(dim, ev, { optimizer, budget: Number(o.budget), seed, bound: 1.5 });
       const hit = r.trace.find((g) => g.best <= target);
       console.log(
         JSON.stringify({
           ...base,
+          optimizer,
+          default: optimizer === DEFAULT_SETTINGS.optimizer,
           target,
           reached: hit !== undefined,
           seconds: hit ? Number(hit.seconds.toFixed(3)) : null,
@@ -219,7 +226,12 @@ if (o.child) {
       ref.forEach(emit);
       const target = ref[0]?.objective;
       if (typeof target !== 'number') continue;
-      for (const mode of ['cmaes-batched', 'cmaes-workers']) one(mode, ['--target', String(target)]).forEach(emit);
+      // The default search first; a sequential one (COBYLA) has no population to batch.
+      const chasers = [DEFAULT_SETTINGS.optimizer, ...(['lq-cmaes', 'cmaes'] as const).filter((n) => n !== DEFAULT_SETTINGS.optimizer)];
+      for (const opt of chasers) {
+        const hows = opt === 'cobyla' ? ['sequential'] : CAUSAL_NO_WORKERS.includes(world) ? ['batched'] : ['batched', 'workers'];
+        for (const how of hows) one(`chase-${opt}-${how}`, ['--target', String(target)]).forEach(emit);
+      }
     }
   }
   if (!o.json) {
@@ -233,7 +245,7 @@ if (o.child) {
       else if (r.mode === 'cobyla40') result = `objective ${(r.objective as number).toFixed(5)} in ${r.seconds} s`;
       else if (r.reached) result = `≤ ${(r.target as number).toFixed(5)} after ${r.seconds} s (${r.evaluations_to_target} evals); final ${(r.objective as number).toFixed(5)} after ${r.final_evaluations} evals, ${r.final_seconds} s`;
       else result = `not reached in ${r.final_evaluations} evals (${r.final_seconds} s); final ${(r.objective as number)?.toFixed(5)}`;
-      console.log(`| ${r.setup} | ${how} | ${r.mode ?? ''} | ${result} | ${r.peak_rss_mb ?? ''} MB |`);
+      console.log(`| ${r.setup} | ${how} | ${r.mode ?? ''}${r.default ? ' (default)' : ''} | ${result} | ${r.peak_rss_mb ?? ''} MB |`);
     }
   }
 }

@@ -6,8 +6,9 @@
  * pass, or in worker threads), and a snapshot is handed to `checkpoint` so an interrupted run
  * can resume from its last finished generation.
  */
-import { LorahubError } from '../errors.ts';
-import { createOptimizer, prepareOptimizer, type Optimizer, type OptimizerName } from './optimizer.ts';
+import { LorahubError, opt as option } from '../errors.ts';
+import { createOptimizer, prepareOptimizer, SEARCH_DEFAULTS, type Optimizer, type OptimizerName } from './optimizer.ts';
+import type { LqSettings } from './surrogate.ts';
 
 /**
  * adapt's error when the base model's objective (w = 0) is NaN/∞: every candidate adds a delta to
@@ -29,33 +30,25 @@ export interface AdaptSettings {
   /** Stop after the generation that crosses this many seconds (optional). */
   timeLimitSec?: number;
   seed: number;
-  /** Initial step size (CMA-ES σ₀; random search ignores it); default `defaultSigma0(n)`. */
+  /** Initial step size (CMA-ES σ₀; random search and COBYLA ignore it); default SEARCH_DEFAULTS.sigma0(n). */
   sigma0?: number;
   /** Box bound b: every weight stays in [-b, b] (reference: 1.5). */
   bound: number;
-  /** Population size; default DEFAULT_POPSIZE. */
+  /** Population size (CMA-ES, lq-CMA-ES, random search); default SEARCH_DEFAULTS.popsize. */
   popsize?: number;
+  /** CMA-ES / lq-CMA-ES mirrored sampling, for experiments (scripts/bench-search.ts --variant); default off. */
+  mirrored?: boolean;
+  /** lq-CMA-ES's surrogate settings, for experiments (scripts/bench-search.ts --variant); default DEFAULT_LQ_SETTINGS. */
+  lq?: Partial<LqSettings>;
 }
 
-/**
- * Defaults chosen from measurements (`npm run bench:search`, README "ADAPT"): on 20-module
- * worlds, with budgets of a few hundred evaluations, CMA-ES with λ = 6 and σ₀ = 1/√n reached the
- * objective of the reference's 40 COBYLA evaluations after 31–115 evaluations (median ~80),
- * against 97–193 (and 2 misses in 6) for the textbook λ = 4 + ⌊3 ln n⌋ = 12 with σ₀ = 0.5.
- * σ₀ = 1/√n keeps the first candidates' norm
- * ‖w‖ ≈ 1 whatever the number of modules: an isotropic σ₀ = 0.5 over 20 modules sums twenty
- * deltas at ‖w‖ ≈ 2.2, which mostly wrecks the base model.
- */
-export const DEFAULT_POPSIZE = 6;
-
-export function defaultSigma0(dim: number): number {
-  return 1 / Math.sqrt(dim);
-}
+/** ADAPT's defaults, as the CLI shows them; stated (with the measurements behind them) in optimizer.ts SEARCH_DEFAULTS. */
+export const DEFAULT_POPSIZE = SEARCH_DEFAULTS.popsize;
 
 export const DEFAULT_SETTINGS: Readonly<Omit<AdaptSettings, 'seed'>> = Object.freeze({
-  optimizer: 'cmaes' as const,
-  budget: 300,
-  bound: 1.5,
+  optimizer: SEARCH_DEFAULTS.optimizer,
+  budget: SEARCH_DEFAULTS.budget,
+  bound: SEARCH_DEFAULTS.bound,
 });
 
 export interface GenerationRecord {
@@ -119,7 +112,7 @@ function sanitize(values: number[], expected: number): { values: number[]; bad: 
 
 export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSettings, hooks: AdaptHooks = {}, resume?: AdaptSnapshot): Promise<AdaptResult> {
   if (dim < 1) throw new LorahubError('INTERNAL', 'adapt: no modules to weight');
-  if (!Number.isInteger(settings.budget) || settings.budget < 1) throw new LorahubError('BAD_ARGUMENT', `--budget must be a positive integer, got ${settings.budget}`);
+  if (!Number.isInteger(settings.budget) || settings.budget < 1) throw new LorahubError('BAD_ARGUMENT', `${option('budget')} must be a positive integer, got ${settings.budget}`);
   const t0 = performance.now();
   const clock = (offset: number) => offset + (performance.now() - t0) / 1000;
   let opt: Optimizer;
@@ -141,7 +134,7 @@ export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSe
     if (settings.budget < 1 + lambda) {
       throw new LorahubError(
         'BAD_ARGUMENT',
-        `--budget ${settings.budget} is too small: the base model (1 evaluation) and one ${settings.optimizer} generation (${lambda} candidates) need at least ${1 + lambda}`,
+        `${option('budget')} ${settings.budget} is too small: the base model (1 evaluation) and one ${settings.optimizer} generation (${lambda} candidates) need at least ${1 + lambda}`,
       );
     }
     const zero = new Array<number>(dim).fill(0);
@@ -151,6 +144,7 @@ export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSe
     if (!Number.isFinite(baseObjective)) {
       throw new LorahubError('NUMERIC', BASE_NOT_FINITE);
     }
+    opt.observe?.([zero], values);
     evaluations = 1;
     best = { weights: zero, objective: baseObjective };
     const rec: GenerationRecord = { generation: 0, evaluations, seconds: clock(0), best: baseObjective, candidates: [zero], values };
@@ -173,7 +167,11 @@ export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSe
       break;
     }
     const xs = opt.ask();
-    if (xs.length === 0) break;
+    if (xs.length === 0) {
+      // COBYLA can stop on its own (NLopt's tolerance met) only when asked for its next point.
+      stopReason = opt.stopReason() ?? 'converged';
+      break;
+    }
     const { values, bad } = sanitize(await evaluator.evaluate(xs), xs.length);
     nonFinite += bad;
     opt.tell(xs, values);
@@ -214,12 +212,14 @@ function optimizerConfig(dim: number, s: AdaptSettings) {
   return {
     dim,
     x0: new Array<number>(dim).fill(0),
-    sigma0: s.sigma0 ?? defaultSigma0(dim),
+    sigma0: s.sigma0,
     lower: -s.bound,
     upper: s.bound,
     // The w = 0 evaluation is spent before the optimiser starts.
     budget: s.budget - 1,
     seed: s.seed,
-    popsize: s.popsize ?? (s.optimizer === 'cobyla' ? undefined : DEFAULT_POPSIZE),
+    popsize: s.popsize,
+    mirrored: s.mirrored,
+    lq: s.lq,
   };
 }

@@ -26,7 +26,10 @@ export interface CmaesOptions {
   x0: number[];
   /** Initial step-size: the standard deviation of every coordinate in the first generation. */
   sigma0: number;
-  /** λ, candidates per generation; default 4 + ⌊3 ln n⌋ (eq. 48). */
+  /**
+   * λ, candidates per generation; default 4 + ⌊3 ln n⌋ (eq. 48), the textbook value that
+   * bench:cmaes compares with pycma. ADAPT always passes its own (optimizer.ts SEARCH_DEFAULTS).
+   */
   popsize?: number;
   /** Per-coordinate or common lower bounds; omitted or -Infinity means unbounded below. */
   lowerBounds?: number[] | number;
@@ -41,6 +44,11 @@ export interface CmaesOptions {
   tolX?: number;
   /** Stop when the best f of a generation is ≤ ftarget. */
   ftarget?: number;
+  /**
+   * Mirrored sampling (Brockhoff, Auger, Hansen, Arnold, Hohm, "Mirrored sampling and sequential
+   * selection for evolution strategies", PPSN 2010): candidates come in pairs m ± σBDz.
+   */
+  mirrored?: boolean;
 }
 
 /** Strategy parameters that never change during a run (tutorial Table 1 and eqs. 48–58). */
@@ -88,6 +96,8 @@ export interface CmaesState {
   readonly tolFun: number;
   readonly tolX: number;
   readonly ftarget: number | null;
+  /** Absent in snapshots written before mirrored sampling existed: false. */
+  readonly mirrored?: boolean;
   /** Mean in genotype space. */
   readonly mean: number[];
   readonly sigma: number;
@@ -177,6 +187,7 @@ interface CmaesCore {
   tolFun: number;
   tolX: number;
   ftarget: number | null;
+  mirrored: boolean;
 }
 
 /** Ranking treats NaN as +Infinity: a failed evaluation is the worst possible candidate. */
@@ -192,6 +203,7 @@ export class CMAES {
   private readonly tolFun: number;
   private readonly tolX: number;
   private readonly ftarget: number | null;
+  private readonly mirrored: boolean;
 
   // ---- changing state (purecma's CMAES attributes) ----
   private xmean: number[]; // genotype space
@@ -219,6 +231,7 @@ export class CMAES {
     this.tolFun = core.tolFun;
     this.tolX = core.tolX;
     this.ftarget = core.ftarget;
+    this.mirrored = core.mirrored;
     this.rng = opts.rng;
 
     this.xmean = this.box.inverse(opts.x0);
@@ -248,6 +261,22 @@ export class CMAES {
     return this.box.transform(this.xmean);
   }
 
+  /**
+   * The coordinates in which the current distribution is N(0, I): u = D⁻¹Bᵀ(x − m)/σ, and back
+   * x = m + σBDu, centred on the mean's image in the box (for a point inside the box's linear
+   * part, phenotype and genotype coincide). Valid for the population of the last `ask()`, which
+   * brings the lazy eigendecomposition up to date; the surrogate (surrogate.ts) fits in them.
+   */
+  samplingCoordinates(): { center: number[]; toModel: number[][]; fromModel: number[][] } {
+    const n = this.params.dimension;
+    const s = this.sigmaValue;
+    return {
+      center: this.box.transform(this.xmean),
+      toModel: Array.from({ length: n }, (_, k) => Array.from({ length: n }, (_, i) => this.B[i][k] / (this.D[k] * s))),
+      fromModel: Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, k) => s * this.B[i][k] * this.D[k])),
+    };
+  }
+
   /** Best evaluated solution so far (feasible point), its f and the evaluation count when found. */
   get best(): { x: number[]; f: number; evaluations: number } {
     return { x: [...this.bestSoFar.x], f: this.bestSoFar.f, evaluations: this.bestSoFar.evaluations };
@@ -261,8 +290,10 @@ export class CMAES {
     this.updateEigensystem();
     const { dimension: n, lambda } = this.params;
     const pending: Pending[] = [];
+    let last: number[] = [];
     for (let k = 0; k < lambda; k++) {
-      const z = this.rng.normals(n);
+      const z = this.mirrored && k % 2 === 1 ? last.map((v) => -v) : this.rng.normals(n);
+      last = z;
       const genotype = new Array<number>(n);
       for (let i = 0; i < n; i++) {
         let y = 0;
@@ -387,6 +418,7 @@ export class CMAES {
       tolFun: this.tolFun,
       tolX: this.tolX,
       ftarget: this.ftarget,
+      mirrored: this.mirrored,
       mean: [...this.xmean],
       sigma: this.sigmaValue,
       ps: [...this.ps],
@@ -425,6 +457,7 @@ export class CMAES {
       tolFun: state.tolFun,
       tolX: state.tolX,
       ftarget: state.ftarget ?? undefined,
+      mirrored: state.mirrored === true,
     });
     const n = es.params.dimension;
     const vec = (v: number[], name: string): number[] => {
@@ -556,6 +589,7 @@ function validateOptions(opts: CmaesOptions): CmaesCore {
     tolFun,
     tolX,
     ftarget: opts.ftarget ?? null,
+    mirrored: opts.mirrored === true,
   };
 }
 

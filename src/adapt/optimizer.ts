@@ -1,11 +1,15 @@
 /**
- * One ask/tell interface over the three searches LoRAHub composition can use, so that a
- * population-parallel scorer drives all of them the same way:
+ * One ask/tell interface over the searches LoRAHub composition can use, so that a
+ * population-parallel scorer drives all of them the same way, and ADAPT's default search
+ * settings in one place (`SEARCH_DEFAULTS`):
  *
  *   const opt = createOptimizer('cmaes', { dim, lower: -1.5, upper: 1.5, budget: 40, seed });
  *   while (!opt.done()) { const xs = opt.ask(); opt.tell(xs, await scoreAll(xs)); }
  *   opt.best();
  *
+ * - `lq-cmaes`: CMA-ES with a linear-quadratic surrogate (surrogate.ts; Hansen, GECCO 2019):
+ *   single-module probes first, then generations whose candidates the model ranks, so that
+ *   `ask()` hands out only the few a generation must truly evaluate (1 to λ).
  * - `cmaes`: CMA-ES (cmaes.ts), λ candidates per `ask()`, the search the LoRAHub paper describes.
  * - `cobyla`: COBYLA (Powell 1994) from NLopt via nlopt-js (cobyla.ts). The reference lorahub
  *   code calls nevergrad's `NGOpt(budget=40)`, which for 20 bounded weights picks COBYLA; this
@@ -23,9 +27,33 @@ import { LorahubError } from '../errors.ts';
 import { CMAES, cmaesParameters, type CmaesState } from './cmaes.ts';
 import { cobylaNextPoint, cobylaValue, loadNlopt, nloptLoaded, type CobylaEvaluation } from './cobyla.ts';
 import { Rng, type RngState } from '../rng.ts';
+import { DEFAULT_LQ_SETTINGS, LqCmaes, type LqCmaesSnapshot, type LqSettings } from './surrogate.ts';
 
-export type OptimizerName = 'cmaes' | 'cobyla' | 'random';
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['cmaes', 'cobyla', 'random'];
+export type OptimizerName = 'lq-cmaes' | 'cmaes' | 'cobyla' | 'random';
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['lq-cmaes', 'cmaes', 'cobyla', 'random'];
+
+/**
+ * ADAPT's default search, the one place it is stated: `lorahub compose`, `adapt()` and
+ * `createOptimizer` all take their defaults from here. Measured with `npm run bench:search`
+ * (README "Search": 3 tasks of the shipped library and 2 random worlds, 20 modules, 5 seeds):
+ * - optimizer: COBYLA reached its 40-evaluation objective after 35 evaluations in the median,
+ *   lq-CMA-ES after 94 and CMA-ES after 70; at 300 evaluations each of those was at or below
+ *   COBYLA in only 5 of 25 runs; held-out accuracy was level (46.0, 45.5, 44.7% over 30 runs).
+ *   With 10 modules or fewer lq-CMA-ES ended lower at 300 (5/6 runs; 5/5 on the fixture).
+ * - popsize λ = 6 and σ₀ = 1/√n (CMA-ES, lq-CMA-ES; random search's batch): λ = 6 beat the
+ *   textbook 4 + ⌊3 ln n⌋ (10, 12, 14 for n = 10, 20, 30) at these budgets; σ₀ = 1/√n keeps the first
+ *   candidates at ‖w‖ ≈ 1 whatever the number of modules (σ₀ = 0.5 over 20 modules sums twenty
+ *   deltas at ‖w‖ ≈ 2.2, which mostly wrecks the base model).
+ * - budget 300 and the ±1.5 box: the LoRAHub paper's and the reference's settings.
+ */
+export const SEARCH_DEFAULTS: Readonly<{ optimizer: OptimizerName; budget: number; bound: number; popsize: number; sigma0: (dim: number) => number }> =
+  Object.freeze({
+    optimizer: 'cobyla',
+    budget: 300,
+    bound: 1.5,
+    popsize: 6,
+    sigma0: (dim: number) => 1 / Math.sqrt(dim),
+  });
 
 export interface Optimizer {
   readonly name: OptimizerName;
@@ -45,24 +73,30 @@ export interface Optimizer {
   best(): { x: number[]; f: number };
   /** JSON-serialisable snapshot; `createOptimizer(name, sameOptions, snapshot)` resumes from it. */
   state(): OptimizerState;
+  /** Evaluations made outside ask/tell (adapt scores w = 0 first) that a model-based search can learn from. */
+  observe?(xs: number[][], fs: number[]): void;
 }
 
 /** Snapshots carry their optimiser's name and a version so that a mismatched resume fails loudly. */
-export type OptimizerState = CmaesOptimizerState | RandomSearchState | CobylaState;
+export type OptimizerState = LqCmaesState | CmaesOptimizerState | RandomSearchState | CobylaState;
 
 export interface OptimizerOptions {
   dim: number;
   /** Start point; default all zeros (LoRAHub starts from w = 0). */
   x0?: number[];
-  /** CMA-ES initial step-size; default (upper − lower)/4 when bounded, else 1. */
+  /** CMA-ES initial step-size; default `SEARCH_DEFAULTS.sigma0(dim)`. */
   sigma0?: number;
   lower?: number | number[];
   upper?: number | number[];
   /** Total number of evaluations. */
   budget: number;
   seed: number;
-  /** CMA-ES λ and random-search batch size; default 4 + ⌊3 ln dim⌋. Ignored by COBYLA. */
+  /** CMA-ES λ and random-search batch size; default `SEARCH_DEFAULTS.popsize`. Ignored by COBYLA. */
   popsize?: number;
+  /** CMA-ES and lq-CMA-ES: mirrored sampling (cmaes.ts); default false. */
+  mirrored?: boolean;
+  /** lq-CMA-ES only: the surrogate's settings (defaults: `DEFAULT_LQ_SETTINGS`). */
+  lq?: Partial<LqSettings>;
 }
 
 /**
@@ -80,6 +114,8 @@ export async function prepareOptimizer(name: OptimizerName): Promise<void> {
 export function createOptimizer(name: OptimizerName, opts: OptimizerOptions, resume?: unknown): Optimizer {
   const o = normaliseOptions(opts);
   switch (name) {
+    case 'lq-cmaes':
+      return new LqCmaesOptimizer(o, resume === undefined ? undefined : checkState(resume, 'lq-cmaes'));
     case 'cmaes':
       return new CmaesOptimizer(o, resume === undefined ? undefined : checkState(resume, 'cmaes'));
     case 'random':
@@ -100,6 +136,8 @@ interface Normalised {
   budget: number;
   seed: number;
   popsize: number;
+  mirrored: boolean;
+  lq: LqSettings;
 }
 
 function normaliseOptions(opts: OptimizerOptions): Normalised {
@@ -127,10 +165,10 @@ function normaliseOptions(opts: OptimizerOptions): Normalised {
       throw new LorahubError('INTERNAL', `optimizer: x0[${i}] = ${x0[i]} is outside [${lower[i]}, ${upper[i]}]`);
     }
   }
-  // A quarter of the box is pycma's usual advice for σ0 (the optimum lies within m ± 2σ0).
-  const width = Math.min(...upper.map((u, i) => u - lower[i]));
-  const sigma0 = opts.sigma0 ?? (Number.isFinite(width) ? width / 4 : 1);
-  return { dim, x0, sigma0, lower, upper, budget, seed, popsize: cmaesParameters(dim, opts.popsize).lambda };
+  const sigma0 = opts.sigma0 ?? SEARCH_DEFAULTS.sigma0(dim);
+  const popsize = cmaesParameters(dim, opts.popsize ?? SEARCH_DEFAULTS.popsize).lambda; // validates it
+  const lq = { ...DEFAULT_LQ_SETTINGS, ...opts.lq, surrogate: { ...DEFAULT_LQ_SETTINGS.surrogate, ...opts.lq?.surrogate } };
+  return { dim, x0, sigma0, lower, upper, budget, seed, popsize, mirrored: opts.mirrored === true, lq };
 }
 
 /**
@@ -257,6 +295,7 @@ class CmaesOptimizer implements Optimizer {
       upperBounds: o.upper,
       rng: this.rng,
       maxEvaluations: o.budget,
+      mirrored: o.mirrored,
     });
   }
 
@@ -463,5 +502,83 @@ class CobylaOptimizer implements Optimizer {
       finished: this.finished,
       best: this.bestSoFar.save(),
     };
+  }
+}
+
+export interface LqCmaesState {
+  optimizer: 'lq-cmaes';
+  version: 1;
+  lq: LqCmaesSnapshot;
+  rng: RngState;
+  evaluations: number;
+  best: BestState;
+}
+
+/** lq-CMA-ES (surrogate.ts `LqCmaes`) behind the common interface: the budget and the best truly evaluated point. */
+class LqCmaesOptimizer implements Optimizer {
+  readonly name = 'lq-cmaes';
+  readonly popsize: number;
+  private readonly dim: number;
+  private readonly budget: number;
+  private readonly rng: Rng;
+  private readonly lq: LqCmaes;
+  private readonly bestSoFar: BestTracker;
+  private evaluations = 0;
+  private lastAsked = 0;
+
+  constructor(o: Normalised, resume?: LqCmaesState) {
+    this.dim = o.dim;
+    this.budget = o.budget;
+    this.popsize = o.popsize;
+    this.bestSoFar = new BestTracker(o.x0);
+    this.rng = resume ? Rng.fromState(resume.rng) : Rng.fromSeed(o.seed);
+    const { x0, sigma0, popsize, lower, upper, mirrored, lq } = o;
+    this.lq = new LqCmaes({ x0, sigma0, popsize, lower, upper, mirrored, rng: this.rng, settings: lq }, resume?.lq);
+    if (resume) {
+      this.evaluations = checkEvaluations(resume.evaluations, o.budget);
+      this.bestSoFar.load(resume.best, o.dim);
+    }
+  }
+
+  ask(): number[][] {
+    if (this.done()) return [];
+    const xs = this.lq.ask(this.budget - this.evaluations);
+    this.lastAsked = xs.length;
+    return xs;
+  }
+
+  tell(xs: number[][], fs: number[]): void {
+    checkTell('lq-cmaes', this.dim, xs, fs);
+    if (xs.length !== this.lastAsked) {
+      throw new LorahubError('INTERNAL', `lq-cmaes tell: expected the ${this.lastAsked} candidates of the last ask, got ${xs.length}`);
+    }
+    this.lq.tell(xs, fs);
+    this.bestSoFar.update(xs, fs);
+    this.evaluations += xs.length;
+    this.lastAsked = 0;
+  }
+
+  observe(xs: number[][], fs: number[]): void {
+    checkTell('lq-cmaes observe', this.dim, xs, fs);
+    this.lq.observe(xs, fs);
+    this.bestSoFar.update(xs, fs);
+  }
+
+  done(): boolean {
+    return this.stopReason() !== null;
+  }
+
+  stopReason(): string | null {
+    if (this.evaluations >= this.budget) return 'budget';
+    const reasons = this.lq.stop();
+    return reasons.length > 0 ? reasons.join(',') : null;
+  }
+
+  best(): { x: number[]; f: number } {
+    return this.bestSoFar.get();
+  }
+
+  state(): LqCmaesState {
+    return { optimizer: 'lq-cmaes', version: 1, lq: this.lq.snapshot(), rng: this.rng.state(), evaluations: this.evaluations, best: this.bestSoFar.save() };
   }
 }

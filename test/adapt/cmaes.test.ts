@@ -225,6 +225,35 @@ describe('CMAES', () => {
     expect(resumed.state()).toEqual(es.state());
   });
 
+  it('mirrored sampling: candidates in pairs m ± σBDz; a run resumes with it', () => {
+    const es = make({ seed: 13, mirrored: true });
+    run(es, sphere, 4);
+    const mean = es.mean;
+    const xs = es.ask(); // unbounded: phenotype = genotype
+    for (let k = 0; k + 1 < xs.length; k += 2) {
+      xs[k].forEach((v, i) => expect(v + xs[k + 1][i]).toBeCloseTo(2 * mean[i], 12));
+    }
+    es.tell(xs, xs.map(sphere));
+    const rng = Rng.fromSeed(14);
+    const straight = new CMAES({ x0: [3, 3, 3, 3, 3], sigma0: 1, rng, mirrored: true });
+    const all = run(straight, sphere, 20);
+    const rng2 = Rng.fromSeed(14);
+    const first = new CMAES({ x0: [3, 3, 3, 3, 3], sigma0: 1, rng: rng2, mirrored: true });
+    const head = run(first, sphere, 8);
+    const saved = JSON.parse(JSON.stringify({ es: first.state(), rng: rng2.state() }));
+    expect([...head, ...run(CMAES.fromState(saved.es, Rng.fromState(saved.rng)), sphere, 12)]).toEqual(all);
+  });
+
+  it('samplingCoordinates: toModel and fromModel are inverse affine maps around the mean', () => {
+    const es = make({ seed: 15 });
+    run(es, (x) => x.reduce((s, v, i) => s + 10 ** i * v * v, 0), 30); // an anisotropic C
+    const { center, toModel, fromModel } = es.samplingCoordinates();
+    const x = [0.3, -0.2, 1, 0.5, -1];
+    const u = toModel.map((row) => row.reduce((s, a, j) => s + a * (x[j] - center[j]), 0));
+    const back = fromModel.map((row, i) => center[i] + row.reduce((s, a, j) => s + a * u[j], 0));
+    back.forEach((v, i) => expect(v).toBeCloseTo(x[i], 10));
+  });
+
   it('tell accepts the candidates in any order', () => {
     const a = make({ seed: 12 });
     const b = make({ seed: 12 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { adapt, DEFAULT_SETTINGS, type Evaluator } from '../../src/adapt/adapt.ts';
 import { BatchedEvaluator, WorkerEvaluator } from '../../src/adapt/evaluator.ts';
 import { FewShotObjective } from '../../src/adapt/objective.ts';
+import { SEARCH_DEFAULTS } from '../../src/adapt/optimizer.ts';
 import { runCompose, type ComposeReport, type ComposeRequest } from '../../src/adapt/run.ts';
 import { loadModel } from '../../src/engine/index.ts';
 import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
@@ -65,7 +66,7 @@ describe('lorahub compose on the t5-gated fixture (reference normalisation)', ()
     expect(adapter.targets.size).toBe(12);
     expect(readFileSync(first.outputs.loss_curve, 'utf8')).toMatch(/^<svg/);
     const report = readJson<ComposeReport>(first.outputs.report);
-    expect(report.settings).toMatchObject({ optimizer: 'cmaes', seed: 42, loss_normalization: 'reference' });
+    expect(report.settings).toMatchObject({ optimizer: SEARCH_DEFAULTS.optimizer, seed: 42, loss_normalization: 'reference' });
   });
 
   it('same seed, same weights', async () => {
@@ -138,8 +139,8 @@ describe('bad input', () => {
     expect(r.objective).toBe(-1);
   });
   it('a budget smaller than one generation', async () => {
-    await expect(adapt(20, fake(() => 1), { optimizer: 'cmaes', budget: 5, seed: 1, bound: 1.5 })).rejects.toThrow(/--budget 5 is too small: .* need at least 7/);
-    await expect(adapt(20, fake(() => 1), { optimizer: 'cmaes', budget: 12, seed: 1, bound: 1.5, popsize: 12 })).rejects.toThrow(/--budget 12 is too small: .* need at least 13/);
+    await expect(adapt(20, fake(() => 1), { optimizer: 'cmaes', budget: 5, seed: 1, bound: 1.5 })).rejects.toThrow(/budget 5 is too small: .* need at least 7/);
+    await expect(adapt(20, fake(() => 1), { optimizer: 'cmaes', budget: 12, seed: 1, bound: 1.5, popsize: 12 })).rejects.toThrow(/budget 12 is too small: .* need at least 13/);
   });
   it('empty, malformed and too-short data files; mixed ranks without harmonisation', async () => {
     const empty = join(tmp, 'empty.jsonl');

@@ -15,8 +15,11 @@ import { faultEnv, killAtFault, lorahubLines } from './hooks/spawn.ts';
 const root = tempDir('faults-compose');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const adapters = ['a0', 'a1', 'a2'].map((a) => join(T5_GATED, 'adapters', a)).join(',');
-/** 40 evaluations: the w = 0 one and 6 CMA-ES generations of 6, one checkpoint after each generation. */
-const COMPOSE = ['compose', '--model', join(T5_GATED, 'model'), '--modules', adapters, '--task', 'boolean_expressions', '--budget', '40', '--no-eval', '--workers', '1'];
+/**
+ * 40 evaluations: the w = 0 one and 6 CMA-ES generations of 6, one checkpoint after each
+ * generation (CMA-ES, not the default COBYLA, so that a kill lands between multi-candidate steps).
+ */
+const COMPOSE = ['compose', '--model', join(T5_GATED, 'model'), '--modules', adapters, '--task', 'boolean_expressions', '--budget', '40', '--optimizer', 'cmaes', '--no-eval', '--workers', '1'];
 const reference = join(root, 'reference');
 
 /** The uninterrupted run, started at once: it runs beside the first faulted one. */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_POPSIZE, DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
-import type { OptimizerName } from '../../adapt/optimizer.ts';
+import { OPTIMIZER_NAMES, type OptimizerName } from '../../adapt/optimizer.ts';
 import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
 import type { LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
@@ -36,8 +36,9 @@ interface Opts {
 }
 
 function optimizerName(v: string): OptimizerName {
-  if (v === 'cmaes' || v === 'cobyla' || v === 'random') return v;
-  throw new LorahubError('BAD_ARGUMENT', `--optimizer must be cmaes, cobyla or random, got "${v}"`);
+  const known = OPTIMIZER_NAMES.find((n) => n === v);
+  if (known) return known;
+  throw new LorahubError('BAD_ARGUMENT', `--optimizer must be ${OPTIMIZER_NAMES.slice(0, -1).join(', ')} or ${OPTIMIZER_NAMES.at(-1)}, got "${v}"`);
 }
 
 function normalization(v: string): LossNormalization {
@@ -88,7 +89,7 @@ function defaultRunDir(name: string, seed: number): string {
 export function register(program: Command): void {
   program
     .command('compose')
-    .description('LoRAHub: search composition weights for a task from a few examples (CMA-ES), save the composed adapter and a report')
+    .description(`LoRAHub: search composition weights for a task from a few examples (${DEFAULT_SETTINGS.optimizer} by default), save the composed adapter and a report`)
     .option('--task <name>', 'a task from tasks/ (few-shot examples from its train split, accuracy on its test split)')
     .option('--data <file>', 'few-shot examples instead: BBH json {"examples":[{"input","target"}]} or jsonl')
     .option('--test <file>', 'test examples for accuracy (default: the task\'s test split)')
@@ -100,9 +101,9 @@ export function register(program: Command): void {
     .option('--budget <n>', `objective evaluations, the base model's included (default ${DEFAULT_SETTINGS.budget})`)
     .option('--time-limit <seconds>', 'stop searching after this many seconds')
     .option('--seed <n>', 'seed (module sample, few-shot sample, optimiser)', '42')
-    .option('--optimizer <name>', 'cmaes | cobyla | random', 'cmaes')
-    .option('--sigma0 <x>', 'initial CMA-ES step size (default 1/sqrt(number of modules))')
-    .option('--popsize <n>', `population size (default ${DEFAULT_POPSIZE})`)
+    .option('--optimizer <name>', OPTIMIZER_NAMES.join(' | '), DEFAULT_SETTINGS.optimizer)
+    .option('--sigma0 <x>', 'initial CMA-ES step size, cmaes and lq-cmaes (default 1/sqrt(number of modules))')
+    .option('--popsize <n>', `population size, cmaes, lq-cmaes and random (default ${DEFAULT_POPSIZE})`)
     .option('--workers <n|auto>', 'worker threads scoring population slices, each with its own model (1: one batched pass in this thread; auto: 1 on ort, which threads inside a pass, 2 on two cores with tfjs)', 'auto')
     .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', 'mean-token')
     .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)')
