@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openLibrary, shippedBytes } from '../src/library/index.ts';
-import { parseList } from '../src/cli/shared/common.ts';
+import { listArg } from '../src/cli/shared/common.ts';
 import { LorahubError } from '../src/errors.ts';
 import { getTasks } from '../src/tasks/index.ts';
 import { upstreamTasks } from '../src/train/base.ts';
@@ -61,7 +61,7 @@ function lorahub(args: string[], label: string): Promise<{ code: number; last: s
  * across machines). --tasks refuses unknown names (listing the available ones) and target tasks.
  */
 function plannedModules(): { task: string; seed: number }[] {
-  const named = o.tasks ? getTasks(parseList('--tasks', o.tasks)) : undefined;
+  const named = o.tasks ? getTasks(listArg('--tasks')(o.tasks)) : undefined;
   const targets = (named ?? []).filter((t) => t.kind !== 'upstream');
   if (targets.length > 0) {
     throw new LorahubError('BAD_ARGUMENT', `--tasks: ${targets.map((t) => t.name).join(', ')}: not an upstream task (modules train on upstream tasks only)`);

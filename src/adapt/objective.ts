@@ -27,6 +27,7 @@ export type FewShotBatch = ScoreBatch;
  *   the number of examples (so with one batch of 5: batch-mean / 5).
  */
 export type LossNormalization = 'mean-token' | 'reference';
+export const LOSS_NORMALIZATIONS: readonly LossNormalization[] = ['mean-token', 'reference'];
 
 export interface ObjectiveOptions {
   /** L1 weight (reference: 0.05). */

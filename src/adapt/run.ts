@@ -26,6 +26,11 @@ import { autoWorkers, BatchedEvaluator, WorkerEvaluator } from './evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type LossNormalization, type ObjectiveOptions } from './objective.ts';
 import { lossCurveSvg } from './plot.ts';
 
+/** Modules sampled from the library when none are named (the paper's 20). */
+export const DEFAULT_NUM_MODULES = 20;
+/** Few-shot examples (the paper's 5). */
+export const DEFAULT_EXAMPLES = 5;
+
 export interface ComposeRequest {
   task?: string;
   /** Few-shot examples from a file (BBH json or jsonl) instead of a task's train split. */

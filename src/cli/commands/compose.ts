@@ -3,10 +3,10 @@ import cliProgress from 'cli-progress';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_POPSIZE, DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../../adapt/optimizer.ts';
-import { runCompose, type ComposeRequest } from '../../adapt/run.ts';
-import type { LossNormalization } from '../../adapt/objective.ts';
+import { DEFAULT_EXAMPLES, DEFAULT_NUM_MODULES, runCompose, type ComposeRequest } from '../../adapt/run.ts';
+import { DEFAULT_OBJECTIVE, LOSS_NORMALIZATIONS, type LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
-import { numberArg, numberOption, out, parseHarmonize, parseList, positiveInt, withHarmonizeHint } from '../shared/common.ts';
+import { choiceArg, intArg, listArg, numberArg, out, parseHarmonize, withHarmonizeHint } from '../shared/common.ts';
 import { describeEngine, engineOptions, globalOptions } from '../shared/options.ts';
 
 interface Opts {
@@ -15,35 +15,24 @@ interface Opts {
   test?: string;
   model?: string;
   library?: string;
-  modules?: string;
-  numModules?: string;
-  examples?: string;
-  budget?: string;
-  timeLimit?: string;
-  seed: string;
-  optimizer: string;
-  sigma0?: string;
-  popsize?: string;
+  modules?: string[];
+  numModules: number;
+  examples: number;
+  budget: number;
+  timeLimit?: number;
+  seed: number;
+  optimizer: OptimizerName;
+  sigma0?: number;
+  popsize?: number;
   workers: string;
-  lossNormalization: string;
-  batchSize?: string;
-  alpha: string;
+  lossNormalization: LossNormalization;
+  batchSize?: number;
+  alpha: number;
   harmonize?: string;
   out?: string;
   resume?: string;
   noEval?: boolean;
   json?: boolean;
-}
-
-function optimizerName(v: string): OptimizerName {
-  const known = OPTIMIZER_NAMES.find((n) => n === v);
-  if (known) return known;
-  throw new LorahubError('BAD_ARGUMENT', `--optimizer must be ${OPTIMIZER_NAMES.slice(0, -1).join(', ')} or ${OPTIMIZER_NAMES.at(-1)}, got "${v}"`);
-}
-
-function normalization(v: string): LossNormalization {
-  if (v === 'mean-token' || v === 'reference') return v;
-  throw new LorahubError('BAD_ARGUMENT', `--loss-normalization must be mean-token or reference, got "${v}"`);
 }
 
 /**
@@ -71,7 +60,7 @@ function refuseOnResume(cmd: Command): void {
  */
 function workerCount(v: string): number | 'auto' {
   if (v === 'auto') return 'auto';
-  const n = positiveInt('--workers', v, 1);
+  const n = intArg('--workers', 'positive')(v);
   const cores = availableParallelism();
   if (n <= cores) return n;
   process.stderr.write(
@@ -95,19 +84,19 @@ export function register(program: Command): void {
     .option('--test <file>', 'test examples for accuracy (default: the task\'s test split)')
     .option('--model <dir>', 'base model (default: the library base model)')
     .option('--library <dir>', 'module library (default ./modules)')
-    .option('--modules <a,b,c>', 'library names or adapter folders (default: --num-modules sampled from the library)')
-    .option('--num-modules <n>', 'modules sampled with --seed from library modules compatible with the base', '20')
-    .option('--examples <k>', 'few-shot examples', '5')
-    .option('--budget <n>', `objective evaluations, the base model's included (default ${DEFAULT_SETTINGS.budget})`)
-    .option('--time-limit <seconds>', 'stop searching after this many seconds')
-    .option('--seed <n>', 'seed (module sample, few-shot sample, optimiser)', '42')
-    .option('--optimizer <name>', OPTIMIZER_NAMES.join(' | '), DEFAULT_SETTINGS.optimizer)
-    .option('--sigma0 <x>', 'initial CMA-ES step size, cmaes and lq-cmaes (default 1/sqrt(number of modules))')
-    .option('--popsize <n>', `population size, cmaes, lq-cmaes and random (default ${DEFAULT_POPSIZE})`)
+    .option('--modules <a,b,c>', 'library names or adapter folders (default: --num-modules sampled from the library)', listArg('--modules'))
+    .option('--num-modules <n>', 'modules sampled with --seed from library modules compatible with the base', intArg('--num-modules', 'positive'), DEFAULT_NUM_MODULES)
+    .option('--examples <k>', 'few-shot examples', intArg('--examples', 'positive'), DEFAULT_EXAMPLES)
+    .option('--budget <n>', "objective evaluations, the base model's included", intArg('--budget', 'positive'), DEFAULT_SETTINGS.budget)
+    .option('--time-limit <seconds>', 'stop searching after this many seconds', numberArg('--time-limit', 'positive'))
+    .option('--seed <n>', 'seed (module sample, few-shot sample, optimiser)', intArg('--seed', 'any'), 42)
+    .option('--optimizer <name>', OPTIMIZER_NAMES.join(' | '), choiceArg('--optimizer', OPTIMIZER_NAMES), DEFAULT_SETTINGS.optimizer)
+    .option('--sigma0 <x>', 'initial CMA-ES step size, cmaes and lq-cmaes (default 1/sqrt(number of modules))', numberArg('--sigma0', 'positive'))
+    .option('--popsize <n>', `population size, cmaes, lq-cmaes and random (default ${DEFAULT_POPSIZE})`, intArg('--popsize', 'positive'))
     .option('--workers <n|auto>', 'worker threads scoring population slices, each with its own model (1: one batched pass in this thread; auto: 1 on ort, which threads inside a pass, 2 on two cores with tfjs)', 'auto')
-    .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', 'mean-token')
-    .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)')
-    .option('--alpha <x>', 'L1 regularisation weight (objective += alpha·mean|w|)', '0.05')
+    .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', choiceArg('--loss-normalization', LOSS_NORMALIZATIONS), DEFAULT_OBJECTIVE.normalization)
+    .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)', intArg('--batch-size', 'positive'))
+    .option('--alpha <x>', 'L1 regularisation weight (objective += alpha·mean|w|)', numberArg('--alpha', 'non-negative'), DEFAULT_OBJECTIVE.alpha)
     .option('--harmonize <how>', 'modules of different ranks: truncate | pad')
     .option('--out <dir>', 'run folder (default runs/<task>-seed<seed>-<YYYYMMDD-HHMMSS>)')
     .option('--resume <dir>', 'continue an interrupted run from its last finished generation')
@@ -119,31 +108,31 @@ export function register(program: Command): void {
       if (opts.modules !== undefined && cmd.getOptionValueSource('numModules') === 'cli') {
         throw new LorahubError('BAD_ARGUMENT', '--num-modules does not apply with --modules: it is how many modules to sample when --modules is not given');
       }
-      const seed = numberArg('--seed', 'any')(opts.seed);
+      const seed = opts.seed;
       const request: ComposeRequest = {
         task: opts.task,
         data: opts.data,
         testData: opts.test,
         model: opts.model,
         library: opts.library,
-        modules: opts.modules !== undefined ? parseList('--modules', opts.modules) : undefined,
-        numModules: positiveInt('--num-modules', opts.numModules, 20),
+        modules: opts.modules,
+        numModules: opts.numModules,
         numModulesExplicit: cmd.getOptionValueSource('numModules') === 'cli',
         harmonize: parseHarmonize(opts.harmonize),
-        examples: positiveInt('--examples', opts.examples, 5),
+        examples: opts.examples,
         examplesExplicit: cmd.getOptionValueSource('examples') === 'cli',
         settings: {
-          optimizer: optimizerName(opts.optimizer),
-          budget: positiveInt('--budget', opts.budget, DEFAULT_SETTINGS.budget),
-          timeLimitSec: opts.timeLimit !== undefined ? numberOption('--time-limit', opts.timeLimit) : undefined,
+          optimizer: opts.optimizer,
+          budget: opts.budget,
+          timeLimitSec: opts.timeLimit,
           seed,
-          sigma0: opts.sigma0 !== undefined ? numberArg('--sigma0', 'any')(opts.sigma0) : undefined,
+          sigma0: opts.sigma0,
           bound: DEFAULT_SETTINGS.bound,
-          popsize: opts.popsize !== undefined ? positiveInt('--popsize', opts.popsize, 1) : undefined,
+          popsize: opts.popsize,
         },
-        normalization: normalization(opts.lossNormalization),
-        batchSize: opts.batchSize !== undefined ? positiveInt('--batch-size', opts.batchSize, 1) : undefined,
-        alpha: numberArg('--alpha', 'any')(opts.alpha),
+        normalization: opts.lossNormalization,
+        batchSize: opts.batchSize,
+        alpha: opts.alpha,
         workers: workerCount(opts.workers),
         out: opts.out ?? defaultRunDir(opts.task ?? 'data', seed),
         engine: engineOptions(cmd),

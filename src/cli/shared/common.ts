@@ -150,22 +150,3 @@ export function withHarmonizeHint(err: unknown): unknown {
   if (!(err instanceof RankConflictError)) return err;
   return new LorahubError(err.code, `${err.message}; pass --harmonize truncate|pad to compose modules of different ranks`, { cause: err });
 }
-
-// The call forms below remain for callers outside src/cli/commands being edited elsewhere
-// (compose.ts, scripts/build-default.ts); each is one of the parsers above, and goes when they
-// move to it.
-
-/** @deprecated `.option(…, intArg(name, 'positive'), dflt)` instead. */
-export function positiveInt(name: string, v: string | undefined, dflt: number): number {
-  return v === undefined ? dflt : intArg(name, 'positive')(v);
-}
-
-/** @deprecated `.option(…, numberArg(name, 'positive' | 'non-negative'))` instead. */
-export function numberOption(name: string, v: string, allowZero = false): number {
-  return numberArg(name, allowZero ? 'non-negative' : 'positive')(v);
-}
-
-/** @deprecated `.option(…, listArg(flag))` instead. */
-export function parseList(flag: string, v: string): string[] {
-  return listArg(flag)(v);
-}
