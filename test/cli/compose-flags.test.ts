@@ -77,6 +77,8 @@ describe('compose flags that contradict or say nothing', () => {
       2,
       '--num-modules does not apply with --modules: it is how many modules to sample when --modules is not given',
     );
+    oneErrorLine(await runCli([...FAST, '--optimizer', 'cobyla', '--popsize', '10']), 2, '--popsize does not apply to --optimizer cobyla: it sets the search of cmaes, lq-cmaes and random');
+    oneErrorLine(await runCli([...FAST, '--optimizer', 'random', '--sigma0', '0.3']), 2, '--sigma0 does not apply to --optimizer random: it sets the search of cmaes and lq-cmaes');
     oneErrorLine(await runCli(['compose', '--task', 'boolean_expressions', '--modules', '']), 2, '--modules is empty');
     oneErrorLine(await runCli(['compose', '--task', 'boolean_expressions', '--modules', ' , ']), 2, '--modules is empty');
     oneErrorLine(await runCli([...FAST, '--time-limit', '-5']), 2, '--time-limit must be a positive number, got "-5"');

@@ -50,7 +50,7 @@ describe.each(['ort', 'tfjs'] as const)('a NaN weight on the %s engine', (engine
     await expectNonFinite(engine, ['eval', '--model', NAN_MODEL, '--data', DATA, '--json'], 'a logit of generation step 1');
   });
   it('compose (the base objective)', async () => {
-    const args = ['compose', '--model', NAN_MODEL, '--modules', `${A}/a0,${A}/a1`, '--data', DATA, '--examples', '1', '--popsize', '2', '--budget', '5'];
+    const args = ['compose', '--model', NAN_MODEL, '--modules', `${A}/a0,${A}/a1`, '--data', DATA, '--examples', '1', '--optimizer', 'cmaes', '--popsize', '2', '--budget', '5'];
     await expectNonFinite(engine, [...args, '--workers', '1', '--no-eval', '--out', join(tmp, `run-${engine}`)], "the base model's few-shot objective (w = 0)", false);
   });
 });

@@ -105,6 +105,13 @@ export function register(program: Command): void {
     .action(async (opts: Opts & { eval?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd);
       if (opts.resume !== undefined) refuseOnResume(cmd);
+      // COBYLA proposes one candidate at a time from its own trust region: no population, no step size.
+      for (const [key, flag, which] of [['popsize', '--popsize', 'cmaes, lq-cmaes and random'], ['sigma0', '--sigma0', 'cmaes and lq-cmaes']] as const) {
+        const applies = key === 'popsize' ? opts.optimizer !== 'cobyla' : opts.optimizer === 'cmaes' || opts.optimizer === 'lq-cmaes';
+        if (!applies && cmd.getOptionValueSource(key) === 'cli') {
+          throw new LorahubError('BAD_ARGUMENT', `${flag} does not apply to --optimizer ${opts.optimizer}: it sets the search of ${which}`);
+        }
+      }
       if (opts.modules !== undefined && cmd.getOptionValueSource('numModules') === 'cli') {
         throw new LorahubError('BAD_ARGUMENT', '--num-modules does not apply with --modules: it is how many modules to sample when --modules is not given');
       }
