@@ -137,6 +137,18 @@ export interface World {
  * Writes base/, modules/mNN/, the task (task.json, or task.jsonl for decoder-only worlds) and
  * world.json under `o.out`. A T5 world is the one this function always wrote, byte for byte.
  */
+/** The world's modules as PEFT adapter folders under `<out>/modules/`, in order. */
+async function writeModules(out: string, modules: readonly LoraModule[]): Promise<string[]> {
+  mkdirSync(join(out, 'modules'), { recursive: true });
+  const dirs: string[] = [];
+  for (const m of modules) {
+    const dir = join(out, 'modules', m.name);
+    await writeAdapter(dir, m);
+    dirs.push(dir);
+  }
+  return dirs;
+}
+
 export async function writeWorld(o: AnyWorldOptions): Promise<World> {
   const { arch = 't5', engine, ...rest } = o;
   if (!worldSizes(arch).includes(o.size)) throw new Error(`unknown size "${o.size}" for ${arch} (${worldSizes(arch).join(', ')})`);
@@ -164,13 +176,7 @@ async function writeT5World(o: WorldOptions): Promise<World> {
     targets = teacherTargets(model, compose(modules, teacher), INPUTS, [3, 5, 2, 6, 4]);
     model.dispose();
   }
-  const dirs: string[] = [];
-  mkdirSync(join(o.out, 'modules'), { recursive: true });
-  for (const m of modules) {
-    const dir = join(o.out, 'modules', m.name);
-    await writeAdapter(dir, m);
-    dirs.push(dir);
-  }
+  const dirs = await writeModules(o.out, modules);
   const task = join(o.out, 'task.json');
   writeFileAtomic(task, `${JSON.stringify({ examples: INPUTS.map((input, i) => ({ input, target: targets[i] })) }, null, 2)}\n`);
   writeFileAtomic(join(o.out, 'world.json'), `${JSON.stringify({ ...o, teacher_weights: o.size === 'large' ? null : teacher, modules: modules.map((m) => `modules/${m.name}`) }, null, 2)}\n`);
@@ -247,13 +253,7 @@ async function writeCausalWorld(archName: RandomCausalArch, o: Omit<AnyWorldOpti
     const end = ids.indexOf(eos);
     return end >= 0 ? ids.slice(0, end + 1) : [...ids, eos];
   });
-  const dirs: string[] = [];
-  mkdirSync(join(o.out, 'modules'), { recursive: true });
-  for (const m of modules) {
-    const dir = join(o.out, 'modules', m.name);
-    await writeAdapter(dir, m);
-    dirs.push(dir);
-  }
+  const dirs = await writeModules(o.out, modules);
   const task = join(o.out, 'task.jsonl');
   writeFileAtomic(task, prompts.map((p, i) => `${JSON.stringify({ input_ids: p, labels: labels[i] })}\n`).join(''));
   const recorded = { size: o.size, modules: o.modules, rank: o.rank, seed: o.seed, out: o.out };
