@@ -116,6 +116,17 @@ function splitsOf(task: TaskDef): Splits {
   return s;
 }
 
+/**
+ * The task as its LoRA module is trained and tested on it: `formats` join the templates, so each
+ * example draws from the instruction, the templates and the formats. Without formats it is the
+ * task itself. The base's mixture uses the task as written (instruction and templates only).
+ */
+export function withFormats(task: TaskDef): TaskDef {
+  if (!task.formats) return task;
+  const { formats, ...rest } = task;
+  return { ...rest, templates: [...(task.templates ?? []), ...formats] };
+}
+
 /** The examples of one split, deterministic in the task definition. */
 export function taskExamples(task: TaskDef, split: Split): TextExample[] {
   if (split !== 'train' && split !== 'test') {

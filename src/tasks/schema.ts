@@ -35,6 +35,7 @@ export const taskFileSchema = z.strictObject({
   description: z.string().min(1),
   instruction: z.string().min(1).optional(),
   templates: z.array(z.string().min(1)).min(1).optional(),
+  formats: z.array(z.string().min(1)).min(1).optional(),
   answer: answerSchema,
   generator: z.string().min(1),
   params: z.record(z.string(), z.unknown()).default({}),
@@ -76,11 +77,14 @@ export function validateTask(raw: unknown, source: string): TaskDef {
     throw err;
   }
 
-  if (task.kind === 'target' && task.templates) {
-    throw badField(source, 'templates', "a target task uses BBH's exact input format only, so it takes no alternative templates");
+  for (const field of ['templates', 'formats'] as const) {
+    if (task.kind === 'target' && task[field]) {
+      throw badField(source, field, `a target task uses BBH's exact input format only, so it takes no ${field}`);
+    }
   }
   const templates: Array<[string, string]> = [[task.instruction ? 'instruction' : '(generator default template)', task.instruction ?? gen.defaultTemplate]];
   (task.templates ?? []).forEach((t, i) => templates.push([`templates[${i}]`, t]));
+  (task.formats ?? []).forEach((t, i) => templates.push([`formats[${i}]`, t]));
   for (const [field, template] of templates) {
     const used = new Set(placeholders(template));
     for (const p of used) {

@@ -47,6 +47,13 @@ export interface TaskDef {
   instruction?: string;
   /** Alternative phrasings (upstream only), drawn uniformly with `instruction` per example (FLAN-style). */
   templates?: string[];
+  /**
+   * Terse and answer-only phrasings (upstream only): `"{expression} ="`, `"Q: … A:"`, a bare
+   * `"{expression}"`, other answer styles. A module trained on the task draws them along with
+   * `instruction` and `templates` (see `withFormats`); the base's instruction mixture does not, so
+   * the base knows each skill in instruction form and the formats are what the modules add.
+   */
+  formats?: string[];
   answer: AnswerFormat;
   /** A name from the generator registry (src/tasks/generators/index.ts). */
   generator: string;

@@ -20,7 +20,7 @@ import { disposeDeltas, moduleDeltas } from '../models/t5/deltas.ts';
 import type { LoraModule } from '../lora/module.ts';
 import { loadT5Config } from '../models/t5/config.ts';
 import { T5Model } from '../models/t5/model.ts';
-import { taskExamples } from '../tasks/dataset.ts';
+import { taskExamples, withFormats } from '../tasks/dataset.ts';
 import { getTask } from '../tasks/registry.ts';
 import { loadTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -136,7 +136,9 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
   const model = T5Model.load(opts.modelDir);
   try {
     const tok = loadTokenizer(opts.modelDir);
-    const train = taskExamples(task, 'train');
+    // A module learns its task in every phrasing, formats included (the base saw the instruction forms).
+    const data = withFormats(task);
+    const train = taskExamples(data, 'train');
     const { module, loop } = await trainLora({
       model,
       tokenizer: tok,
@@ -159,7 +161,7 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
     });
     module.metadata = { ...module.metadata, [BASE_FINGERPRINT_METADATA_KEY]: fingerprint };
 
-    const test = subset(taskExamples(task, 'test'), opts.evalTest);
+    const test = subset(taskExamples(data, 'test'), opts.evalTest);
     const trainEval = subset(train, opts.evalTrain ?? 100);
     opts.onPhase?.('evaluate', `${test.length} test and ${trainEval.length} train examples`);
     const tail = loop.losses.slice(-Math.max(1, Math.ceil(loop.losses.length / 10)));

@@ -5,6 +5,7 @@ import {
   LeakIndex,
   fewShot,
   findLeaks,
+  withFormats,
   getTask,
   listTasks,
   loadExamplesFile,
@@ -115,9 +116,33 @@ describe('fewShot', () => {
   });
 });
 
+describe('formats', () => {
+  const task = getTask('bool_and');
+  const formats = task.formats ?? [];
+
+  it("join a module's templates and leave the base's data as written", () => {
+    expect(formats.length).toBeGreaterThan(0);
+    const view = withFormats(task);
+    expect(view.formats).toBeUndefined();
+    expect(view.templates).toEqual([...(task.templates ?? []), ...formats]);
+    // The base's examples never use a format: none ends like the terse "{expression} =".
+    expect(taskExamples(task, 'train').some((e) => e.input.endsWith(' ='))).toBe(false);
+    expect(taskExamples(view, 'train').some((e) => e.input.endsWith(' ='))).toBe(true);
+  });
+
+  it('leave a task without formats unchanged', () => {
+    const plain = getTask('sort_words');
+    expect(plain.formats).toBeUndefined();
+    expect(withFormats(plain)).toBe(plain);
+  });
+});
+
 describe('leakage', () => {
-  // Built once: every upstream task's training inputs.
-  const index = new LeakIndex(upstream.map((t) => ({ task: t.name, inputs: taskExamples(t, 'train').map((e) => e.input) })));
+  // Built once: every upstream task's training inputs, as the base sees them and as its module
+  // does (formats included).
+  const index = new LeakIndex(
+    upstream.flatMap((t) => [t, withFormats(t)].map((v) => ({ task: t.name, inputs: taskExamples(v, 'train').map((e) => e.input) }))),
+  );
 
   it.each(targets.map((t) => [t.name, t] as const))('%s: no generated target input occurs in upstream training data', (_n, task) => {
     const inputs = [...taskExamples(task, 'test'), ...taskExamples(task, 'train')].map((e) => e.input);

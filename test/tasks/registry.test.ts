@@ -96,6 +96,8 @@ describe('task registry', () => {
       [{ ...GOOD, answer: { type: 'choice', choices: ['True', 'True'] } }, /mini\.json: field "answer\.choices": choices must be distinct/],
       [{ ...GOOD, answer: { type: 'choice', choices: ['True', 'False'], weights: [1] } }, /field "answer\.weights": expected 2 weights/],
       [{ ...GOOD, kind: 'target' }, /mini\.json: field "templates": a target task/],
+      [{ ...GOOD, kind: 'target', templates: undefined, formats: ['{expression} ='] }, /mini\.json: field "formats": a target task/],
+      [{ ...GOOD, formats: ['{expr} ='] }, /mini\.json: field "formats\[0\]": unknown placeholder \{expr\}/],
       [{ ...GOOD, name: 'other' }, /mini\.json: field "name": "other" does not match the file name "mini\.json"/],
       [{ ...GOOD, related: ['ghost'] }, /mini\.json: field "related\[0\]": unknown task "ghost"/],
     ];

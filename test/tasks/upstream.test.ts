@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { extractFields } from '../../src/tasks/template.ts';
 import { CATEGORIES, CATEGORY_SINGULAR, ITEMS } from '../../src/tasks/generators/vocab.ts';
-import { getGenerator, listTasks, taskExamples, type TaskDef } from '../../src/tasks/index.ts';
+import { getGenerator, listTasks, taskExamples, withFormats, type TaskDef } from '../../src/tasks/index.ts';
 import { oracleArith, oracleBool, oracleDyck, oracleWebOfLies } from './oracles.ts';
 
 type Fields = Record<string, string>;
@@ -138,7 +138,7 @@ describe('upstream tasks', () => {
     for (const t of upstream) expect(ORACLES[t.generator], t.generator).toBeDefined();
   });
 
-  it.each(upstream.map((t) => [t.name, t] as const))('%s: labels re-derived from the input text', (_name, task) => {
+  it.each(upstream.map((t) => [t.name, withFormats(t)] as const))('%s: labels re-derived from the input text (every template and format)', (_name, task) => {
     const gen = getGenerator(task.generator);
     const templates = [task.instruction ?? gen.defaultTemplate, ...(task.templates ?? [])];
     const examples = [...taskExamples(task, 'test'), ...taskExamples(task, 'train').slice(0, 400)];
