@@ -17,7 +17,7 @@ import { writeAdapter } from '../io/peft.ts';
 import { loadBaseModel, openLibraryIfExists, resolveModules, samplePool, type Library } from '../library/index.ts';
 import { composeStackModule, stackModules, type Harmonize, type ModuleStack } from '../lora/compose.ts';
 import type { LoraModule } from '../lora/module.ts';
-import { fewShot, getTask, loadDataFile, taskExamples, type Example } from '../tasks/index.ts';
+import { drawExamples, fewShot, getTask, loadDataFile, taskExamples, type Example, type FewShotDraw } from '../tasks/index.ts';
 import { Rng } from '../rng.ts';
 import { LazyTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
@@ -30,6 +30,8 @@ import { lossCurveSvg } from './plot.ts';
 export const DEFAULT_NUM_MODULES = 20;
 /** Few-shot examples (the paper's 5). */
 export const DEFAULT_EXAMPLES = 5;
+/** How they are drawn (the paper: at random). */
+export const DEFAULT_DRAW: FewShotDraw = 'random';
 
 export interface ComposeRequest {
   task?: string;
@@ -46,6 +48,8 @@ export interface ComposeRequest {
   harmonize: Harmonize;
   examples: number;
   examplesExplicit?: boolean;
+  /** How the few-shot examples are drawn from a larger pool (default DEFAULT_DRAW). */
+  draw?: FewShotDraw;
   settings: AdaptSettings;
   normalization: LossNormalization;
   batchSize?: number;
@@ -58,6 +62,10 @@ export interface ComposeRequest {
   noEval?: boolean;
   /** Limit the number of test examples evaluated. */
   testLimit?: number;
+  /** More test files (e.g. the real BBH file of the task), each evaluated like the test set. */
+  alsoTest?: string[];
+  /** Also evaluate every module alone on each test set and report the best (default true). */
+  bestSingle?: boolean;
 }
 
 /** What run.json records: the resolved request. */
@@ -77,6 +85,22 @@ export interface RunSpec {
   /** Whether the run ends with the accuracy evaluation (absent in runs saved before it was recorded: yes). */
   noEval?: boolean;
   testLimit?: number;
+  /** How the examples were drawn (absent in older runs: random). */
+  draw?: FewShotDraw;
+  /** Absent in older runs: none, and no best single module. */
+  alsoTest?: string[];
+  bestSingle?: boolean;
+}
+
+/** Exact match on one test set: the base model, the composed module, and the best module alone. */
+export interface TestResult {
+  /** "task <name> test split" or the file's path. */
+  source: string;
+  examples: number;
+  zero_shot: number;
+  composed: number;
+  /** The best of the run's modules evaluated alone (weight 1), chosen on this test set as in the paper's table. */
+  best_single: { module: string; accuracy: number } | null;
 }
 
 export interface ComposeReport {
@@ -96,6 +120,8 @@ export interface ComposeReport {
   zero_shot_accuracy: number | null;
   accuracy: number | null;
   test_examples: number;
+  /** Every test set evaluated (the first is the one above), with the best single module. */
+  tests: TestResult[];
   engine: EngineName;
   device: DeviceName;
   /** Threads one forward pass of the search used (per worker when there are workers). */
@@ -104,7 +130,7 @@ export interface ComposeReport {
   backend: string;
   workers: number;
   seed: number;
-  settings: AdaptSettings & { loss_normalization: LossNormalization; alpha: number; batch_size: number | null; examples: number; harmonize: Harmonize };
+  settings: AdaptSettings & { loss_normalization: LossNormalization; alpha: number; batch_size: number | null; examples: number; draw: FewShotDraw; harmonize: Harmonize };
   timings: { load_s: number; search_s: number; evaluate_s: number; total_s: number; evaluations_per_s: number };
   examples: Example[];
   trace: { generation: number; evaluations: number; seconds: number; best: number; values: number[]; candidates: number[][] }[];
@@ -129,7 +155,7 @@ function resolveFewShot(req: ComposeRequest): Example[] {
     if (pool.length < req.examples) {
       throw new LorahubError('BAD_ARGUMENT', `task "${task.name}" has ${pool.length} training examples, fewer than ${opt('examples')} ${req.examples}`);
     }
-    return fewShot(task, req.examples, req.settings.seed);
+    return fewShot(task, req.examples, req.settings.seed, req.draw ?? DEFAULT_DRAW);
   }
   // Text or token ids (a model folder without tokenizer files composes from ids).
   const all = loadDataFile(req.data as string);
@@ -141,21 +167,28 @@ function resolveFewShot(req: ComposeRequest): Example[] {
   }
   if (all.length === req.examples) return all;
   // More examples than asked: a seeded sample, like the reference's random few-shot draw.
-  return sampleSeeded(all, req.examples, req.settings.seed);
+  return sampleSeeded(all, req.examples, req.settings.seed, req.draw ?? DEFAULT_DRAW);
 }
 
 /** A seeded draw of k lines (kept in file order), like the reference's random few-shot sample. */
-function sampleSeeded(all: Example[], k: number, seed: number): Example[] {
-  const idx = Rng.fromSeed(seed).shuffle(all.map((_, i) => i)).slice(0, k);
+function sampleSeeded(all: Example[], k: number, seed: number, draw: FewShotDraw): Example[] {
+  const rng = Rng.fromSeed(seed);
+  const idx =
+    draw === 'random'
+      ? rng.shuffle(all.map((_, i) => i)).slice(0, k)
+      : drawExamples(all.map((e, i) => ({ target: e.target ?? JSON.stringify(e.labels ?? null), i })), k, rng, draw).map((e) => e.i);
   return idx.sort((a, b) => a - b).map((i) => all[i]);
 }
 
-function testExamples(spec: RunSpec): Example[] {
+/** The test sets to evaluate: the main one (a file, else the task's test split), then alsoTest. */
+function testSets(spec: RunSpec): { source: string; examples: Example[] }[] {
   if (spec.noEval) return [];
-  let test: Example[] = [];
-  if (spec.testData) test = loadDataFile(spec.testData);
-  else if (spec.task) test = taskExamples(getTask(spec.task), 'test');
-  return spec.testLimit !== undefined ? test.slice(0, spec.testLimit) : test;
+  const limit = (test: Example[]) => (spec.testLimit !== undefined ? test.slice(0, spec.testLimit) : test);
+  const sets: { source: string; examples: Example[] }[] = [];
+  if (spec.testData) sets.push({ source: spec.testData, examples: limit(loadDataFile(spec.testData)) });
+  else if (spec.task) sets.push({ source: `task ${spec.task} test split`, examples: limit(taskExamples(getTask(spec.task), 'test')) });
+  for (const file of spec.alsoTest ?? []) sets.push({ source: file, examples: limit(loadDataFile(file)) });
+  return sets.filter((t) => t.examples.length > 0);
 }
 
 /**
@@ -199,6 +232,9 @@ export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec;
     settings: req.settings,
     noEval: req.noEval ?? false,
     testLimit: req.testLimit,
+    draw: req.draw ?? DEFAULT_DRAW,
+    alsoTest: (req.alsoTest ?? []).map((f) => resolve(f)),
+    bestSingle: req.bestSingle ?? true,
   };
   return { spec, lib };
 }
@@ -316,14 +352,29 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
   return result;
 }
 
-/** Step 5: exact match of the base model and of the composed module on the test examples. */
-async function evaluateRun(model: EngineModel, tok: Tokenizer, spec: RunSpec, composed: LoraModule, hooks: ComposeHooks): Promise<{ zeroShot: number | null; accuracy: number | null; examples: number }> {
-  const test = testExamples(spec);
-  hooks.onPhase?.('evaluate', test.length > 0 ? `${test.length} test examples` : undefined);
-  if (test.length === 0) return { zeroShot: null, accuracy: null, examples: 0 };
-  const zeroShot = (await evaluateExactMatch(model, tok, test)).accuracy;
-  const accuracy = (await evaluateExactMatch(model, tok, test, composed)).accuracy;
-  return { zeroShot, accuracy, examples: test.length };
+/**
+ * Step 5: exact match on each test set — the base model, the composed module and (bestSingle)
+ * every module alone at weight 1, of which the best is reported: the comparison the paper makes.
+ */
+async function evaluateRun(model: EngineModel, tok: Tokenizer, spec: RunSpec, stack: ModuleStack, composed: LoraModule, hooks: ComposeHooks): Promise<TestResult[]> {
+  const sets = testSets(spec);
+  const singles = spec.bestSingle ? stack.names.length : 0;
+  hooks.onPhase?.(
+    'evaluate',
+    sets.length > 0 ? `${sets.map((t) => t.examples.length).join(' + ')} test examples${singles > 0 ? `, and each of the ${singles} modules alone` : ''}` : undefined,
+  );
+  const results: TestResult[] = [];
+  for (const { source, examples } of sets) {
+    const accuracy = async (module?: LoraModule) => (await evaluateExactMatch(model, tok, examples, module)).accuracy;
+    let best: TestResult['best_single'] = null;
+    for (let i = 0; i < singles; i++) {
+      const alone = composeStackModule(stack, stack.names.map((_, j) => (j === i ? 1 : 0)), stack.names[i]);
+      const a = await accuracy(alone);
+      if (!best || a > best.accuracy) best = { module: stack.names[i], accuracy: a };
+    }
+    results.push({ source, examples: examples.length, zero_shot: await accuracy(), composed: await accuracy(composed), best_single: best });
+  }
+  return results;
 }
 
 /** Step 6: the composed adapter (PEFT) and the loss curve, each written atomically. */
@@ -360,7 +411,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
     const result = await search(model, spec, opened, evaluator, hooks);
     const tSearch = performance.now();
     const composed = composeStackModule(loaded.stack, result.weights, 'lorahub-composed');
-    const evaluation = await evaluateRun(model, loaded.tok, spec, composed, hooks);
+    const tests = await evaluateRun(model, loaded.tok, spec, loaded.stack, composed, hooks);
     const tEval = performance.now();
     hooks.onPhase?.('save');
     const outputs = await saveOutputs(out, spec, composed, result);
@@ -379,9 +430,10 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
       seconds: result.seconds,
       stop_reason: result.stopReason,
       non_finite_candidates: result.nonFinite,
-      zero_shot_accuracy: evaluation.zeroShot,
-      accuracy: evaluation.accuracy,
-      test_examples: evaluation.examples,
+      zero_shot_accuracy: tests[0]?.zero_shot ?? null,
+      accuracy: tests[0]?.composed ?? null,
+      test_examples: tests[0]?.examples ?? 0,
+      tests,
       engine: info.engine,
       device: info.device,
       threads,
@@ -394,6 +446,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
         alpha: spec.objective.alpha,
         batch_size: spec.objective.batchSize ?? null,
         examples: spec.examples.length,
+        draw: spec.draw ?? 'random',
         harmonize: spec.harmonize,
       },
       timings: {

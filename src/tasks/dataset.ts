@@ -135,8 +135,39 @@ export function taskExamples(task: TaskDef, split: Split): TextExample[] {
   return splitsOf(task)[split].slice();
 }
 
+/** How few-shot examples are drawn from a pool. */
+export const FEW_SHOT_DRAWS = ['random', 'balanced'] as const;
+/**
+ * `random`: a uniform draw (the paper's). `balanced`: the answers take turns — one example per
+ * distinct target in a seeded order, then again — so 5 binary examples are 3 and 2 instead of
+ * whatever the draw gives (boolean_expressions' seed 1: 4 False, 1 True).
+ */
+export type FewShotDraw = (typeof FEW_SHOT_DRAWS)[number];
+
+/**
+ * k items of `pool` drawn by `draw` with `rng` (in draw order). Balanced: items grouped by target
+ * (in first-seen order, so the result does not depend on how targets sort), the groups and each
+ * group shuffled, then taken round-robin; a group that runs out drops out of the rotation.
+ */
+export function drawExamples<T extends { target?: string }>(pool: readonly T[], k: number, rng: Rng, draw: FewShotDraw = 'random'): T[] {
+  if (draw === 'random') return rng.sample(pool, k);
+  const groups = new Map<string, T[]>();
+  for (const e of pool) {
+    const key = e.target ?? '';
+    const g = groups.get(key);
+    if (g) g.push(e);
+    else groups.set(key, [e]);
+  }
+  const queues = rng.shuffle([...groups.values()]).map((g) => rng.shuffle(g));
+  const out: T[] = [];
+  for (let round = 0; out.length < k; round++) {
+    for (const q of queues) if (round < q.length && out.length < k) out.push(q[round]);
+  }
+  return out;
+}
+
 /** k examples with distinct inputs drawn from a split, in random order, fixed by the seed. */
-export function sampleExamples(task: TaskDef, split: Split, k: number, seed: number): TextExample[] {
+export function sampleExamples(task: TaskDef, split: Split, k: number, seed: number, draw: FewShotDraw = 'random'): TextExample[] {
   if (!Number.isInteger(k) || k < 1) throw new LorahubError('BAD_ARGUMENT', `number of examples must be a positive integer, got ${k}`);
   if (!Number.isInteger(seed)) throw new LorahubError('BAD_ARGUMENT', `seed must be an integer, got ${seed}`);
   const seen = new Set<string>();
@@ -144,10 +175,10 @@ export function sampleExamples(task: TaskDef, split: Split, k: number, seed: num
   if (k > pool.length) {
     throw new LorahubError('BAD_ARGUMENT', `task "${task.name}" has only ${pool.length} distinct ${split} examples, asked for ${k}`);
   }
-  return Rng.fromSeed(deriveSeed(seed, `sample:${split}`)).sample(pool, k);
+  return drawExamples(pool, k, Rng.fromSeed(deriveSeed(seed, `sample:${split}`)), draw);
 }
 
 /** k few-shot examples from the train split (the target's pool), fixed by the seed. */
-export function fewShot(task: TaskDef, k: number, seed: number): TextExample[] {
-  return sampleExamples(task, 'train', k, seed);
+export function fewShot(task: TaskDef, k: number, seed: number, draw: FewShotDraw = 'random'): TextExample[] {
+  return sampleExamples(task, 'train', k, seed, draw);
 }

@@ -11,6 +11,12 @@ import type { TaskDef } from './types.ts';
 /** <repo>/tasks, found from this file's location so it works from any working directory. */
 export const DEFAULT_TASKS_DIR = fileURLToPath(new URL('../../tasks/', import.meta.url));
 
+/**
+ * Where this project's checkouts keep the real BIG-Bench Hard files: ../shared/bbh beside the
+ * repository. Used for evaluation only (compose reports accuracy on <task>.json there when present).
+ */
+export const DEFAULT_BBH_DIR = fileURLToPath(new URL('../../../shared/bbh/', import.meta.url));
+
 /** Reads and validates one task file; the file name (without .json) must equal the task's name. */
 export function loadTaskFile(path: string): TaskDef {
   let text: string;

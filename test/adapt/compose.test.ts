@@ -10,6 +10,7 @@ import { runCompose, type ComposeReport, type ComposeRequest } from '../../src/a
 import { loadModel } from '../../src/engine/index.ts';
 import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
+import { DEFAULT_BBH_DIR as BBH_DIR } from '../../src/tasks/index.ts';
 import { T5_GATED, readJson } from '../helpers.ts';
 import { runCli } from '../cli/run.ts';
 
@@ -172,15 +173,33 @@ describe('compose --task with modules sampled from a library', () => {
     const args = ['compose', '--task', 'boolean_expressions', '--library', lib, '--num-modules', '2', '--budget', '20', '--seed', '7', '--workers', '1'];
     const r = await runCli([...args, '--out', join(tmp, 'task1')]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/exact match on 250 test examples: zero-shot \d+\.\d% → composed \d+\.\d%/);
+    const line = /exact match on 250 test examples \(task boolean_expressions test split\): zero-shot \d+\.\d% → composed \d+\.\d%; best single module \d+\.\d% \((\w+)\)/;
+    expect(r.stdout).toMatch(line);
     const report = readJson<ComposeReport>(join(tmp, 'task1', 'report.json'));
     expect(report.modules).toHaveLength(2);
     expect(report.examples).toHaveLength(5);
     expect(report.test_examples).toBe(250);
-    const again = await runCli([...args, '--out', join(tmp, 'task2'), '--json']);
-    const j = JSON.parse(again.stdout.trim().split('\n').pop() as string) as { modules: string[]; weights: number[] };
+    // The generated test split first, then the real BBH file beside the repository when present.
+    const bbh = existsSync(join(BBH_DIR, 'boolean_expressions.json'));
+    expect(report.tests.map((t) => t.examples)).toEqual(bbh ? [250, 250] : [250]);
+    if (bbh) expect(r.stdout).toMatch(/exact match on 250 test examples \(.*boolean_expressions\.json\): zero-shot .* best single module/);
+    expect(report.tests[0]).toMatchObject({ zero_shot: report.zero_shot_accuracy, composed: report.accuracy });
+    for (const t of report.tests) expect(report.modules).toContain(t.best_single?.module);
+    // The best single module is that module alone: scoring it through compose-weights gives its accuracy.
+    const best = report.tests[0].best_single!;
+    const alone = join(tmp, 'alone');
+    expect((await runCli(['compose-weights', '--library', lib, '--modules', best.module, '--weights', '1', '--out', alone])).code).toBe(0);
+    const evalAlone = await runCli(['eval', '--task', 'boolean_expressions', '--model', MODEL, '--adapter', alone, '--json']);
+    expect(JSON.parse(evalAlone.stdout.trim().split('\n').pop() as string).accuracy).toBeCloseTo(best.accuracy, 10);
+    const again = await runCli([...args, '--out', join(tmp, 'task2'), '--json', '--no-bbh', '--no-best-single']);
+    const j = JSON.parse(again.stdout.trim().split('\n').pop() as string) as { modules: string[]; weights: number[]; tests: ComposeReport['tests'] };
     expect(j.modules).toEqual(report.modules);
     expect(j.weights).toEqual(report.weights);
+    expect(j.tests).toHaveLength(1);
+    expect(j.tests[0].best_single).toBeNull();
+    const noDir = await runCli([...args, '--out', join(tmp, 'task4'), '--bbh', join(tmp, 'nowhere')]);
+    expect(noDir.code).not.toBe(0);
+    expect(noDir.stderr).toMatch(/--bbh: no boolean_expressions\.json in .*nowhere/);
     const tooMany = await runCli([...args, '--num-modules', '5', '--out', join(tmp, 'task3')]);
     expect(tooMany.code).not.toBe(0);
     expect(tooMany.stderr).toMatch(/3 modules compatible with .*, fewer than --num-modules 5/);

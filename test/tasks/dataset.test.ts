@@ -1,9 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { LorahubError } from '../../src/errors.ts';
+import { Rng } from '../../src/rng.ts';
 import {
   LeakIndex,
   fewShot,
+  drawExamples,
   findLeaks,
   withFormats,
   getTask,
@@ -103,6 +105,20 @@ describe('fewShot', () => {
     for (const e of a) expect(train.has(e.input)).toBe(true);
     expect(fewShot(task, 5, 1)).toEqual(a);
     expect(fewShot(task, 5, 2)).not.toEqual(a);
+  });
+  it('balanced: the answers take turns (3 and 2 of 5), fixed by the seed', () => {
+    for (const seed of [1, 2, 3]) {
+      const b = fewShot(task, 5, seed, 'balanced');
+      const trues = b.filter((e) => e.target === 'True').length;
+      expect([2, 3]).toContain(trues);
+      expect(new Set(b.map((e) => e.input)).size).toBe(5);
+      expect(fewShot(task, 5, seed, 'balanced')).toEqual(b);
+    }
+    // A group that runs out leaves the rotation: 1 "b" and 4 "a" from a pool with one "b".
+    const pool = ['a', 'a', 'a', 'a', 'a', 'b'].map((target, i) => ({ target, i }));
+    const got = drawExamples(pool, 5, Rng.fromSeed(0), 'balanced');
+    expect(got.filter((e) => e.target === 'b')).toHaveLength(1);
+    expect(new Set(got.map((e) => e.i)).size).toBe(5);
   });
   it('rejects bad k and seeds', () => {
     expect(() => fewShot(task, 51, 0)).toThrow(/only 50 distinct train examples/);

@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { DEFAULT_POPSIZE, DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../../adapt/optimizer.ts';
-import { DEFAULT_EXAMPLES, DEFAULT_NUM_MODULES, runCompose, type ComposeRequest } from '../../adapt/run.ts';
+import { DEFAULT_DRAW, DEFAULT_EXAMPLES, DEFAULT_NUM_MODULES, runCompose, type ComposeRequest, type TestResult } from '../../adapt/run.ts';
 import { DEFAULT_OBJECTIVE, LOSS_NORMALIZATIONS, type LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
+import { DEFAULT_BBH_DIR, FEW_SHOT_DRAWS, type FewShotDraw } from '../../tasks/index.ts';
 import { choiceArg, intArg, listArg, numberArg, out, parseHarmonize, withHarmonizeHint } from '../shared/common.ts';
 import { describeEngine, engineOptions, globalOptions } from '../shared/options.ts';
 
@@ -18,6 +21,7 @@ interface Opts {
   modules?: string[];
   numModules: number;
   examples: number;
+  draw: FewShotDraw;
   budget: number;
   timeLimit?: number;
   seed: number;
@@ -32,6 +36,8 @@ interface Opts {
   out?: string;
   resume?: string;
   noEval?: boolean;
+  bbh?: string | false;
+  bestSingle?: boolean;
   json?: boolean;
 }
 
@@ -69,6 +75,29 @@ function workerCount(v: string): number | 'auto' {
   return cores;
 }
 
+/**
+ * The real BBH file to evaluate on as well: `--bbh DIR`'s <task>.json (which must exist), else the
+ * one in ../shared/bbh beside the repository when it is there; none with --no-bbh, without --task,
+ * or when --test already names that file.
+ */
+function bbhTestFile(opts: Opts): string | undefined {
+  if (!opts.task || opts.bbh === false) return undefined;
+  const file = join(opts.bbh ?? DEFAULT_BBH_DIR, `${opts.task}.json`);
+  if (!existsSync(file)) {
+    if (opts.bbh !== undefined) throw new LorahubError('NOT_FOUND', `--bbh: no ${opts.task}.json in ${opts.bbh}`);
+    return undefined;
+  }
+  return opts.test !== undefined && resolve(opts.test) === resolve(file) ? undefined : file;
+}
+
+/** One line per test set: zero-shot → composed, and the best module alone. */
+function testLine(t: TestResult): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const source = t.source.startsWith('task ') ? t.source : relative(process.cwd(), t.source) || t.source;
+  const single = t.best_single ? `; best single module ${pct(t.best_single.accuracy)} (${t.best_single.module})` : '';
+  return `exact match on ${t.examples} test examples (${source}): zero-shot ${pct(t.zero_shot)} → composed ${pct(t.composed)}${single}`;
+}
+
 /** A fresh run folder per invocation, so repeating a command never collides with an old run. */
 function defaultRunDir(name: string, seed: number): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -87,6 +116,7 @@ export function register(program: Command): void {
     .option('--modules <a,b,c>', 'library names or adapter folders (default: --num-modules sampled from the library)', listArg('--modules'))
     .option('--num-modules <n>', 'modules sampled with --seed from library modules compatible with the base', intArg('--num-modules', 'positive'), DEFAULT_NUM_MODULES)
     .option('--examples <k>', 'few-shot examples', intArg('--examples', 'positive'), DEFAULT_EXAMPLES)
+    .option('--draw <how>', `how the few-shot examples are drawn: ${FEW_SHOT_DRAWS.join(' | ')} (answers take turns)`, choiceArg('--draw', FEW_SHOT_DRAWS), DEFAULT_DRAW)
     .option('--budget <n>', "objective evaluations, the base model's included", intArg('--budget', 'positive'), DEFAULT_SETTINGS.budget)
     .option('--time-limit <seconds>', 'stop searching after this many seconds', numberArg('--time-limit', 'positive'))
     .option('--seed <n>', 'seed (module sample, few-shot sample, optimiser)', intArg('--seed', 'any'), 42)
@@ -101,7 +131,10 @@ export function register(program: Command): void {
     .option('--out <dir>', 'run folder (default runs/<task>-seed<seed>-<YYYYMMDD-HHMMSS>)')
     .option('--resume <dir>', 'continue an interrupted run from its last finished generation')
     .option('--no-eval', 'skip the accuracy evaluation on the test split')
-    .option('--json', 'print a final JSON line {"weights","objective","evaluations","seconds","modules","zero_shot_accuracy","accuracy","engine","device",…}')
+    .option('--bbh <dir>', 'with --task: also evaluate on DIR/<task>.json, the real BIG-Bench Hard file (default: ../shared/bbh beside the repository, when it has one)')
+    .option('--no-bbh', 'do not evaluate on the real BBH file')
+    .option('--no-best-single', 'skip evaluating each module alone (the best is reported beside the composed module, as in the paper)')
+    .option('--json', 'print a final JSON line {"weights","objective","evaluations","seconds","modules","zero_shot_accuracy","accuracy","tests","engine","device",…}')
     .action(async (opts: Opts & { eval?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd);
       if (opts.resume !== undefined) refuseOnResume(cmd);
@@ -128,6 +161,7 @@ export function register(program: Command): void {
         harmonize: parseHarmonize(opts.harmonize),
         examples: opts.examples,
         examplesExplicit: cmd.getOptionValueSource('examples') === 'cli',
+        draw: opts.draw,
         settings: {
           optimizer: opts.optimizer,
           budget: opts.budget,
@@ -144,6 +178,8 @@ export function register(program: Command): void {
         out: opts.out ?? defaultRunDir(opts.task ?? 'data', seed),
         engine: engineOptions(cmd),
         noEval: opts.eval === false,
+        alsoTest: opts.resume === undefined && opts.eval !== false ? [bbhTestFile(opts)].filter((f): f is string => f !== undefined) : [],
+        bestSingle: opts.bestSingle !== false,
       };
       let stop = false;
       const onSigint = () => {
@@ -199,6 +235,7 @@ export function register(program: Command): void {
               modules: report.modules,
               zero_shot_accuracy: report.zero_shot_accuracy,
               accuracy: report.accuracy,
+              tests: report.tests,
               base_objective: report.base_objective,
               engine: report.engine,
               device: report.device,
@@ -211,9 +248,7 @@ export function register(program: Command): void {
         out(`modules and weights (objective ${report.objective.toFixed(5)}; base model ${report.base_objective.toFixed(5)}):`);
         report.modules.forEach((m, i) => out(`  ${report.weights[i] >= 0 ? ' ' : ''}${report.weights[i].toFixed(4)}  ${m}`));
         out(`${report.evaluations} evaluations in ${report.seconds.toFixed(2)} s (${report.timings.evaluations_per_s.toFixed(1)} evals/s, ${report.workers} worker(s), engine ${report.engine} on ${report.device}); stopped: ${report.stop_reason}`);
-        if (report.accuracy !== null) {
-          out(`exact match on ${report.test_examples} test examples: zero-shot ${(100 * (report.zero_shot_accuracy ?? 0)).toFixed(1)}% → composed ${(100 * report.accuracy).toFixed(1)}%`);
-        }
+        for (const t of report.tests) out(testLine(t));
         out(`saved ${report.outputs.adapter} (PEFT adapter), ${report.outputs.report}, ${report.outputs.loss_curve}`);
       } finally {
         if (started) bar.stop();
