@@ -64,7 +64,7 @@ export interface ComposeRequest {
   testLimit?: number;
   /** More test files (e.g. the real BBH file of the task), each evaluated like the test set. */
   alsoTest?: string[];
-  /** Also evaluate every module alone on each test set and report the best (default true). */
+  /** Also evaluate every module alone on each test set and report the best (default false; the CLI's default is on). */
   bestSingle?: boolean;
 }
 
@@ -234,7 +234,7 @@ export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec;
     testLimit: req.testLimit,
     draw: req.draw ?? DEFAULT_DRAW,
     alsoTest: (req.alsoTest ?? []).map((f) => resolve(f)),
-    bestSingle: req.bestSingle ?? true,
+    bestSingle: req.bestSingle ?? false,
   };
   return { spec, lib };
 }
