@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cobylaValue } from '../../src/adapt/cobyla.ts';
+import { cobylaNextPoint, cobylaValue, type CobylaEvaluation } from '../../src/adapt/cobyla.ts';
 import { createOptimizer, prepareOptimizer, SEARCH_DEFAULTS, type Optimizer, type OptimizerName } from '../../src/adapt/optimizer.ts';
 import { Rng } from '../../src/rng.ts';
 import { LorahubError } from '../../src/errors.ts';
@@ -82,6 +82,21 @@ describe('optimizers on a 3-D quadratic within 40 evaluations', () => {
     const { batches } = drive(opt, f);
     expect(batches.every((b) => b === 1)).toBe(true);
     expect(opt.best().f).toBeLessThan(1e-3);
+  });
+
+  it("COBYLA survives NLopt's heap growing (500 modules: its wrapper's copied view went stale)", async () => {
+    await prepareOptimizer('cobyla');
+    const n = 500;
+    const history: CobylaEvaluation[] = [];
+    const p = { x0: new Array<number>(n).fill(0), lower: new Array<number>(n).fill(-1.5), upper: new Array<number>(n).fill(1.5) };
+    // Before the fix the first call threw "Cannot perform Construct on a detached ArrayBuffer".
+    for (let k = 0; k < 3; k++) {
+      const x = cobylaNextPoint(p, history);
+      expect(x).toHaveLength(n);
+      history.push({ x: x!, f: x!.reduce((s, v) => s + (v - 0.3) ** 2, 0) });
+    }
+    expect(history[1].x).not.toEqual(history[0].x);
+    expect(history[1].x.every((v) => v >= -1.5 && v <= 1.5)).toBe(true);
   });
 
   it('COBYLA beats random search in median over 9 quadratics', async () => {
