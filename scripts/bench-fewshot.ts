@@ -5,7 +5,7 @@
  * held-out accuracy, not only the few-shot objective the search minimised.
  *
  *   npx tsx scripts/bench-fewshot.ts [--library modules] [--task boolean_expressions] [--bbh ../shared/bbh]
- *     [--seeds 5] [--alphas 0,0.05,0.2] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--limit N] [--json]
+ *     [--seeds 5] [--first-seed 1] [--alphas 0,0.05,0.2] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--limit N] [--json]
  *
  * --folds K (K ≥ 2): K-fold instead of one search on all examples. The few-shot set is cut into K
  * folds; K searches each see K−1 of them; the result is the mean of their K weight vectors, and
@@ -38,7 +38,8 @@ const o = new Command()
   .option('--library <dir>', 'module library with its default base', 'modules')
   .option('--task <list>', 'target tasks', listArg('--task'), ['boolean_expressions'])
   .option('--bbh <dir>', 'real BBH test files', '../shared/bbh')
-  .option('--seeds <n>', 'seeds per setting (1..n)', intArg('--seeds', 'positive'), 5)
+  .option('--seeds <n>', 'seeds per setting', intArg('--seeds', 'positive'), 5)
+  .option('--first-seed <s>', 'seeds run from this one (fresh seeds check a setting chosen on others)', intArg('--first-seed', 'any'), 1)
   .option('--alphas <list>', 'L1 strengths', listArg('--alphas', numberArg('--alphas', 'non-negative')), [DEFAULT_OBJECTIVE.alpha])
   .option('--examples <list>', 'numbers of few-shot examples', listArg('--examples', intArg('--examples', 'positive')), [DEFAULT_EXAMPLES])
   .option('--draws <list>', `how examples are drawn: ${FEW_SHOT_DRAWS.join(', ')}`, listArg('--draws', choiceArg('--draws', FEW_SHOT_DRAWS)), [DEFAULT_DRAW])
@@ -46,7 +47,7 @@ const o = new Command()
   .option('--limit <n>', 'first N test examples only', intArg('--limit', 'positive'))
   .option('--json', 'one JSON line per run')
   .parse()
-  .opts<{ library: string; task: string[]; bbh: string; seeds: number; alphas: number[]; examples: number[]; draws: FewShotDraw[]; folds: number[]; limit?: number; json?: boolean }>();
+  .opts<{ library: string; task: string[]; bbh: string; seeds: number; firstSeed: number; alphas: number[]; examples: number[]; draws: FewShotDraw[]; folds: number[]; limit?: number; json?: boolean }>();
 const { alphas, examples: counts, draws, folds: foldCounts } = o;
 if (foldCounts.some((k) => k === 1)) throw new Error('--folds: 0 (no folds) or at least 2');
 
@@ -108,7 +109,7 @@ try {
       for (const examples of counts) {
         for (const draw of draws) {
           for (const folds of foldCounts) {
-          for (let seed = 1; seed <= o.seeds; seed++) {
+          for (let seed = o.firstSeed; seed < o.firstSeed + o.seeds; seed++) {
             const req: ComposeRequest = {
               task,
               testData: test,

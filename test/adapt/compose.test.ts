@@ -6,7 +6,7 @@ import { adapt, DEFAULT_SETTINGS, type Evaluator } from '../../src/adapt/adapt.t
 import { BatchedEvaluator, WorkerEvaluator } from '../../src/adapt/evaluator.ts';
 import { FewShotObjective } from '../../src/adapt/objective.ts';
 import { SEARCH_DEFAULTS } from '../../src/adapt/optimizer.ts';
-import { runCompose, type ComposeReport, type ComposeRequest } from '../../src/adapt/run.ts';
+import { DEFAULT_EXAMPLES, runCompose, type ComposeReport, type ComposeRequest } from '../../src/adapt/run.ts';
 import { loadModel } from '../../src/engine/index.ts';
 import { readAdapter, writeAdapter } from '../../src/io/peft.ts';
 import type { LoraModule } from '../../src/lora/module.ts';
@@ -177,7 +177,10 @@ describe('compose --task with modules sampled from a library', () => {
     expect(r.stdout).toMatch(line);
     const report = readJson<ComposeReport>(join(tmp, 'task1', 'report.json'));
     expect(report.modules).toHaveLength(2);
-    expect(report.examples).toHaveLength(5);
+    expect(report.examples).toHaveLength(DEFAULT_EXAMPLES);
+    // Drawn balanced by default: the two answers take turns.
+    const trues = report.examples.filter((e) => e.target === 'True').length;
+    expect(Math.abs(2 * trues - DEFAULT_EXAMPLES)).toBeLessThanOrEqual(1);
     expect(report.test_examples).toBe(250);
     // The generated test split first, then the real BBH file beside the repository when present.
     const bbh = existsSync(join(BBH_DIR, 'boolean_expressions.json'));
