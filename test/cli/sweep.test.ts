@@ -420,6 +420,7 @@ const cliCases: Case[] = [
   { name: '--budget 0', code: 2, setup: (t) => compose(t, 'budget-0', '--budget', '0') },
   { name: '--seed abc', code: 2, setup: (t) => compose(t, 'seed', '--seed', 'abc') },
   { name: '--examples 0', code: 2, setup: (t) => compose(t, 'examples', '--examples', '0') },
+  { name: '--draw sideways', code: 2, setup: (t) => compose(t, 'draw', '--draw', 'sideways') },
   {
     name: 'an unknown module name in --modules',
     code: 1, // whether a name resolves depends on the library on disk
