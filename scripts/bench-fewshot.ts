@@ -5,7 +5,7 @@
  * held-out accuracy, not only the few-shot objective the search minimised.
  *
  *   npx tsx scripts/bench-fewshot.ts [--library modules] [--task boolean_expressions] [--bbh ../shared/bbh]
- *     [--seeds 5] [--first-seed 1] [--alphas 0,0.05,0.2] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--optimizers cobyla,cmaes] [--limit N] [--json]
+ *     [--seeds 5] [--first-seed 1] [--alphas 0,0.05,0.2] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--optimizers cobyla,cmaes] [--num-modules 10,20] [--limit N] [--json]
  *
  * --folds K (K ≥ 2): K-fold instead of one search on all examples. The few-shot set is cut into K
  * folds; K searches each see K−1 of them; the result is the mean of their K weight vectors, and
@@ -15,7 +15,7 @@
  *
  * Everything else is compose's default (search, budget, 20 sampled modules, normalisation). One
  * line per (task, setting, seed) with --json:
- * {"task","alpha","examples","draw","folds","optimizer","seed","objective","accuracy","labels"} (labels: the few-shot
+ * {"task","alpha","examples","draw","folds","optimizer","modules","seed","objective","accuracy","labels"} (labels: the few-shot
  * answers, e.g. {"True":1,"False":4}); the table gives each setting's mean, spread and worst seed.
  */
 import { Command } from 'commander';
@@ -44,13 +44,14 @@ const o = new Command()
   .option('--alphas <list>', 'L1 strengths', listArg('--alphas', numberArg('--alphas', 'non-negative')), [DEFAULT_OBJECTIVE.alpha])
   .option('--examples <list>', 'numbers of few-shot examples', listArg('--examples', intArg('--examples', 'positive')), [DEFAULT_EXAMPLES])
   .option('--draws <list>', `how examples are drawn: ${FEW_SHOT_DRAWS.join(', ')}`, listArg('--draws', choiceArg('--draws', FEW_SHOT_DRAWS)), [DEFAULT_DRAW])
+  .option('--num-modules <list>', 'modules sampled per run', listArg('--num-modules', intArg('--num-modules', 'positive')), [DEFAULT_NUM_MODULES])
   .option('--optimizers <list>', `searches: ${OPTIMIZER_NAMES.join(', ')}`, listArg('--optimizers', choiceArg('--optimizers', OPTIMIZER_NAMES)), [DEFAULT_SETTINGS.optimizer])
   .option('--folds <list>', 'K-fold searches (0: one search on all examples)', listArg('--folds', intArg('--folds', 'non-negative')), [0])
   .option('--limit <n>', 'first N test examples only', intArg('--limit', 'positive'))
   .option('--json', 'one JSON line per run')
   .parse()
-  .opts<{ library: string; task: string[]; bbh: string; seeds: number; firstSeed: number; alphas: number[]; examples: number[]; draws: FewShotDraw[]; folds: number[]; optimizers: OptimizerName[]; limit?: number; json?: boolean }>();
-const { alphas, examples: counts, draws, folds: foldCounts, optimizers } = o;
+  .opts<{ library: string; task: string[]; bbh: string; seeds: number; firstSeed: number; alphas: number[]; examples: number[]; draws: FewShotDraw[]; folds: number[]; numModules: number[]; optimizers: OptimizerName[]; limit?: number; json?: boolean }>();
+const { alphas, examples: counts, draws, folds: foldCounts, optimizers, numModules: moduleCounts } = o;
 if (foldCounts.some((k) => k === 1)) throw new Error('--folds: 0 (no folds) or at least 2');
 
 interface Row {
@@ -60,6 +61,7 @@ interface Row {
   draw: FewShotDraw;
   folds: number;
   optimizer: OptimizerName;
+  modules: number;
   seed: number;
   objective: number;
   accuracy: number;
@@ -108,11 +110,11 @@ try {
   // Every combination of the settings, each over the seeds.
   const grid = o.task.flatMap((task) =>
     alphas.flatMap((alpha) =>
-      counts.flatMap((examples) => draws.flatMap((draw) => foldCounts.flatMap((folds) => optimizers.map((optimizer) => ({ task, alpha, examples, draw, folds, optimizer }))))),
+      counts.flatMap((examples) => draws.flatMap((draw) => foldCounts.flatMap((folds) => optimizers.flatMap((optimizer) => moduleCounts.map((modules) => ({ task, alpha, examples, draw, folds, optimizer, modules })))))),
     ),
   );
   for (const setting of grid) {
-    const { task, alpha, examples, draw, folds, optimizer } = setting;
+    const { task, alpha, examples, draw, folds, optimizer, modules } = setting;
     const test = join(o.bbh, `${task}.json`);
     if (!existsSync(test)) throw new Error(`no ${test}`);
     for (let seed = o.firstSeed; seed < o.firstSeed + o.seeds; seed++) {
@@ -120,7 +122,7 @@ try {
         task,
         testData: test,
         library: o.library,
-        numModules: DEFAULT_NUM_MODULES,
+        numModules: modules,
         harmonize: 'none',
         examples,
         draw,
@@ -128,7 +130,7 @@ try {
         normalization: DEFAULT_OBJECTIVE.normalization,
         alpha,
         workers: 'auto',
-        out: join(tmp, `${task}-${alpha}-${examples}-${draw}-${folds}-${optimizer}-${seed}`),
+        out: join(tmp, `${task}-${alpha}-${examples}-${draw}-${folds}-${optimizer}-${modules}-${seed}`),
         testLimit: o.limit,
       };
       const r = folds === 0 ? await runCompose(req) : await kFold(req, folds, test);
@@ -145,17 +147,17 @@ try {
 
 if (!o.json) {
   const pct = (x: number) => (100 * x).toFixed(1);
-  console.log(`| task | alpha | examples | draw | folds | search | BBH accuracy, mean of ${o.seeds} seeds | sd | worst seed | best seed | few-shot objective (mean; CV with folds) |`);
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-  const key = (r: Row) => `${r.task}|${r.alpha}|${r.examples}|${r.draw}|${r.folds}|${r.optimizer}`;
+  console.log(`| task | alpha | examples | draw | folds | search | modules | BBH accuracy, mean of ${o.seeds} seeds | sd | worst seed | best seed | few-shot objective (mean; CV with folds) |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const key = (r: Row) => `${r.task}|${r.alpha}|${r.examples}|${r.draw}|${r.folds}|${r.optimizer}|${r.modules}`;
   for (const k of [...new Set(rows.map(key))]) {
     const g = rows.filter((r) => key(r) === k);
     const acc = g.map((r) => r.accuracy);
     const mean = acc.reduce((s, x) => s + x, 0) / acc.length;
     const sd = Math.sqrt(acc.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, acc.length - 1));
     const obj = g.reduce((s, r) => s + r.objective, 0) / g.length;
-    const [task, alpha, examples, draw, folds, optimizer] = k.split('|');
-    console.log(`| ${task} | ${alpha} | ${examples} | ${draw} | ${folds === '0' ? '—' : folds} | ${optimizer} | ${pct(mean)} | ${pct(sd)} | ${pct(Math.min(...acc))} | ${pct(Math.max(...acc))} | ${obj.toFixed(4)} |`);
+    const [task, alpha, examples, draw, folds, optimizer, modules] = k.split('|');
+    console.log(`| ${task} | ${alpha} | ${examples} | ${draw} | ${folds === '0' ? '—' : folds} | ${optimizer} | ${modules} | ${pct(mean)} | ${pct(sd)} | ${pct(Math.min(...acc))} | ${pct(Math.max(...acc))} | ${obj.toFixed(4)} |`);
   }
   console.log(`\n${rows.length} runs in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
