@@ -1,8 +1,10 @@
 /**
  * Which few-shot settings generalise (issue 19): LoRAHub on a target task with every combination
- * of the L1 strength (--alphas), the number of examples (--examples) and how they are drawn
- * (--draws), over --seeds seeds each, scored on the real BBH test file (evaluation only) — the
- * held-out accuracy, not only the few-shot objective the search minimised.
+ * of the L1 strength (--alphas), the number of examples (--examples), how they are drawn
+ * (--draws), K-fold (--folds), the search (--optimizers) and the modules per run (--num-modules),
+ * over --seeds seeds each, scored on the real BBH test file (evaluation only) — the held-out
+ * accuracy, not only the few-shot objective the search minimised. Fresh seeds (--first-seed)
+ * check a setting chosen on others.
  *
  *   npx tsx scripts/bench-fewshot.ts [--library modules] [--task boolean_expressions] [--bbh ../shared/bbh]
  *     [--seeds 5] [--first-seed 1] [--alphas 0,0.05,0.2] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--optimizers cobyla,cmaes] [--num-modules 10,20] [--limit N] [--json]
@@ -13,8 +15,8 @@
  * No part of the objective is fitted per example, so leave-one-out *scoring* of one w is just its
  * mean loss; holding examples out only changes anything when the search itself does not see them.
  *
- * Everything else is compose's default (search, budget, 20 sampled modules, normalisation). One
- * line per (task, setting, seed) with --json:
+ * Everything else is compose's default (budget, normalisation). One line per (task, setting,
+ * seed) with --json:
  * {"task","alpha","examples","draw","folds","optimizer","modules","seed","objective","accuracy","labels"} (labels: the few-shot
  * answers, e.g. {"True":1,"False":4}); the table gives each setting's mean, spread and worst seed.
  */
