@@ -258,20 +258,74 @@ export interface CmaesOptimizerState {
   best: BestState;
 }
 
-class CmaesOptimizer implements Optimizer {
-  readonly name = 'cmaes';
+/**
+ * What the two population searches share: the evaluation budget (a generation is cut to what is
+ * left), the check that `tell` answers the last `ask`, and the best truly evaluated point.
+ * Subclasses say how to propose (`propose`), learn (`learn`) and when they stop on their own.
+ */
+abstract class BudgetedPopulationSearch {
+  abstract readonly name: OptimizerName;
   readonly popsize: number;
-  private readonly rng: Rng;
-  private readonly es: CMAES;
-  private readonly budget: number;
-  private readonly bestSoFar: BestTracker;
-  private evaluations = 0;
-  private lastAsked = 0;
+  protected readonly dim: number;
+  protected readonly budget: number;
+  protected readonly bestSoFar: BestTracker;
+  protected evaluations = 0;
+  protected lastAsked = 0;
 
-  constructor(o: Normalised, resume?: CmaesOptimizerState) {
+  constructor(o: Normalised) {
+    this.dim = o.dim;
     this.budget = o.budget;
     this.popsize = o.popsize;
     this.bestSoFar = new BestTracker(o.x0);
+  }
+
+  /** At most `left` candidates (left ≥ 1). */
+  protected abstract propose(left: number): number[][];
+  /** The told candidates and their values, after the bookkeeping. */
+  protected abstract learn(xs: number[][], fs: number[]): void;
+  /** The search's own stop reasons (the budget aside). */
+  protected abstract ownStop(): string[];
+
+  ask(): number[][] {
+    if (this.done()) return [];
+    const xs = this.propose(this.budget - this.evaluations);
+    this.lastAsked = xs.length;
+    return xs;
+  }
+
+  tell(xs: number[][], fs: number[]): void {
+    checkTell(this.name, this.dim, xs, fs);
+    if (xs.length !== this.lastAsked) {
+      throw new LorahubError('INTERNAL', `${this.name} tell: expected the ${this.lastAsked} candidates of the last ask, got ${xs.length}`);
+    }
+    this.bestSoFar.update(xs, fs);
+    this.evaluations += xs.length;
+    this.lastAsked = 0;
+    this.learn(xs, fs);
+  }
+
+  done(): boolean {
+    return this.stopReason() !== null;
+  }
+
+  stopReason(): string | null {
+    if (this.evaluations >= this.budget) return 'budget';
+    const reasons = this.ownStop();
+    return reasons.length > 0 ? reasons.join(',') : null;
+  }
+
+  best(): { x: number[]; f: number } {
+    return this.bestSoFar.get();
+  }
+}
+
+class CmaesOptimizer extends BudgetedPopulationSearch implements Optimizer {
+  readonly name = 'cmaes';
+  private readonly rng: Rng;
+  private readonly es: CMAES;
+
+  constructor(o: Normalised, resume?: CmaesOptimizerState) {
+    super(o);
     if (resume) {
       this.rng = Rng.fromState(resume.rng);
       this.es = CMAES.fromState(resume.cmaes, this.rng);
@@ -299,38 +353,18 @@ class CmaesOptimizer implements Optimizer {
     });
   }
 
-  ask(): number[][] {
-    if (this.done()) return [];
-    const xs = this.es.ask().slice(0, this.budget - this.evaluations);
-    this.lastAsked = xs.length;
-    return xs;
+  protected propose(left: number): number[][] {
+    return this.es.ask().slice(0, left);
   }
 
-  tell(xs: number[][], fs: number[]): void {
-    checkTell('cmaes', this.es.params.dimension, xs, fs);
-    if (xs.length !== this.lastAsked) {
-      throw new LorahubError('INTERNAL', `cmaes tell: expected the ${this.lastAsked} candidates of the last ask, got ${xs.length}`);
-    }
-    this.bestSoFar.update(xs, fs);
-    this.evaluations += xs.length;
-    this.lastAsked = 0;
+  protected learn(xs: number[][], fs: number[]): void {
     // A generation cut short by the budget is the last one: nothing left to spend an update on.
     if (xs.length === this.es.params.lambda) this.es.tell(xs, fs);
   }
 
-  done(): boolean {
-    return this.stopReason() !== null;
-  }
-
-  stopReason(): string | null {
-    if (this.evaluations >= this.budget) return 'budget';
-    // maxfevals is the budget (maxEvaluations = budget), reported above in the common words.
-    const reasons = Object.keys(this.es.stop()).filter((k) => k !== 'maxfevals');
-    return reasons.length > 0 ? reasons.join(',') : null;
-  }
-
-  best(): { x: number[]; f: number } {
-    return this.bestSoFar.get();
+  protected ownStop(): string[] {
+    // maxfevals is the budget (maxEvaluations = budget), reported as 'budget' by the base.
+    return Object.keys(this.es.stop()).filter((k) => k !== 'maxfevals');
   }
 
   state(): CmaesOptimizerState {
@@ -515,22 +549,13 @@ export interface LqCmaesState {
 }
 
 /** lq-CMA-ES (surrogate.ts `LqCmaes`) behind the common interface: the budget and the best truly evaluated point. */
-class LqCmaesOptimizer implements Optimizer {
+class LqCmaesOptimizer extends BudgetedPopulationSearch implements Optimizer {
   readonly name = 'lq-cmaes';
-  readonly popsize: number;
-  private readonly dim: number;
-  private readonly budget: number;
   private readonly rng: Rng;
   private readonly lq: LqCmaes;
-  private readonly bestSoFar: BestTracker;
-  private evaluations = 0;
-  private lastAsked = 0;
 
   constructor(o: Normalised, resume?: LqCmaesState) {
-    this.dim = o.dim;
-    this.budget = o.budget;
-    this.popsize = o.popsize;
-    this.bestSoFar = new BestTracker(o.x0);
+    super(o);
     this.rng = resume ? Rng.fromState(resume.rng) : Rng.fromSeed(o.seed);
     const { x0, sigma0, popsize, lower, upper, mirrored, lq } = o;
     this.lq = new LqCmaes({ x0, sigma0, popsize, lower, upper, mirrored, rng: this.rng, settings: lq }, resume?.lq);
@@ -540,42 +565,22 @@ class LqCmaesOptimizer implements Optimizer {
     }
   }
 
-  ask(): number[][] {
-    if (this.done()) return [];
-    const xs = this.lq.ask(this.budget - this.evaluations);
-    this.lastAsked = xs.length;
-    return xs;
+  protected propose(left: number): number[][] {
+    return this.lq.ask(left);
   }
 
-  tell(xs: number[][], fs: number[]): void {
-    checkTell('lq-cmaes', this.dim, xs, fs);
-    if (xs.length !== this.lastAsked) {
-      throw new LorahubError('INTERNAL', `lq-cmaes tell: expected the ${this.lastAsked} candidates of the last ask, got ${xs.length}`);
-    }
+  protected learn(xs: number[][], fs: number[]): void {
     this.lq.tell(xs, fs);
-    this.bestSoFar.update(xs, fs);
-    this.evaluations += xs.length;
-    this.lastAsked = 0;
+  }
+
+  protected ownStop(): string[] {
+    return this.lq.stop();
   }
 
   observe(xs: number[][], fs: number[]): void {
     checkTell('lq-cmaes observe', this.dim, xs, fs);
     this.lq.observe(xs, fs);
     this.bestSoFar.update(xs, fs);
-  }
-
-  done(): boolean {
-    return this.stopReason() !== null;
-  }
-
-  stopReason(): string | null {
-    if (this.evaluations >= this.budget) return 'budget';
-    const reasons = this.lq.stop();
-    return reasons.length > 0 ? reasons.join(',') : null;
-  }
-
-  best(): { x: number[]; f: number } {
-    return this.bestSoFar.get();
   }
 
   state(): LqCmaesState {
