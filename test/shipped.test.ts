@@ -67,6 +67,20 @@ describe('the shipped default library', () => {
     expect(listed).toContain('bool_and');
   }, 60_000);
 
+  it("carries the formats: bool_and alone answers BBH's bare prompt, which the base does not (second edition)", async () => {
+    // The first edition's bool_and (no formats) scored 19.6% on BBH's "<expr> is", like the base;
+    // trained with the terse formats it answers True/False there. 60 generated test inputs.
+    const eval60 = async (extra: string[]) => {
+      const r = await runCli(['eval', '--task', 'boolean_expressions', '--limit', '60', '--json', ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { accuracy: number }).accuracy;
+    };
+    const base = await eval60([]);
+    const module = await eval60(['--adapter', 'bool_and']);
+    expect(base).toBeLessThan(0.4);
+    expect(module - base).toBeGreaterThan(0.25);
+  }, 120_000);
+
   it('composes for boolean_expressions with no --model or --modules (a short search)', async () => {
     const out = join(tmpdir(), `lorahub-shipped-${process.pid}`);
     const r = await runCli(['compose', '--task', 'boolean_expressions', '--budget', '13', '--workers', '1', '--no-eval', '--out', out, '--json']);
