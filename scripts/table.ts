@@ -111,7 +111,7 @@ try {
       batchSize: shots.length,
       lr: { peak: 1e-3, warmupSteps: 0, decay: 'constant', finalFraction: 1 },
       seed: 1,
-      name: `${task.name}-5shot`,
+      name: `${task.name}-fewshot`,
       baseModelNameOrPath: modelDir,
     });
     const row = {

@@ -367,16 +367,20 @@ async function evaluateRun(model: EngineModel, tok: Tokenizer, spec: RunSpec, st
     'evaluate',
     sets.length > 0 ? `${sets.map((t) => t.examples.length).join(' + ')} test examples${singles > 0 ? `, and each of the ${singles} modules alone` : ''}` : undefined,
   );
+  const accuracy = async (examples: Example[], module?: LoraModule) => (await evaluateExactMatch(model, tok, examples, module)).accuracy;
   const results: TestResult[] = [];
   for (const { source, examples } of sets) {
-    const accuracy = async (module?: LoraModule) => (await evaluateExactMatch(model, tok, examples, module)).accuracy;
-    let best: TestResult['best_single'] = null;
-    for (let i = 0; i < singles; i++) {
-      const alone = composeStackModule(stack, stack.names.map((_, j) => (j === i ? 1 : 0)), stack.names[i]);
-      const a = await accuracy(alone);
-      if (!best || a > best.accuracy) best = { module: stack.names[i], accuracy: a };
+    results.push({ source, examples: examples.length, zero_shot: await accuracy(examples), composed: await accuracy(examples, composed), best_single: null });
+  }
+  // Each module alone is composed once (one at a time, so N large modules are never all held)
+  // and scored on every test set.
+  for (let i = 0; i < singles; i++) {
+    const alone = composeStackModule(stack, stack.names.map((_, j) => (j === i ? 1 : 0)), stack.names[i]);
+    for (const [k, { examples }] of sets.entries()) {
+      const a = await accuracy(examples, alone);
+      const best = results[k].best_single;
+      if (!best || a > best.accuracy) results[k].best_single = { module: stack.names[i], accuracy: a };
     }
-    results.push({ source, examples: examples.length, zero_shot: await accuracy(), composed: await accuracy(composed), best_single: best });
   }
   return results;
 }
