@@ -41,7 +41,7 @@ const require = createRequire(import.meta.url);
 let ortModule: Ort | undefined;
 
 /** Loads onnxruntime-node (its native binding); throws BACKEND when it does not load here. */
-function loadOrt(): Ort {
+export function loadOrt(): Ort {
   if (ortModule) return ortModule;
   try {
     ortModule = require('onnxruntime-node') as Ort;
@@ -130,6 +130,42 @@ function f32(ort: Ort, rows: number[][]): OrtTypes.Tensor {
   const data = new Float32Array(n * m);
   rows.forEach((r, i) => data.set(r, i * m));
   return new ort.Tensor('float32', data, [n, m]);
+}
+
+function checkRect(ids: number[][], what: string): [number, number] {
+  const b = ids.length;
+  const s = ids[0]?.length ?? 0;
+  if (b === 0 || s === 0 || ids.some((r) => r.length !== s)) throw new LorahubError('INTERNAL', `${what} must be a non-empty rectangular [B][S] array`);
+  return [b, s];
+}
+
+/**
+ * The feeds of a T5 teacher-forced batch, shared by the score and logits graphs and the training
+ * graph (t5-train-graph.ts): ids, mask, decoder inputs (HF `_shift_right`), position buckets,
+ * causal mask, labels (−100 as 0) and their mask.
+ */
+export function t5ScoreFeeds(ort: Ort, cfg: T5Config, batch: ScoreBatch): { feeds: Record<string, OrtTypes.Tensor>; B: number; T: number } {
+  const [B, S] = checkRect(batch.inputIds, 'input_ids');
+  checkTokenIds(batch.inputIds, cfg.vocabSize, 'input_ids');
+  const [bl, T] = checkRect(batch.labels, 'labels');
+  if (bl !== B) throw new LorahubError('INTERNAL', 'labels and input_ids differ in batch size');
+  checkLabels(batch.labels, cfg.vocabSize);
+  const dec = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
+  const nb = cfg.relativeAttentionNumBuckets;
+  const md = cfg.relativeAttentionMaxDistance;
+  const causal = new Float32Array(T * T);
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
+  const feeds: Record<string, OrtTypes.Tensor> = {
+    input_ids: i64(ort, batch.inputIds),
+    attention_mask: f32(ort, batch.attentionMask),
+    decoder_input_ids: i64(ort, dec),
+    enc_buckets: i64Flat(ort, bucketTable(S, S, true, nb, md), [S, S]),
+    dec_buckets: i64Flat(ort, bucketTable(T, T, false, nb, md), [T, T]),
+    dec_causal: new ort.Tensor('float32', causal, [T, T]),
+    label_ids: i64(ort, batch.labels.map((r) => r.map((l) => (l === IGNORE_INDEX ? 0 : l)))),
+    label_mask: f32(ort, batch.labels.map((r) => r.map((l) => (l === IGNORE_INDEX ? 0 : 1)))),
+  };
+  return { feeds, B, T };
 }
 
 export class OrtModel implements EngineModel {
@@ -321,38 +357,9 @@ export class OrtModel implements EngineModel {
     checkTokenIds(ids, this.arch.config.vocabSize, what);
   }
 
-  private checkRect(ids: number[][], what: string): [number, number] {
-    const b = ids.length;
-    const s = ids[0]?.length ?? 0;
-    if (b === 0 || s === 0 || ids.some((r) => r.length !== s)) throw new LorahubError('INTERNAL', `${what} must be a non-empty rectangular [B][S] array`);
-    return [b, s];
-  }
-
   /** Feeds shared by the score and logits graphs. */
   private scoreFeeds(batch: ScoreBatch): { feeds: Record<string, OrtTypes.Tensor>; B: number; T: number } {
-    const cfg = this.t5Config();
-    const [B, S] = this.checkRect(batch.inputIds, 'input_ids');
-    this.checkIds(batch.inputIds, 'input_ids');
-    const [bl, T] = this.checkRect(batch.labels, 'labels');
-    if (bl !== B) throw new LorahubError('INTERNAL', 'labels and input_ids differ in batch size');
-    checkLabels(batch.labels, cfg.vocabSize);
-    const dec = shiftRight(batch.labels, cfg.decoderStartTokenId, cfg.padTokenId);
-    const nb = cfg.relativeAttentionNumBuckets;
-    const md = cfg.relativeAttentionMaxDistance;
-    const causal = new Float32Array(T * T);
-    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
-    const ort = this.ort;
-    const feeds: Record<string, OrtTypes.Tensor> = {
-      input_ids: i64(ort, batch.inputIds),
-      attention_mask: f32(ort, batch.attentionMask),
-      decoder_input_ids: i64(ort, dec),
-      enc_buckets: i64Flat(ort, bucketTable(S, S, true, nb, md), [S, S]),
-      dec_buckets: i64Flat(ort, bucketTable(T, T, false, nb, md), [T, T]),
-      dec_causal: new ort.Tensor('float32', causal, [T, T]),
-      label_ids: i64(ort, batch.labels.map((r) => r.map((l) => (l === IGNORE_INDEX ? 0 : l)))),
-      label_mask: f32(ort, batch.labels.map((r) => r.map((l) => (l === IGNORE_INDEX ? 0 : 1)))),
-    };
-    return { feeds, B, T };
+    return t5ScoreFeeds(this.ort, this.t5Config(), batch);
   }
 
   async tokenLosses(batch: ScoreBatch, population: Population = []): Promise<TokenLosses[]> {
@@ -399,7 +406,7 @@ export class OrtModel implements EngineModel {
     if (this.arch.family !== 't5') return this.generateCausal(this.arch, input, opts);
     const cfg = this.t5Config();
     const ort = this.ort;
-    const [B, S] = this.checkRect(input.inputIds, 'input_ids');
+    const [B, S] = checkRect(input.inputIds, 'input_ids');
     this.checkIds(input.inputIds, 'input_ids');
     const mask = input.attentionMask ?? input.inputIds.map((r) => r.map(() => 1));
     if (mask.length !== B || mask.some((r) => r.length !== S)) throw new LorahubError('INTERNAL', 'attention_mask must match input_ids [B][S]');
