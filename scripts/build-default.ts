@@ -3,18 +3,19 @@
  * mixture), then one LoRA module per upstream task, into a module library (default ./modules).
  * Reproducible: every step is seeded from --seed and logged (build-log.jsonl: command, seed,
  * seconds, result). Resumable: finished steps are skipped, interrupted ones resume from their
- * checkpoints. Modules train --parallel at a time in separate processes (the wasm backend is
- * single-threaded; two processes measured 1.9× one).
+ * checkpoints. Gradients are computed on --engine (default ort: onnxruntime, train/engine.ts; tfjs
+ * is the wasm tape), the base with --threads intra-op threads; modules train --parallel at a time
+ * in separate processes, one thread each.
  *
  *   npx tsx scripts/build-default.ts [--out modules] [--size tiny] [--base-steps 7000]
- *     [--module-steps 300] [--rank 8] [--parallel 2] [--seed 0] [--tasks a,b]
+ *     [--module-steps 300] [--rank 8] [--parallel 2] [--seed 0] [--engine ort] [--threads 2] [--tasks a,b]
  */
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openLibrary, shippedBytes } from '../src/library/index.ts';
-import { listArg } from '../src/cli/shared/common.ts';
+import { choiceArg, listArg } from '../src/cli/shared/common.ts';
 import { LorahubError } from '../src/errors.ts';
 import { getTasks } from '../src/tasks/index.ts';
 import { upstreamTasks } from '../src/train/base.ts';
@@ -27,9 +28,11 @@ const o = new Command()
   .option('--rank <r>', 'module rank (alpha = 2·rank, as the real lorahub modules)', '8')
   .option('--parallel <n>', 'modules trained at once', '2')
   .option('--seed <n>', 'base seed; module i uses seed + 1 + i', '0')
+  .option('--engine <e>', 'what computes the gradients: ort | tfjs', choiceArg('--engine', ['ort', 'tfjs'] as const), 'ort')
+  .option('--threads <n>', 'ort intra-op threads of the base training', '2')
   .option('--tasks <list>', 'only these upstream tasks (default: all)')
   .parse()
-  .opts<{ out: string; size: string; baseSteps: string; moduleSteps: string; rank: string; parallel: string; seed: string; tasks?: string }>();
+  .opts<{ out: string; size: string; baseSteps: string; moduleSteps: string; rank: string; parallel: string; seed: string; engine: string; threads: string; tasks?: string }>();
 
 const REPO = new URL('..', import.meta.url).pathname;
 const out = resolve(o.out);
@@ -41,10 +44,11 @@ function record(entry: Record<string, unknown>): void {
 }
 
 /** Runs `lorahub ARGS` and resolves with its last stdout line (the --json result). */
-function lorahub(args: string[], label: string): Promise<{ code: number; last: string; seconds: number }> {
+function lorahub(args: string[], label: string, threads: string): Promise<{ code: number; last: string; seconds: number }> {
   const t0 = performance.now();
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'lorahub.mjs'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const global = ['--engine', o.engine, ...(o.engine === 'ort' ? ['--threads', threads] : [])];
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'lorahub.mjs'), ...global, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => {
@@ -93,7 +97,7 @@ if (existsSync(join(baseDir, 'model.safetensors'))) {
 } else {
   const args = ['train-base', '--out', baseDir, '--size', o.size, '--steps', o.baseSteps, '--seed', String(seed), '--dtype', 'f16', '--set-base', '--library', out, '--json'];
   if (existsSync(`${baseDir}.ckpt`)) args.push('--resume');
-  const r = await lorahub(args, 'base');
+  const r = await lorahub(args, 'base', o.threads);
   record({ step: 'train-base', args, code: r.code, seconds: r.seconds, result: r.last });
   if (r.code !== 0) throw new Error(`train-base failed (exit ${r.code}); see ${log}`);
 }
@@ -114,7 +118,7 @@ async function worker(): Promise<void> {
       '--steps', o.moduleSteps, '--seed', String(s), '--dtype', 'f16', '--checkpoint-dir', ckpt, '--json',
     ];
     if (existsSync(ckpt)) args.push('--resume');
-    const r = await lorahub(args, task);
+    const r = await lorahub(args, task, '1');
     record({ step: 'train', task, args, code: r.code, seconds: r.seconds, result: r.last });
     if (r.code !== 0) failures.push(task);
   }
@@ -123,7 +127,7 @@ await Promise.all(Array.from({ length: Math.max(1, Number(o.parallel)) }, () => 
 
 // 3. Verify and summarise.
 lib.refresh();
-const verify = await lorahub(['modules', 'verify', '--library', out, '--json'], 'verify');
+const verify = await lorahub(['modules', 'verify', '--library', out, '--json'], 'verify', '1');
 const size = shippedBytes(out) - (existsSync(log) ? statSync(log).size : 0);
 record({ step: 'done', seconds: (performance.now() - t0) / 1000, failures, verify_code: verify.code, bytes: size });
 process.stderr.write(`built ${out}: ${lib.listModules().length} modules, ${(size / 2 ** 20).toFixed(1)} MB, ${((performance.now() - t0) / 60000).toFixed(1)} min; verify ${verify.code === 0 ? 'ok' : 'FAILED'}${failures.length ? `; failed: ${failures.join(', ')}` : ''}\n`);

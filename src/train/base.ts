@@ -23,11 +23,13 @@ import { getTasks, listTasks } from '../tasks/registry.ts';
 import type { TaskDef, TextExample, TokenExample } from '../tasks/types.ts';
 import { ByteTokenizer } from '../tokenizers/bytes.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import { BucketSampler, DEFAULT_SPAN_CORRUPTION, defaultMicroBatchTokens, microBatches, encodeExamples, ExampleStream, isCursor, spanCorrupt, type Cursor } from './data.ts';
+import { BucketSampler, collate, DEFAULT_SPAN_CORRUPTION, defaultMicroBatchTokens, microBatches, encodeExamples, ExampleStream, isCursor, spanCorrupt, type Cursor } from './data.ts';
 import { exactMatchAccuracy, subset } from './evaluate.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
 import { derivedRng, Rng } from '../rng.ts';
 import { BASE_PRESETS, type BaseSize } from './presets.ts';
+import type { TrainEngine } from './engine.ts';
+import type { OrtTrainStep } from '../engine/ort/train-step.ts';
 
 /** ByT5 keeps 125 sentinels (<extra_id_i>) after the 259 byte/special ids: vocab 384. */
 const EXTRA_IDS = 125;
@@ -194,6 +196,8 @@ export interface TrainBaseOptions {
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   hooks?: TrainHooks;
+  /** What computes the gradients (default tfjs's tape). */
+  engine?: TrainEngine;
 }
 
 export interface TrainBaseResult {
@@ -234,6 +238,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
   const cfg = t5ConfigFromHf(raw);
   const tok = new ByteTokenizer({ extraIds: EXTRA_IDS, modelVocabSize: cfg.vocabSize });
   const params = initBaseParams(cfg, opts.seed);
+  let ortStep: OrtTrainStep | undefined;
   try {
     const model = modelOverParams(cfg, params);
     const instruct = new ExampleStream(encodeExamples(tok, mixture), opts.batchSize, opts.seed);
@@ -245,10 +250,18 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
       cfg.vocabSize,
     );
     const microTokens = opts.microBatchTokens ?? defaultMicroBatchTokens(cfg);
+    // On ort a step is one pass over the whole batch (no wasm heap to stay under).
+    ortStep = opts.engine?.name === 'ort' ? await (await import('../engine/ort/train-step.ts')).OrtTrainStep.create({ cfg, trainable: new Set(params.keys()) }, opts.engine.threads) : undefined;
+    const onOrt = ortStep;
     const problem: TrainProblem = {
       params,
       planStep: (step) => {
-        const micro = microBatches(step < opts.pretrainSteps ? spans.next() : instruct.next(), cfg, microTokens);
+        const examples = step < opts.pretrainSteps ? spans.next() : instruct.next();
+        if (onOrt) {
+          const batch = collate(examples, cfg);
+          return { gradients: (values) => onOrt.run(values, batch), tokens: batch.tokens };
+        }
+        const micro = microBatches(examples, cfg, microTokens);
         return { losses: micro.batches.map((batch) => () => batchLoss(model, batch)), tokens: micro.tokens };
       },
       cursor: () => ({ instruct: instruct.cursor, span: { ...spans.position } }),
@@ -268,6 +281,8 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
       resume: opts.resume,
       run: {
         kind: 'base',
+        // Absent for tfjs, so that checkpoints written before the ort engine still resume.
+        ...(onOrt ? { engine: 'ort' } : {}),
         size: opts.size,
         config: BASE_PRESETS[opts.size],
         pretrainSteps: opts.pretrainSteps,
@@ -289,6 +304,8 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
   } catch (err) {
     disposeParams(params);
     throw err;
+  } finally {
+    await ortStep?.release();
   }
 }
 

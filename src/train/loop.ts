@@ -15,13 +15,21 @@ import { Adam, clipByGlobalNorm, type AdamOptions } from './adam.ts';
 import { checkSameRun, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { Rng } from '../rng.ts';
 
-/** One step's work, built by the problem. */
+/** The step's loss and gradients by parameter name, computed off the tape (the ort engine). */
+export type GradientFn = (values: ReadonlyMap<string, Float32Array>) => Promise<{ loss: number; grads: ReadonlyMap<string, Float32Array> }>;
+
+/** One step's work, built by the problem: `losses` for tfjs's tape, or `gradients`. */
 export interface StepPlan {
   /**
    * The step's loss as a sum of parts (micro-batches), each differentiated on its own under a
    * gradient tape and the gradients added up: the memory of one part, the gradient of the whole.
    */
-  losses: (() => tf.Scalar)[];
+  losses?: (() => tf.Scalar)[];
+  /**
+   * Or the loss and gradients computed elsewhere (engine/ort/train-step.ts) from the parameters'
+   * current values; clipping, Adam, checkpoints and the NaN stop are the same either way.
+   */
+  gradients?: GradientFn;
   /** Update masks for some parameters (DyLoRA); see Adam. Disposed by the loop. */
   masks?: Map<string, tf.Tensor>;
   /** Real input + label tokens of the batch (throughput). */
@@ -170,6 +178,22 @@ function accumulateGradients(
   return { value: total as tf.Scalar, grads: acc };
 }
 
+/** A GradientFn's result as tensors (the shape of each parameter). */
+async function offTape(fn: GradientFn, params: ReadonlyMap<string, tf.Variable>): Promise<{ value: tf.Scalar; grads: Map<string, tf.Tensor> }> {
+  const values = new Map([...params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+  const r = await fn(values);
+  const grads = new Map<string, tf.Tensor>();
+  for (const [name, v] of params) {
+    const g = r.grads.get(name);
+    if (!g) {
+      tf.dispose([...grads.values()]);
+      throw new LorahubError('INTERNAL', `internal: no gradient for parameter "${name}"`);
+    }
+    grads.set(name, tf.tensor(g, v.shape));
+  }
+  return { value: tf.scalar(r.loss), grads };
+}
+
 /**
  * Runs `opts.steps` optimisation steps (or what is left of them after a resume) on `problem`,
  * updating its variables in place.
@@ -238,7 +262,7 @@ export async function runTraining(problem: TrainProblem, opts: LoopOptions): Pro
       let lr: number;
       const temps: tf.Tensor[] = [...(plan.masks?.values() ?? [])];
       try {
-        const { value, grads } = accumulateGradients(plan.losses, varList, names);
+        const { value, grads } = plan.gradients ? await offTape(plan.gradients, problem.params) : accumulateGradients(plan.losses ?? [], varList, names);
         temps.push(value, ...grads.values());
         const clipped = clipByGlobalNorm(grads, opts.clipNorm);
         temps.push(clipped.norm, ...clipped.grads.values());

@@ -16,11 +16,13 @@ import type { T5Config } from '../models/t5/config.ts';
 import { batchLoss } from '../models/t5/loss.ts';
 import type { LoraDeltas, T5Model } from '../models/t5/model.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
-import { defaultMicroBatchTokens, encodeExamples, ExampleStream, isCursor, microBatches, type TrainBatch } from './data.ts';
+import { collate, defaultMicroBatchTokens, encodeExamples, ExampleStream, isCursor, microBatches, type TrainBatch } from './data.ts';
 import type { TextExample } from '../tasks/types.ts';
 import { dyloraMasks, DYLORA_METADATA_KEY, sampleRank, type DyLoraRange } from './dylora.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
 import { Rng } from '../rng.ts';
+import type { TrainEngine } from './engine.ts';
+import type { OrtTrainStep } from '../engine/ort/train-step.ts';
 
 export type LoraTargetName = (typeof T5_LINEAR_NAMES)[number];
 
@@ -190,6 +192,8 @@ export interface TrainLoraOptions {
   hooks?: TrainHooks;
   /** Extra keys identifying the run (task name …), checked on resume. */
   run?: Record<string, unknown>;
+  /** What computes the gradients (default tfjs's tape; DyLoRA needs it). */
+  engine?: TrainEngine;
 }
 
 export interface TrainLoraResult {
@@ -206,8 +210,10 @@ export async function trainLora(opts: TrainLoraOptions): Promise<TrainLoraResult
   if (spec.dylora && spec.dylora.max !== spec.rank) {
     throw new LorahubError('BAD_ARGUMENT', `DyLoRA: rank ${spec.rank} must equal the range's maximum ${spec.dylora.max}`);
   }
+  if (spec.dylora && opts.engine?.name === 'ort') throw new LorahubError('UNSUPPORTED', 'DyLoRA trains on the tfjs engine only (a rank per step)');
   const paths = loraTargetPaths(cfg, spec.targets);
   const params = initLoraParams(cfg, paths, spec.rank, opts.seed);
+  let ortStep: OrtTrainStep | undefined;
   try {
     const stream = new ExampleStream(encodeExamples(opts.tokenizer, opts.examples), opts.batchSize, opts.seed);
     const microTokens = opts.microBatchTokens ?? defaultMicroBatchTokens(cfg);
@@ -221,10 +227,24 @@ export async function trainLora(opts: TrainLoraOptions): Promise<TrainLoraResult
         countShapes.set(paramName(p.path, 'B'), [1, spec.rank]);
       }
     }
+    let onOrt: { step: OrtTrainStep; frozen: Map<string, Float32Array> } | undefined;
+    if (opts.engine?.name === 'ort') {
+      const { OrtTrainStep } = await import('../engine/ort/train-step.ts');
+      const scaling = spec.alpha / spec.rank;
+      ortStep = await OrtTrainStep.create({ cfg, trainable: new Set(), lora: new Map(paths.map((p) => [p, { rank: spec.rank, scaling }])) }, opts.engine.threads);
+      // The frozen base goes in with every step: read out of tfjs once.
+      const frozen = new Map([...model.weights.tensors].map(([name, t]) => [name, t.dataSync() as Float32Array]));
+      onOrt = { step: ortStep, frozen };
+    }
     const problem: TrainProblem = {
       params: vars,
       countShapes,
       planStep: (_step, rng) => {
+        if (onOrt) {
+          const { step, frozen } = onOrt;
+          const batch = collate(stream.next(), cfg);
+          return { gradients: (values) => step.run(new Map([...frozen, ...values]), batch), tokens: batch.tokens };
+        }
         const micro = microBatches(stream.next(), cfg, microTokens);
         // DyLoRA (Valipour et al. 2023, §3): a rank b per step, scaling α/b, only component b−1 updated.
         const b = spec.dylora ? sampleRank(rng, spec.dylora) : spec.rank;
@@ -254,6 +274,8 @@ export async function trainLora(opts: TrainLoraOptions): Promise<TrainLoraResult
       resume: opts.resume,
       run: {
         kind: spec.dylora ? 'dylora' : 'lora',
+        // Absent for tfjs, so that checkpoints written before the ort engine still resume.
+        ...(onOrt ? { engine: 'ort' } : {}),
         ...opts.run,
         base: opts.baseId ?? null,
         rank: spec.rank,
@@ -280,5 +302,6 @@ export async function trainLora(opts: TrainLoraOptions): Promise<TrainLoraResult
     return { module, loop };
   } finally {
     disposeLoraParams(params);
+    await ortStep?.release();
   }
 }

@@ -3,6 +3,7 @@
  * evaluate exact match (test split, and a train subset), write a PEFT adapter and add it to the
  * module library with its metrics.
  */
+import type { TrainEngine } from './engine.ts';
 import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -64,6 +65,8 @@ export interface TrainTaskOptions {
   /** Called when training is done and evaluation (then saving) starts. */
   onPhase?: (phase: 'evaluate' | 'save', detail: string) => void;
   hooks?: TrainHooks;
+  /** What computes the gradients (default tfjs's tape). */
+  engine?: TrainEngine;
 }
 
 export interface TrainTaskResult {
@@ -158,6 +161,7 @@ export async function trainTaskModule(opts: TrainTaskOptions): Promise<TrainTask
       onProgress: opts.onProgress,
       hooks: opts.hooks,
       run: { task: task.name },
+      engine: opts.engine,
     });
     module.metadata = { ...module.metadata, [BASE_FINGERPRINT_METADATA_KEY]: fingerprint };
 

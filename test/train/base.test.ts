@@ -132,4 +132,25 @@ describe('base model', () => {
     expect(values(c.params)).toEqual(values(a.params));
     for (const r of [a, b, c]) disposeParams(r.params);
   });
+
+  it('trains on the ort engine: the losses tfjs gives to round-off, bit-identical resume, no tensors leaked', async () => {
+    const ort = { name: 'ort' as const, threads: 1 };
+    const start = tf.memory().numTensors;
+    const tfjs = await trainBase(options({ steps: 6, pretrainSteps: 2 }));
+    const a = await trainBase(options({ steps: 6, pretrainSteps: 2, engine: ort }));
+    // The same computation: per-step losses agree to float32 round-off over a few Adam steps.
+    a.loop.losses.forEach((l, i) => expect(Math.abs(l - tfjs.loop.losses[i])).toBeLessThan(1e-3 * tfjs.loop.losses[i]));
+    const dir = join(tmp, 'ck-ort');
+    const ac = new AbortController();
+    await expect(
+      trainBase(options({ steps: 6, pretrainSteps: 2, engine: ort, checkpoint: { dir, every: 0 }, signal: ac.signal, hooks: { afterStep: ({ step }) => step === 3 && ac.abort() } })),
+    ).rejects.toMatchObject({ code: 'INTERRUPTED' });
+    // A checkpoint of one engine does not resume on the other (the trajectory would change).
+    await expect(trainBase(options({ steps: 6, pretrainSteps: 2, checkpoint: { dir, every: 0 }, resume: true }))).rejects.toThrow(/engine/);
+    const c = await trainBase(options({ steps: 6, pretrainSteps: 2, engine: ort, checkpoint: { dir, every: 0 }, resume: true }));
+    expect(c.loop.losses).toEqual(a.loop.losses);
+    expect(values(c.params)).toEqual(values(a.params));
+    for (const r of [tfjs, a, c]) disposeParams(r.params);
+    expect(tf.memory().numTensors).toBe(start);
+  });
 });

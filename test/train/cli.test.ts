@@ -143,7 +143,8 @@ describe('lorahub train-base / train', () => {
     expect(code).toBe(1);
     const step = readCheckpoint(`${out}.ckpt`)?.state.step ?? -1;
     expect(step).toBeGreaterThanOrEqual(2);
-    const r = await runCli([...args, '--steps', String(step + 1), '--resume', '--json']);
+    // The same engine (a checkpoint resumes only on the engine that wrote it).
+    const r = await runCli(['--backend', 'wasm', ...args, '--steps', String(step + 1), '--resume', '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ steps: step + 1, resumedFrom: step });

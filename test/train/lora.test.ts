@@ -157,6 +157,19 @@ describe('trainLora', () => {
     a.forEach((w, i) => w.forEach((x, j) => expect(Math.abs(x - b[i][j])).toBeLessThan(1e-5)));
   });
 
+  it('trains on the ort engine as on tfjs (same losses to round-off), seeded, and refuses DyLoRA there', async () => {
+    const ort = { name: 'ort' as const, threads: 1 };
+    const start = tf.memory().numTensors;
+    const tfjs = await trainLora(options({ steps: 10 }));
+    const x = await trainLora(options({ steps: 10, engine: ort }));
+    const y = await trainLora(options({ steps: 10, engine: ort }));
+    expect(tf.memory().numTensors).toBe(start);
+    x.loop.losses.forEach((l, i) => expect(Math.abs(l - tfjs.loop.losses[i])).toBeLessThan(1e-3 * tfjs.loop.losses[i]));
+    expect(weightsOf(y.module)).toEqual(weightsOf(x.module));
+    expect(lossWith(x.module)).toBeLessThan(lossWith());
+    await expect(trainLora(options({ spec: { rank: 4, alpha: 8, targets: ['q', 'v'], dylora: { min: 1, max: 4 } }, engine: ort }))).rejects.toThrow(/DyLoRA trains on the tfjs engine/);
+  });
+
   it('stops on a NaN loss with NUMERIC and keeps the last good checkpoint', async () => {
     const dir = join(tmp, 'ck-nan');
     const poison = (step: number, params: Map<string, tf.Variable>) => {

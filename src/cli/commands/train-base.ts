@@ -8,7 +8,7 @@ import { DEFAULT_LIBRARY_DIR, openLibrary, writableLibraryDir } from '../../libr
 import { BASE_PRESETS, type BaseSize } from '../../train/presets.ts';
 import type { LrDecay, LrSchedule } from '../../train/loop.ts';
 import { choiceArg, intArg, listArg, numberArg, out } from '../shared/common.ts';
-import { setupBackend } from '../shared/options.ts';
+import { setupBackend, setupTrainEngine } from '../shared/options.ts';
 import { dtypeArg, interruptSignal, REGISTER_LOCK_WAIT_MS, scheduleArg, trainingProgress } from '../shared/training.ts';
 
 interface Opts {
@@ -70,9 +70,10 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object; no progress bar')
     .action(async (opts: Opts, cmd: Command) => {
       await setupBackend(cmd);
-      // The trainer is tfjs (autodiff): loaded here, so that the CLI's other verbs never load tfjs.
+      // The trainers hold their parameters in tfjs: loaded here, so that the CLI's other verbs never load tfjs.
       const { buildBaseModel } = await import('../../train/base.ts');
       const { readCheckpoint } = await import('../../train/checkpoint.ts');
+      const engine = await setupTrainEngine(cmd);
       if (opts.mix !== 'upstream') throw new LorahubError('BAD_ARGUMENT', `--mix must be "upstream" (target tasks stay held out), got "${opts.mix}"`);
       const { size, steps } = opts;
       // Resolved before training, so that a refused library fails now, not after the run.
@@ -102,6 +103,7 @@ export function register(program: Command): void {
           checkpoint: { dir: checkpointDir, every: opts.checkpointEvery },
           resume: opts.resume,
           evalPerTask: opts.evalPerTask,
+          engine,
           signal: interrupt.signal,
           onProgress: progress.onProgress,
           onPhase: (phase, detail) => {

@@ -9,7 +9,7 @@ import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, defaultReadLibraryDir, openLibrary, writableLibraryDir } from '../../library/index.ts';
 import type { LrDecay, LrSchedule } from '../../train/loop.ts';
 import { intArg, listArg, numberArg, out } from '../shared/common.ts';
-import { setupBackend } from '../shared/options.ts';
+import { setupBackend, setupTrainEngine } from '../shared/options.ts';
 import { dtypeArg, interruptSignal, REGISTER_LOCK_WAIT_MS, scheduleArg, trainingProgress } from '../shared/training.ts';
 
 interface Opts {
@@ -91,10 +91,11 @@ export function register(program: Command): void {
     .option('--json', 'print the result as one JSON object; no progress bar')
     .action(async (opts: Opts, cmd: Command) => {
       await setupBackend(cmd);
-      // The trainer is tfjs (autodiff): loaded here, so that the CLI's other verbs never load tfjs.
+      // The trainers hold their parameters in tfjs: loaded here, so that the CLI's other verbs never load tfjs.
       const { parseDyLoraRange } = await import('../../train/dylora.ts');
       const { trainTaskModule } = await import('../../train/task.ts');
       const dylora = opts.dylora ? parseDyLoraRange(opts.dylora) : undefined;
+      const engine = await setupTrainEngine(cmd, { dylora: dylora !== undefined });
       if (dylora && cmd.getOptionValueSource('rank') === 'cli' && opts.rank !== dylora.max) {
         throw new LorahubError('BAD_ARGUMENT', `--rank ${opts.rank} contradicts --dylora ${opts.dylora} (the rank is rmax)`);
       }
@@ -129,6 +130,7 @@ export function register(program: Command): void {
           evalTrain: opts.evalTrain,
           force: opts.force,
           keepCheckpoint: opts.keepCheckpoint,
+          engine,
           signal: interrupt.signal,
           onProgress: progress.onProgress,
           onPhase: (phase, detail) => {

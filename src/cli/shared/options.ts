@@ -4,6 +4,7 @@ import { openEngine } from '../../engine/index.ts';
 import type { Engine, EngineInfo, EngineOptions } from '../../engine/types.ts';
 import type { LengthLimit } from '../../eval/score.ts';
 import type { LoraModule } from '../../lora/module.ts';
+import type { TrainEngine } from '../../train/engine.ts';
 import { intArg, lengthLimitFor, loadAdapterArg, loadModel, maybeLibrary, resolveModelDir, type LoadedModel } from './common.ts';
 
 export interface GlobalOptions {
@@ -48,6 +49,17 @@ export async function setupBackend(cmd: Command): Promise<BackendInfo> {
   const info = await initBackend(g.backend);
   if (g.verbose) process.stderr.write(`lorahub: backend ${info.name} (${info.provider})\n`);
   return info;
+}
+
+/** The engine that computes the trainers' gradients (train/engine.ts), printed with --verbose. */
+export async function setupTrainEngine(cmd: Command, needs: { dylora?: boolean } = {}): Promise<TrainEngine> {
+  const { resolveTrainEngine } = await import('../../train/engine.ts');
+  const engine = await resolveTrainEngine(engineOptions(cmd), needs);
+  if (globalOptions(cmd).verbose) {
+    const how = engine.name === 'ort' ? `onnxruntime-node, ${engine.threads} thread${engine.threads === 1 ? '' : 's'}` : 'tfjs tape';
+    process.stderr.write(`lorahub: gradients on ${engine.name} (${how})${engine.fallback ? `; ${engine.fallback}` : ''}\n`);
+  }
+  return engine;
 }
 
 /** The options `score`, `generate` and `eval` share for the model they run. */
