@@ -103,10 +103,12 @@ interface Evaluated {
 function evaluateModule(model: T5Model, tok: Tokenizer, module: LoraModule, test: TextExample[], train: TextExample[], suffix = ''): Evaluated {
   const deltas = moduleDeltas(module);
   try {
+    // `--eval-train 0` asks for no train metric: an empty set has no accuracy to report.
+    const trainMetric = train.length > 0 ? { [`train_exact_match${suffix}`]: exactMatchAccuracy(model, tok, train, { lora: deltas }).accuracy } : {};
     return {
       metrics: {
         [`test_exact_match${suffix}`]: exactMatchAccuracy(model, tok, test, { lora: deltas }).accuracy,
-        [`train_exact_match${suffix}`]: exactMatchAccuracy(model, tok, train, { lora: deltas }).accuracy,
+        ...trainMetric,
         [`test_loss${suffix}`]: meanTokenLoss(model, tok, test, { lora: deltas }),
       },
     };

@@ -57,6 +57,10 @@ describe('lorahub train-base / train', () => {
     const d = await runCli(['train', '--task', 'bool_or', '--library', lib, '--dylora', '1:4', '--steps', '2', '--batch-size', '4', '--eval-test', '1', '--eval-train', '1', '--out', out, '--no-add', '--json']);
     expect(d.code).toBe(0);
     expect((await readAdapter(out)).config.r).toBe(4);
+    // --eval-train 0: no train metric (not an error on an empty set).
+    const e = await runCli(['train', '--task', 'bool_or', '--library', lib, '--steps', '2', '--batch-size', '4', '--eval-test', '1', '--eval-train', '0', '--out', join(tmp, 'no-train-eval'), '--no-add', '--json']);
+    expect(e.stderr).toBe('');
+    expect(Object.keys((JSON.parse(e.stdout) as { metrics: Record<string, number> }).metrics)).not.toContain('train_exact_match');
     expect((await openLibrary(lib)).hasModule('bool_or-dylora')).toBe(false);
   });
 
