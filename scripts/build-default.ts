@@ -7,7 +7,7 @@
  * is the wasm tape), the base with --threads intra-op threads; modules train --parallel at a time
  * in separate processes, one thread each.
  *
- *   npx tsx scripts/build-default.ts [--out modules] [--size tiny] [--base-steps 7000]
+ *   npx tsx scripts/build-default.ts [--out modules] [--size tiny] [--base-steps 14000]
  *     [--module-steps 300] [--rank 8] [--parallel 2] [--seed 0] [--engine ort] [--threads 2] [--tasks a,b]
  */
 import { Command } from 'commander';
@@ -23,7 +23,7 @@ import { upstreamTasks } from '../src/train/base.ts';
 const o = new Command()
   .option('--out <dir>', 'library folder to build', 'modules')
   .option('--size <s>', 'base preset: tiny | compact | default', 'tiny')
-  .option('--base-steps <n>', 'train-base steps', '7000')
+  .option('--base-steps <n>', 'train-base steps', '14000')
   .option('--module-steps <n>', 'train steps per module', '300')
   .option('--rank <r>', 'module rank (alpha = 2·rank, as the real lorahub modules)', '8')
   .option('--parallel <n>', 'modules trained at once', '2')

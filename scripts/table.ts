@@ -130,7 +130,7 @@ try {
     };
     rows.push(row);
     if (o.json) {
-      const { best_single_module: _m, test: _t, ...line } = row;
+      const { test: _t, ...line } = row;
       console.log(JSON.stringify({ ...line, engine: model.info.engine, device: model.info.device }));
     }
   }
