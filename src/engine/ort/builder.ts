@@ -45,14 +45,36 @@ export interface LoraTargetShape {
   dOut: number;
 }
 
-export class GraphBuilder {
+/** A graph with the shape helpers every builder uses (dims of a value, shape tensors, reshape). */
+export class ShapeBuilder {
   readonly g: Graph;
+
+  constructor(name: string) {
+    this.g = new Graph(name);
+  }
+
+  /** [n] int64 slice of a shape: dims [from, to) of `value`'s shape. */
+  dims(value: string, from: number, to: number): string {
+    return this.g.cached(`dims:${value}:${from}:${to}`, () => this.g.op('Slice', [this.g.op('Shape', [value]), this.g.i64([from]), this.g.i64([to])]));
+  }
+
+  /** A shape tensor from int64 [1] pieces and constants. */
+  shape(parts: (string | number)[]): string {
+    return this.g.cached(`shape:${parts.join('|')}`, () => this.g.op('Concat', parts.map((p) => (typeof p === 'number' ? this.g.i64([p]) : p)), { axis: 0 }));
+  }
+
+  reshape(x: string, parts: (string | number)[]): string {
+    return this.g.op('Reshape', [x, this.shape(parts)]);
+  }
+}
+
+export class GraphBuilder extends ShapeBuilder {
   protected readonly weights: Map<string, WeightSource>;
   /** Aᵀ [G, dIn, r] and Bᵀ [G, r, dOut] per LoRA target path. */
   private readonly lora = new Map<string, { aT: string; bT: string }>();
 
   constructor(name: string, weights: Map<string, WeightSource>, loraTargets: readonly LoraTargetShape[], stacked: boolean) {
-    this.g = new Graph(name);
+    super(name);
     this.weights = weights;
     const w = stacked && loraTargets.length > 0 ? this.g.input(STACK_WEIGHTS, 'float', ['G', 'N']) : undefined;
     loraTargets.forEach((t, k) => {
@@ -84,20 +106,6 @@ export class GraphBuilder {
       const init = this.g.external(`w.${key}`, src.elem, src.shape, WEIGHTS_LOCATION, src.offset, src.length);
       return src.elem === 'float' ? init : this.g.op('Cast', [init], { to: 1 });
     });
-  }
-
-  /** [n] int64 slice of a shape: dims [from, to) of `value`'s shape. */
-  dims(value: string, from: number, to: number): string {
-    return this.g.cached(`dims:${value}:${from}:${to}`, () => this.g.op('Slice', [this.g.op('Shape', [value]), this.g.i64([from]), this.g.i64([to])]));
-  }
-
-  /** A shape tensor from int64 [1] pieces and constants. */
-  shape(parts: (string | number)[]): string {
-    return this.g.cached(`shape:${parts.join('|')}`, () => this.g.op('Concat', parts.map((p) => (typeof p === 'number' ? this.g.i64([p]) : p)), { axis: 0 }));
-  }
-
-  reshape(x: string, parts: (string | number)[]): string {
-    return this.g.op('Reshape', [x, this.shape(parts)]);
   }
 
   /**

@@ -200,6 +200,24 @@ export interface BuildOptions {
   stacked?: boolean;
 }
 
+/**
+ * The inputs of a teacher-forced T5 batch, as index.ts's t5ScoreFeeds fills them: ids and mask
+ * [B, S], decoder inputs [B, T], position buckets, the causal mask, labels (−100 as 0) and their
+ * mask. Shared by the score/logits graphs and the training graph (t5-train-graph.ts).
+ */
+export function t5BatchInputs(g: Graph): { ids: string; mask: string; decIds: string; encBuckets: string; decBuckets: string; causal: string; labels: string; keep: string } {
+  return {
+    ids: g.input('input_ids', 'int64', ['B', 'S']),
+    mask: g.input('attention_mask', 'float', ['B', 'S']),
+    decIds: g.input('decoder_input_ids', 'int64', ['B', 'T']),
+    encBuckets: g.input('enc_buckets', 'int64', ['S', 'S']),
+    decBuckets: g.input('dec_buckets', 'int64', ['T', 'T']),
+    causal: g.input('dec_causal', 'float', ['T', 'T']),
+    labels: g.input('label_ids', 'int64', ['B', 'T']),
+    keep: g.input('label_mask', 'float', ['B', 'T']),
+  };
+}
+
 /** Builds one graph; returns the serialised ModelProto. */
 export function buildT5Graph(o: BuildOptions): Uint8Array {
   const b = new T5Builder(o.kind, o.cfg, o.weights, o.lora, o.stacked === true);
@@ -207,14 +225,7 @@ export function buildT5Graph(o: BuildOptions): Uint8Array {
   const cfg = o.cfg;
   const { numHeads: H, dKv: dk } = cfg;
   if (o.kind === 'score' || o.kind === 'logits') {
-    const ids = g.input('input_ids', 'int64', ['B', 'S']);
-    const mask = g.input('attention_mask', 'float', ['B', 'S']);
-    const decIds = g.input('decoder_input_ids', 'int64', ['B', 'T']);
-    const encBuckets = g.input('enc_buckets', 'int64', ['S', 'S']);
-    const decBuckets = g.input('dec_buckets', 'int64', ['T', 'T']);
-    const causal = g.input('dec_causal', 'float', ['T', 'T']);
-    const labels = g.input('label_ids', 'int64', ['B', 'T']);
-    const keep = g.input('label_mask', 'float', ['B', 'T']);
+    const { ids, mask, decIds, encBuckets, decBuckets, causal, labels, keep } = t5BatchInputs(g);
     const enc = b.encoder(ids, mask, encBuckets);
     const cross = b.crossKV(enc.hidden, enc.B, enc.S, enc.R);
     const T = b.dims(decIds, 1, 2);

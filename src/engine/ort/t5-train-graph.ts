@@ -21,7 +21,9 @@
 import { LorahubError } from '../../errors.ts';
 import { t5Sublayer, t5WeightTable, type T5Sublayer } from '../../models/t5/checkpoint.ts';
 import type { T5Config } from '../../models/t5/config.ts';
-import { Graph } from './onnx.ts';
+import { ShapeBuilder } from './builder.ts';
+import { t5BatchInputs } from './t5-graph.ts';
+import type { Graph } from './onnx.ts';
 
 /** Matches the forwards' additive mask value. */
 const MASKED = -1e9;
@@ -104,8 +106,7 @@ export function loraParamNames(path: string): { a: string; b: string } {
   return { a: `${path}.lora_A`, b: `${path}.lora_B` };
 }
 
-class TrainBuilder {
-  readonly g = new Graph('t5_train');
+class TrainBuilder extends ShapeBuilder {
   readonly tape = new Tape(this.g);
   private readonly cfg: T5Config;
   private readonly w = new Map<string, string>();
@@ -114,6 +115,7 @@ class TrainBuilder {
   readonly trainable: string[] = [];
 
   constructor(o: TrainGraphOptions) {
+    super('t5_train');
     this.cfg = o.cfg;
     for (const e of t5WeightTable(o.cfg)) {
       const shape = e.transpose ? [e.hfShape[1], e.hfShape[0]] : e.hfShape;
@@ -143,19 +145,6 @@ class TrainBuilder {
     const v = this.w.get(name);
     if (!v) throw new LorahubError('INTERNAL', `internal: no weight "${name}"`);
     return v;
-  }
-
-  /** [n] int64 dims [from, to) of `value`'s shape. */
-  dims(value: string, from: number, to: number): string {
-    return this.g.cached(`dims:${value}:${from}:${to}`, () => this.g.op('Slice', [this.g.op('Shape', [value]), this.g.i64([from]), this.g.i64([to])]));
-  }
-
-  shape(parts: (string | number)[]): string {
-    return this.g.cached(`shape:${parts.join('|')}`, () => this.g.op('Concat', parts.map((p) => (typeof p === 'number' ? this.g.i64([p]) : p)), { axis: 0 }));
-  }
-
-  reshape(x: string, parts: (string | number)[]): string {
-    return this.g.op('Reshape', [x, this.shape(parts)]);
   }
 
   // --- differentiable primitives ---------------------------------------------------------
@@ -382,14 +371,7 @@ export function buildT5TrainGraph(o: TrainGraphOptions): { bytes: Uint8Array; tr
   const b = new TrainBuilder(o);
   const g = b.g;
   const cfg = o.cfg;
-  const ids = g.input('input_ids', 'int64', ['B', 'S']);
-  const mask = g.input('attention_mask', 'float', ['B', 'S']);
-  const decIds = g.input('decoder_input_ids', 'int64', ['B', 'T']);
-  const encBuckets = g.input('enc_buckets', 'int64', ['S', 'S']);
-  const decBuckets = g.input('dec_buckets', 'int64', ['T', 'T']);
-  const causal = g.input('dec_causal', 'float', ['T', 'T']);
-  const labels = g.input('label_ids', 'int64', ['B', 'T']);
-  const keep = g.input('label_mask', 'float', ['B', 'T']);
+  const { ids, mask, decIds, encBuckets, decBuckets, causal, labels, keep } = t5BatchInputs(g);
   const lossScale = g.input('loss_scale', 'float', []);
 
   const B = b.dims(ids, 0, 1);
