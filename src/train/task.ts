@@ -3,7 +3,6 @@
  * evaluate exact match (test split, and a train subset), write a PEFT adapter and add it to the
  * module library with its metrics.
  */
-import type { TrainEngine } from './engine.ts';
 import { mkdtempSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -31,6 +30,7 @@ import { truncateDyLora } from './dylora.ts';
 import { exactMatchAccuracy, meanTokenLoss, subset } from './evaluate.ts';
 import { plannedLayout, trainLora, type LoraSpec } from './lora.ts';
 import type { CheckpointOptions, LoopResult, LrSchedule, Progress, TrainHooks } from './loop.ts';
+import type { TrainEngine } from './engine.ts';
 
 export interface TrainTaskOptions {
   task: string;
