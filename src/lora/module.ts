@@ -48,3 +48,11 @@ export interface LoraModule {
   /** Free-form provenance (e.g. composition weights, harmonisation), written to safetensors metadata. */
   metadata?: Record<string, string>;
 }
+
+/**
+ * The name of a target's trainable factor, `<path>.lora_A` or `<path>.lora_B`: the trainers'
+ * parameter (and checkpoint) names, and the ort training graph's inputs.
+ */
+export function loraFactorName(path: string, which: 'A' | 'B'): string {
+  return `${path}.lora_${which}`;
+}

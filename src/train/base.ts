@@ -17,7 +17,7 @@ import { t5ConfigFromHf, type T5Config } from '../models/t5/config.ts';
 import { batchLoss } from '../models/t5/loss.ts';
 import { T5Model } from '../models/t5/model.ts';
 import { randomT5HfConfig, t5InitStd, writeByT5TokenizerFiles } from '../models/t5/random.ts';
-import { t5WeightTable, type WeightEntry } from '../models/t5/checkpoint.ts';
+import { oursShape, t5WeightTable } from '../models/t5/checkpoint.ts';
 import { taskExamples } from '../tasks/dataset.ts';
 import { getTasks, listTasks } from '../tasks/registry.ts';
 import type { TaskDef, TextExample, TokenExample } from '../tasks/types.ts';
@@ -40,11 +40,6 @@ export function baseHfConfig(size: BaseSize, nameOrPath: string): Record<string,
   if (!preset) throw new LorahubError('BAD_ARGUMENT', `unknown base size "${size}" (expected ${Object.keys(BASE_PRESETS).join(' or ')})`);
   // randomT5HfConfig('tiny') supplies the T5 v1.1 + ByT5 fields; the preset replaces its shapes.
   return { _name_or_path: nameOrPath, ...randomT5HfConfig('tiny'), ...preset };
-}
-
-/** Our layout's shape for a table entry (Linear weights transposed to [dIn, dOut]). */
-function oursShape(e: WeightEntry): number[] {
-  return e.transpose ? [e.hfShape[1], e.hfShape[0]] : e.hfShape;
 }
 
 /**

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../errors.ts';
 import type { ModuleLayout } from '../lora/compose.ts';
-import type { LoraConfig, LoraModule, LoraTarget } from '../lora/module.ts';
+import { loraFactorName, type LoraConfig, type LoraModule, type LoraTarget } from '../lora/module.ts';
 import { T5_LINEAR_NAMES, t5LinearShape, t5Linears } from '../models/t5/checkpoint.ts';
 import type { T5Config } from '../models/t5/config.ts';
 import { batchLoss } from '../models/t5/loss.ts';
@@ -59,9 +59,8 @@ export interface LoraParam {
   b: tf.Variable;
 }
 
-export function paramName(path: string, which: 'A' | 'B'): string {
-  return `${path}.lora_${which}`;
-}
+/** A factor's parameter name (lora/module.ts `loraFactorName`). */
+export const paramName = loraFactorName;
 
 /**
  * PEFT's default init (tuners/lora/layer.py `reset_lora_parameters`, init_lora_weights=True):

@@ -32,7 +32,7 @@ import { buildCausalGraph, type CausalGraphKind } from './causal-graph.ts';
 import { ortMatmulGflops } from './matmul.ts';
 import type { ElemType } from './onnx.ts';
 import { loraInputNames, stackInputNames, STACK_WEIGHTS, WEIGHTS_LOCATION, type LoraTargetShape, type WeightSource } from './builder.ts';
-import { buildT5Graph, type GraphKind } from './t5-graph.ts';
+import { buildT5Graph, MASKED as T5_MASKED, type GraphKind } from './t5-graph.ts';
 
 type Ort = typeof OrtTypes;
 
@@ -154,7 +154,7 @@ export function t5ScoreFeeds(ort: Ort, cfg: T5Config, batch: ScoreBatch): { feed
   const nb = cfg.relativeAttentionNumBuckets;
   const md = cfg.relativeAttentionMaxDistance;
   const causal = new Float32Array(T * T);
-  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
+  for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = T5_MASKED;
   const feeds: Record<string, OrtTypes.Tensor> = {
     input_ids: i64(ort, batch.inputIds),
     attention_mask: f32(ort, batch.attentionMask),

@@ -30,7 +30,7 @@ import { GraphBuilder, type LoraTargetShape, type Rows, type WeightSource } from
 import { Graph, type Dim } from './onnx.ts';
 
 /** A large negative additive mask value (exp underflows to 0, like HF's finfo.min). */
-const MASKED = -1e9;
+export const MASKED = -1e9;
 
 export type GraphKind = 'score' | 'logits' | 'encoder' | 'step';
 

@@ -19,14 +19,12 @@
  * trainers use none).
  */
 import { LorahubError } from '../../errors.ts';
-import { t5Sublayer, t5WeightTable, type T5Sublayer } from '../../models/t5/checkpoint.ts';
+import { loraFactorName } from '../../lora/module.ts';
+import { oursShape, t5LinearShape, t5Sublayer, t5WeightTable, type T5Sublayer } from '../../models/t5/checkpoint.ts';
 import type { T5Config } from '../../models/t5/config.ts';
 import { ShapeBuilder } from './builder.ts';
-import { t5BatchInputs } from './t5-graph.ts';
+import { MASKED, t5BatchInputs } from './t5-graph.ts';
 import type { Graph } from './onnx.ts';
-
-/** Matches the forwards' additive mask value. */
-const MASKED = -1e9;
 
 /**
  * Reverse-mode differentiation over graph values. A primitive's rule runs after every use of its
@@ -101,11 +99,6 @@ export interface TrainGraphOptions {
   lora?: ReadonlyMap<string, { rank: number; scaling: number }>;
 }
 
-/** Input names of a LoRA target's factors (lora.ts's parameter names). */
-export function loraParamNames(path: string): { a: string; b: string } {
-  return { a: `${path}.lora_A`, b: `${path}.lora_B` };
-}
-
 class TrainBuilder extends ShapeBuilder {
   readonly tape = new Tape(this.g);
   private readonly cfg: T5Config;
@@ -113,13 +106,14 @@ class TrainBuilder extends ShapeBuilder {
   private readonly lora = new Map<string, LoraFactors>();
   /** Trainable inputs, in input order. */
   readonly trainable: string[] = [];
+  /** Every weight input (frozen or trainable) with its shape. */
+  readonly shapes = new Map<string, number[]>();
 
   constructor(o: TrainGraphOptions) {
     super('t5_train');
     this.cfg = o.cfg;
     for (const e of t5WeightTable(o.cfg)) {
-      const shape = e.transpose ? [e.hfShape[1], e.hfShape[0]] : e.hfShape;
-      const v = this.g.input(e.ours, 'float', shape);
+      const v = this.weightInput(e.ours, oursShape(e));
       this.w.set(e.ours, v);
       if (o.trainable.has(e.ours)) {
         this.tape.markLive(v);
@@ -129,16 +123,22 @@ class TrainBuilder extends ShapeBuilder {
     const unknown = [...o.trainable].filter((n) => !this.w.has(n));
     if (unknown.length > 0) throw new LorahubError('INTERNAL', `internal: no weight "${unknown[0]}" to train`);
     for (const [path, { rank, scaling }] of o.lora ?? []) {
-      const names = loraParamNames(path);
-      const shape = linearShape(o.cfg, path);
-      const a = this.g.input(names.a, 'float', [rank, shape.dIn]);
-      const b = this.g.input(names.b, 'float', [shape.dOut, rank]);
+      const shape = t5LinearShape(o.cfg, path);
+      if (!shape) throw new LorahubError('BAD_ARGUMENT', `LoRA target "${path}": no such Linear in this model`);
+      const [dOut, dIn] = shape;
+      const a = this.weightInput(loraFactorName(path, 'A'), [rank, dIn]);
+      const b = this.weightInput(loraFactorName(path, 'B'), [dOut, rank]);
       for (const v of [a, b]) {
         this.tape.markLive(v);
         this.trainable.push(v);
       }
       this.lora.set(path, { a, b, scaling });
     }
+  }
+
+  private weightInput(name: string, shape: number[]): string {
+    this.shapes.set(name, shape);
+    return this.g.input(name, 'float', shape);
   }
 
   weight(name: string): string {
@@ -311,21 +311,17 @@ class TrainBuilder extends ShapeBuilder {
 
   // --- T5 -------------------------------------------------------------------------------
 
-  selfAttention(x: string, sub: T5Sublayer, B: string, S: string, pos: string, mask: string): string {
+  /**
+   * T5LayerSelfAttention / T5LayerCrossAttention: x + o(attention(q(norm(x)), k, v)), keys and
+   * values from norm(x) itself (Sk = Sq) or from the encoder states `kv` (cross-attention).
+   */
+  attentionSublayer(x: string, sub: T5Sublayer, B: string, Sq: string, Sk: string, pos: string | undefined, mask: string, kv?: string): string {
     const normed = this.rmsNorm(x, sub.norm.ours);
+    const source = kv ?? normed;
     const q = this.linear(normed, `${sub.ours}.q`, `${sub.hf}.q`);
-    const k = this.linear(normed, `${sub.ours}.k`, `${sub.hf}.k`);
-    const v = this.linear(normed, `${sub.ours}.v`, `${sub.hf}.v`);
-    const ctx = this.attention(q, k, v, B, S, S, pos, mask);
-    return this.add(x, this.linear(ctx, `${sub.ours}.o`, `${sub.hf}.o`));
-  }
-
-  crossAttention(x: string, enc: string, sub: T5Sublayer, B: string, T: string, S: string, mask: string): string {
-    const normed = this.rmsNorm(x, sub.norm.ours);
-    const q = this.linear(normed, `${sub.ours}.q`, `${sub.hf}.q`);
-    const k = this.linear(enc, `${sub.ours}.k`, `${sub.hf}.k`);
-    const v = this.linear(enc, `${sub.ours}.v`, `${sub.hf}.v`);
-    const ctx = this.attention(q, k, v, B, T, S, undefined, mask);
+    const k = this.linear(source, `${sub.ours}.k`, `${sub.hf}.k`);
+    const v = this.linear(source, `${sub.ours}.v`, `${sub.hf}.v`);
+    const ctx = this.attention(q, k, v, B, Sq, Sk, pos, mask);
     return this.add(x, this.linear(ctx, `${sub.ours}.o`, `${sub.hf}.o`));
   }
 
@@ -360,14 +356,11 @@ class TrainBuilder extends ShapeBuilder {
   }
 }
 
-function linearShape(cfg: T5Config, path: string): { dIn: number; dOut: number } {
-  const e = t5WeightTable(cfg).find((w) => w.transpose && w.hf === `${path}.weight` && w.hf !== 'lm_head.weight');
-  if (!e) throw new LorahubError('BAD_ARGUMENT', `LoRA target "${path}": no such Linear in this model`);
-  return { dOut: e.hfShape[0], dIn: e.hfShape[1] };
-}
-
-/** Builds the training graph; returns the serialised ModelProto and the trainable input names (output `grad.<name>` each). */
-export function buildT5TrainGraph(o: TrainGraphOptions): { bytes: Uint8Array; trainable: string[] } {
+/**
+ * Builds the training graph; returns the serialised ModelProto, every weight input with its shape,
+ * and the trainable ones (output `grad.<name>` each).
+ */
+export function buildT5TrainGraph(o: TrainGraphOptions): { bytes: Uint8Array; shapes: Map<string, number[]>; trainable: string[] } {
   const b = new TrainBuilder(o);
   const g = b.g;
   const cfg = o.cfg;
@@ -383,7 +376,7 @@ export function buildT5TrainGraph(o: TrainGraphOptions): { bytes: Uint8Array; tr
   let x = b.embed(ids);
   const encPos = b.positionBias('enc', encBuckets);
   for (let i = 0; i < cfg.numLayers; i++) {
-    x = b.selfAttention(x, t5Sublayer('enc', i, 'self'), B, S, encPos, maskBias);
+    x = b.attentionSublayer(x, t5Sublayer('enc', i, 'self'), B, S, S, encPos, maskBias);
     x = b.feedForward(x, t5Sublayer('enc', i, 'ffn'));
   }
   const enc = b.rmsNorm(x, 'enc.finalNorm');
@@ -391,8 +384,8 @@ export function buildT5TrainGraph(o: TrainGraphOptions): { bytes: Uint8Array; tr
   let y = b.embed(decIds);
   const decPos = b.positionBias('dec', decBuckets);
   for (let i = 0; i < cfg.numDecoderLayers; i++) {
-    y = b.selfAttention(y, t5Sublayer('dec', i, 'self'), B, T, decPos, causal);
-    y = b.crossAttention(y, enc, t5Sublayer('dec', i, 'cross'), B, T, S, maskBias);
+    y = b.attentionSublayer(y, t5Sublayer('dec', i, 'self'), B, T, T, decPos, causal);
+    y = b.attentionSublayer(y, t5Sublayer('dec', i, 'cross'), B, T, S, undefined, maskBias, enc);
     y = b.feedForward(y, t5Sublayer('dec', i, 'ffn'));
   }
   let out = b.rmsNorm(y, 'dec.finalNorm');
@@ -417,5 +410,5 @@ export function buildT5TrainGraph(o: TrainGraphOptions): { bytes: Uint8Array; tr
     // A trainable weight the loss does not reach (none in T5) still gets its zero gradient.
     g.output(`grad.${v}`, d ?? g.op('Mul', [v, g.f32([0], [])]));
   }
-  return { bytes: g.encode(), trainable: b.trainable };
+  return { bytes: g.encode(), shapes: b.shapes, trainable: b.trainable };
 }

@@ -6,11 +6,10 @@
  */
 import type * as OrtTypes from 'onnxruntime-node';
 import { LorahubError } from '../../errors.ts';
-import { t5WeightTable } from '../../models/t5/checkpoint.ts';
 import type { T5Config } from '../../models/t5/config.ts';
 import type { ScoreBatch } from '../../models/shared/batch.ts';
 import { loadOrt, t5ScoreFeeds } from './index.ts';
-import { buildT5TrainGraph, loraParamNames, type TrainGraphOptions } from './t5-train-graph.ts';
+import { buildT5TrainGraph, type TrainGraphOptions } from './t5-train-graph.ts';
 
 export interface TrainStepResult {
   /** Σ token NLL / labelTokens of the batch. */
@@ -32,16 +31,7 @@ export class OrtTrainStep {
   /** Builds the graph for `o` and a session over it (`threads`: intra-op threads, default all cores). */
   static async create(o: TrainGraphOptions, threads?: number): Promise<OrtTrainStep> {
     const ort = loadOrt();
-    const { bytes, trainable } = buildT5TrainGraph(o);
-    const shapes = new Map<string, number[]>();
-    for (const e of t5WeightTable(o.cfg)) shapes.set(e.ours, e.transpose ? [e.hfShape[1], e.hfShape[0]] : e.hfShape);
-    for (const [path, { rank }] of o.lora ?? []) {
-      const e = t5WeightTable(o.cfg).find((w) => w.hf === `${path}.weight`);
-      if (!e) throw new LorahubError('INTERNAL', `internal: no Linear "${path}"`);
-      const names = loraParamNames(path);
-      shapes.set(names.a, [rank, e.hfShape[1]]);
-      shapes.set(names.b, [e.hfShape[0], rank]);
-    }
+    const { bytes, shapes, trainable } = buildT5TrainGraph(o);
     const session = await ort.InferenceSession.create(bytes, {
       executionProviders: ['cpu'],
       ...(threads ? { intraOpNumThreads: threads } : {}),

@@ -21,6 +21,11 @@ export interface WeightEntry {
   transpose: boolean;
 }
 
+/** Our layout's shape for a table entry (Linear weights transposed to [dIn, dOut]). */
+export function oursShape(e: WeightEntry): number[] {
+  return e.transpose ? [e.hfShape[1], e.hfShape[0]] : e.hfShape;
+}
+
 export type T5Stack = 'enc' | 'dec';
 export type T5SublayerKind = 'self' | 'cross' | 'ffn';
 
