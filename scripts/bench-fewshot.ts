@@ -1,13 +1,14 @@
 /**
  * Which few-shot settings generalise (issue 19): LoRAHub on a target task with every combination
  * of the L1 strength (--alphas), the number of examples (--examples), how they are drawn
- * (--draws), K-fold (--folds), the search (--optimizers) and the modules per run (--num-modules),
+ * (--draws), K-fold (--folds), the search (--optimizers) and which modules each run composes
+ * (--select K: the K with the lowest few-shot loss alone, of the whole library; 0: --num-modules sampled at random),
  * over --seeds seeds each, scored on the real BBH test file (evaluation only) — the held-out
  * accuracy, not only the few-shot objective the search minimised. Fresh seeds (--first-seed)
  * check a setting chosen on others.
  *
  *   npx tsx scripts/bench-fewshot.ts [--library modules] [--task boolean_expressions] [--bbh ../shared/bbh]
- *     [--seeds 5] [--first-seed 1] [--alphas 0,0.05,0.2] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--optimizers cobyla,cmaes] [--num-modules 10,20] [--limit N] [--json]
+ *     [--seeds 5] [--first-seed 1] [--alphas 0,0.05,0.2] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--optimizers cobyla,cmaes] [--select 0,3,5] [--num-modules 10,20] [--limit N] [--json]
  *
  * --folds K (K ≥ 2): K-fold instead of one search on all examples. The few-shot set is cut into K
  * folds; K searches each see K−1 of them; the result is the mean of their K weight vectors, and
@@ -17,7 +18,8 @@
  *
  * Everything else is compose's default (budget, normalisation). One line per (task, setting,
  * seed) with --json:
- * {"task","alpha","examples","draw","folds","optimizer","modules","seed","objective","accuracy","labels"} (labels: the few-shot
+ * {"task","alpha","examples","draw","folds","optimizer","select","modules","seed","objective","accuracy","labels"} (select: K, or 0
+ * for a random draw of `modules`; modules: how many were composed; labels: the few-shot
  * answers, e.g. {"True":1,"False":4}); the table gives each setting's mean, spread and worst seed.
  */
 import { Command } from 'commander';
@@ -27,7 +29,7 @@ import { join } from 'node:path';
 import { DEFAULT_SETTINGS } from '../src/adapt/adapt.ts';
 import { buildFewShotBatch, DEFAULT_OBJECTIVE, FewShotObjective } from '../src/adapt/objective.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../src/adapt/optimizer.ts';
-import { DEFAULT_DRAW, DEFAULT_EXAMPLES, DEFAULT_NUM_MODULES, planCompose, runCompose, type ComposeRequest } from '../src/adapt/run.ts';
+import { DEFAULT_DRAW, DEFAULT_EXAMPLES, DEFAULT_NUM_MODULES, DEFAULT_SELECT, planCompose, runCompose, type ComposeRequest } from '../src/adapt/run.ts';
 import { openEngine } from '../src/engine/index.ts';
 import { evaluateExactMatch } from '../src/eval/evaluate.ts';
 import { loadBaseModel, resolveModules } from '../src/library/index.ts';
@@ -46,15 +48,20 @@ const o = new Command()
   .option('--alphas <list>', 'L1 strengths', listArg('--alphas', numberArg('--alphas', 'non-negative')), [DEFAULT_OBJECTIVE.alpha])
   .option('--examples <list>', 'numbers of few-shot examples', listArg('--examples', intArg('--examples', 'positive')), [DEFAULT_EXAMPLES])
   .option('--draws <list>', `how examples are drawn: ${FEW_SHOT_DRAWS.join(', ')}`, listArg('--draws', choiceArg('--draws', FEW_SHOT_DRAWS)), [DEFAULT_DRAW])
-  .option('--num-modules <list>', 'modules sampled per run', listArg('--num-modules', intArg('--num-modules', 'positive')), [DEFAULT_NUM_MODULES])
+  .option('--select <list>', 'K: compose the K modules of the library with the lowest few-shot loss alone; 0: sample --num-modules at random', listArg('--select', intArg('--select', 'non-negative')), [DEFAULT_SELECT])
+  .option('--num-modules <list>', 'modules sampled per run (with --select 0)', listArg('--num-modules', intArg('--num-modules', 'positive')), [DEFAULT_NUM_MODULES])
   .option('--optimizers <list>', `searches: ${OPTIMIZER_NAMES.join(', ')}`, listArg('--optimizers', choiceArg('--optimizers', OPTIMIZER_NAMES)), [DEFAULT_SETTINGS.optimizer])
   .option('--folds <list>', 'K-fold searches (0: one search on all examples)', listArg('--folds', intArg('--folds', 'non-negative')), [0])
   .option('--limit <n>', 'first N test examples only', intArg('--limit', 'positive'))
   .option('--json', 'one JSON line per run')
   .parse()
-  .opts<{ library: string; task: string[]; bbh: string; seeds: number; firstSeed: number; alphas: number[]; examples: number[]; draws: FewShotDraw[]; folds: number[]; numModules: number[]; optimizers: OptimizerName[]; limit?: number; json?: boolean }>();
+  .opts<{ library: string; task: string[]; bbh: string; seeds: number; firstSeed: number; alphas: number[]; examples: number[]; draws: FewShotDraw[]; folds: number[]; numModules: number[]; select: number[]; optimizers: OptimizerName[]; limit?: number; json?: boolean }>();
 const { alphas, examples: counts, draws, folds: foldCounts, optimizers, numModules: moduleCounts } = o;
 if (foldCounts.some((k) => k === 1)) throw new Error('--folds: 0 (no folds) or at least 2');
+// K-fold averages its folds' weights, which needs the same modules in every fold.
+if (foldCounts.some((k) => k > 0) && o.select.some((k) => k > 0)) throw new Error('--folds needs --select 0 (each fold would select its own modules)');
+/** Which modules a run composes: the K best (select K), or N sampled at random (select 0). */
+const moduleChoices = o.select.flatMap((k) => (k > 0 ? [{ select: k, modules: k }] : moduleCounts.map((n) => ({ select: 0, modules: n }))));
 
 interface Row {
   task: string;
@@ -63,6 +70,7 @@ interface Row {
   draw: FewShotDraw;
   folds: number;
   optimizer: OptimizerName;
+  select: number;
   modules: number;
   seed: number;
   objective: number;
@@ -112,11 +120,11 @@ try {
   // Every combination of the settings, each over the seeds.
   const grid = o.task.flatMap((task) =>
     alphas.flatMap((alpha) =>
-      counts.flatMap((examples) => draws.flatMap((draw) => foldCounts.flatMap((folds) => optimizers.flatMap((optimizer) => moduleCounts.map((modules) => ({ task, alpha, examples, draw, folds, optimizer, modules })))))),
+      counts.flatMap((examples) => draws.flatMap((draw) => foldCounts.flatMap((folds) => optimizers.flatMap((optimizer) => moduleChoices.map((m) => ({ task, alpha, examples, draw, folds, optimizer, ...m })))))),
     ),
   );
   for (const setting of grid) {
-    const { task, alpha, examples, draw, folds, optimizer, modules } = setting;
+    const { task, alpha, examples, draw, folds, optimizer, select, modules } = setting;
     const test = join(o.bbh, `${task}.json`);
     if (!existsSync(test)) throw new Error(`no ${test}`);
     for (let seed = o.firstSeed; seed < o.firstSeed + o.seeds; seed++) {
@@ -125,6 +133,7 @@ try {
         testData: test,
         library: o.library,
         numModules: modules,
+        select: select > 0 ? select : undefined,
         harmonize: 'none',
         examples,
         draw,
@@ -132,7 +141,7 @@ try {
         normalization: DEFAULT_OBJECTIVE.normalization,
         alpha,
         workers: 'auto',
-        out: join(tmp, `${task}-${alpha}-${examples}-${draw}-${folds}-${optimizer}-${modules}-${seed}`),
+        out: join(tmp, `${task}-${alpha}-${examples}-${draw}-${folds}-${optimizer}-${select}-${modules}-${seed}`),
         testLimit: o.limit,
       };
       const r = folds === 0 ? await runCompose(req) : await kFold(req, folds, test);
@@ -151,7 +160,7 @@ if (!o.json) {
   const pct = (x: number) => (100 * x).toFixed(1);
   console.log(`| task | alpha | examples | draw | folds | search | modules | BBH accuracy, mean of ${o.seeds} seeds | sd | worst seed | best seed | few-shot objective (mean; CV with folds) |`);
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
-  const key = (r: Row) => `${r.task}|${r.alpha}|${r.examples}|${r.draw}|${r.folds}|${r.optimizer}|${r.modules}`;
+  const key = (r: Row) => `${r.task}|${r.alpha}|${r.examples}|${r.draw}|${r.folds}|${r.optimizer}|${r.select > 0 ? `best ${r.select}` : `${r.modules} random`}`;
   for (const k of [...new Set(rows.map(key))]) {
     const g = rows.filter((r) => key(r) === k);
     const acc = g.map((r) => r.accuracy);

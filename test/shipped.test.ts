@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SELECT } from '../src/adapt/run.ts';
 import { SafetensorsFile } from '../src/io/safetensors.ts';
 import { openLibrary, SHIPPED_LIBRARY_DIR, shippedBytes } from '../src/library/index.ts';
 import { listTasks } from '../src/tasks/index.ts';
@@ -85,9 +86,13 @@ describe('the shipped default library', () => {
     const out = join(tmpdir(), `lorahub-shipped-${process.pid}`);
     const r = await runCli(['compose', '--task', 'boolean_expressions', '--budget', '13', '--workers', '1', '--no-eval', '--out', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const result = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { weights: number[]; modules: string[]; evaluations: number };
-    expect(result.modules).toHaveLength(20);
-    expect(result.weights).toHaveLength(20);
+    const result = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { weights: number[]; modules: string[]; evaluations: number; selection: { pool: number } };
+    // The default selection: the 3 modules of the 33 with the lowest few-shot loss alone, which
+    // on this task are boolean-expression skills.
+    expect(result.selection.pool).toBe(33);
+    expect(result.modules).toHaveLength(DEFAULT_SELECT);
+    for (const m of result.modules) expect(m).toMatch(/^bool_/);
+    expect(result.weights).toHaveLength(DEFAULT_SELECT);
     expect(result.evaluations).toBe(13);
   }, 120_000);
 });

@@ -206,5 +206,22 @@ describe('compose --task with modules sampled from a library', () => {
     const tooMany = await runCli([...args, '--num-modules', '5', '--out', join(tmp, 'task3')]);
     expect(tooMany.code).not.toBe(0);
     expect(tooMany.stderr).toMatch(/3 modules compatible with .*, fewer than --num-modules 5/);
+
+    // Without --num-modules or --modules, compose selects: the K lowest few-shot losses alone of
+    // the whole compatible pool. --no-select is the paper's random draw.
+    const common = ['compose', '--task', 'boolean_expressions', '--library', lib, '--budget', '20', '--seed', '7', '--workers', '1', '--no-eval', '--json'];
+    const last = (res: { stdout: string }) => JSON.parse(res.stdout.trim().split('\n').pop() as string) as { modules: string[]; selection: ComposeReport['selection'] };
+    const byDefault = await runCli([...common, '--out', join(tmp, 'sel-default')]);
+    expect(byDefault.code).toBe(0);
+    expect(byDefault.stderr).toMatch(/selecting 3 of 3 modules, by each one's few-shot loss alone/);
+    expect(last(byDefault).selection).toMatchObject({ k: 3, pool: 3 });
+    const two = last(await runCli([...common, '--select', '2', '--out', join(tmp, 'sel-2')]));
+    expect(two.modules).toHaveLength(2);
+    expect(two.selection?.scores).toHaveLength(3);
+    // The two kept are the two lowest scores, listed in pool order.
+    expect([...two.modules].sort()).toEqual(two.selection!.scores.slice(0, 2).map((x) => x.module).sort());
+    const none = last(await runCli([...common, '--no-select', '--out', join(tmp, 'sel-none')]));
+    expect(none.selection).toBeNull();
+    expect(none.modules).toHaveLength(3);
   });
 });

@@ -47,6 +47,8 @@ describe('compose --resume continues with its own settings', () => {
       ['--examples', '3'],
       ['--modules', A0],
       ['--num-modules', '2'],
+      ['--select', '2'],
+      ['--no-select'],
       ['--time-limit', '5'],
       ['--out', join(tmp, 'elsewhere')],
       ['--task', 'boolean_expressions'],
@@ -77,6 +79,12 @@ describe('compose flags that contradict or say nothing', () => {
       2,
       '--num-modules does not apply with --modules: it is how many modules to sample when --modules is not given',
     );
+    oneErrorLine(
+      await runCli(['compose', '--task', 'boolean_expressions', '--model', MODEL, '--select', '2', '--num-modules', '2']),
+      2,
+      '--select and --num-modules are two ways to choose the modules: --select K keeps the K best of the library, --num-modules N samples N at random',
+    );
+    oneErrorLine(await runCli([...FAST, '--select', '0']), 2, /^lorahub: error: --select/);
     oneErrorLine(await runCli([...FAST, '--optimizer', 'cobyla', '--popsize', '10']), 2, '--popsize does not apply to --optimizer cobyla: it sets the search of cmaes, lq-cmaes and random');
     oneErrorLine(await runCli([...FAST, '--optimizer', 'random', '--sigma0', '0.3']), 2, '--sigma0 does not apply to --optimizer random: it sets the search of cmaes and lq-cmaes');
     oneErrorLine(await runCli(['compose', '--task', 'boolean_expressions', '--modules', '']), 2, '--modules is empty');

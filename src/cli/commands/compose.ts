@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { DEFAULT_POPSIZE, DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../../adapt/optimizer.ts';
-import { DEFAULT_DRAW, DEFAULT_EXAMPLES, DEFAULT_NUM_MODULES, runCompose, type ComposeRequest, type TestResult } from '../../adapt/run.ts';
+import { DEFAULT_DRAW, DEFAULT_EXAMPLES, DEFAULT_NUM_MODULES, DEFAULT_SELECT, runCompose, type ComposeRequest, type TestResult } from '../../adapt/run.ts';
 import { DEFAULT_OBJECTIVE, LOSS_NORMALIZATIONS, type LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
 import { DEFAULT_BBH_DIR, FEW_SHOT_DRAWS, type FewShotDraw } from '../../tasks/index.ts';
@@ -20,6 +20,7 @@ interface Opts {
   library?: string;
   modules?: string[];
   numModules: number;
+  select: number | false;
   examples: number;
   draw: FewShotDraw;
   budget: number;
@@ -51,6 +52,8 @@ const RESUME_FLAGS = new Set(['resume', 'workers', 'json']);
 function refuseOnResume(cmd: Command): void {
   for (const o of cmd.options) {
     const key = o.attributeName();
+    // --select K and --no-select share one value: name the spelling that was typed (false: --no-…).
+    if (o.negate !== (cmd.getOptionValue(key) === false)) continue;
     if (!RESUME_FLAGS.has(key) && cmd.getOptionValueSource(key) === 'cli') {
       throw new LorahubError(
         'BAD_ARGUMENT',
@@ -113,8 +116,10 @@ export function register(program: Command): void {
     .option('--test <file>', 'test examples for accuracy (default: the task\'s test split)')
     .option('--model <dir>', 'base model (default: the library base model)')
     .option('--library <dir>', 'module library (default ./modules)')
-    .option('--modules <a,b,c>', 'library names or adapter folders (default: --num-modules sampled from the library)', listArg('--modules'))
-    .option('--num-modules <n>', 'modules sampled with --seed from library modules compatible with the base', intArg('--num-modules', 'positive'), DEFAULT_NUM_MODULES)
+    .option('--modules <a,b,c>', 'library names or adapter folders (default: the --select best of the library)', listArg('--modules'))
+    .option('--select <k>', `compose the K modules whose few-shot objective alone is lowest, of --modules or of every library module compatible with the base (default ${DEFAULT_SELECT} when neither --modules nor --num-modules is given)`, intArg('--select', 'positive'), DEFAULT_SELECT)
+    .option('--no-select', 'no selection: --modules as given, or --num-modules sampled at random (the paper\'s draw)')
+    .option('--num-modules <n>', `the paper's draw instead of --select: N modules sampled with --seed from library modules compatible with the base (with --no-select: default ${DEFAULT_NUM_MODULES})`, intArg('--num-modules', 'positive'), DEFAULT_NUM_MODULES)
     .option('--examples <k>', 'few-shot examples', intArg('--examples', 'positive'), DEFAULT_EXAMPLES)
     .option('--draw <how>', `how the few-shot examples are drawn: ${FEW_SHOT_DRAWS.join(' | ')} (answers take turns)`, choiceArg('--draw', FEW_SHOT_DRAWS), DEFAULT_DRAW)
     .option('--budget <n>', "objective evaluations, the base model's included", intArg('--budget', 'positive'), DEFAULT_SETTINGS.budget)
@@ -148,6 +153,13 @@ export function register(program: Command): void {
       if (opts.modules !== undefined && cmd.getOptionValueSource('numModules') === 'cli') {
         throw new LorahubError('BAD_ARGUMENT', '--num-modules does not apply with --modules: it is how many modules to sample when --modules is not given');
       }
+      const selectGiven = cmd.getOptionValueSource('select') === 'cli' && opts.select !== false;
+      if (selectGiven && cmd.getOptionValueSource('numModules') === 'cli') {
+        throw new LorahubError('BAD_ARGUMENT', '--select and --num-modules are two ways to choose the modules: --select K keeps the K best of the library, --num-modules N samples N at random');
+      }
+      // Selection by default only when nothing else says which modules: --modules are taken as
+      // given and --num-modules is the paper's random draw, unless --select is asked for too.
+      const select = opts.select === false || (!selectGiven && (opts.modules !== undefined || cmd.getOptionValueSource('numModules') === 'cli')) ? undefined : opts.select;
       const seed = opts.seed;
       const request: ComposeRequest = {
         task: opts.task,
@@ -158,6 +170,7 @@ export function register(program: Command): void {
         modules: opts.modules,
         numModules: opts.numModules,
         numModulesExplicit: cmd.getOptionValueSource('numModules') === 'cli',
+        select,
         harmonize: parseHarmonize(opts.harmonize),
         examples: opts.examples,
         examplesExplicit: cmd.getOptionValueSource('examples') === 'cli',
@@ -209,6 +222,7 @@ export function register(program: Command): void {
                 started = false;
                 if (phase === 'evaluate' && detail) process.stderr.write(`evaluating exact match on ${detail}…\n`);
               }
+              if (phase === 'select' && detail) process.stderr.write(`selecting ${detail}…\n`);
             },
             onStart: (s) => {
               if (g.verbose) process.stderr.write(`${describeEngine(s.engine)}\nlorahub: ${s.workers} worker(s), ${s.dim} modules\n`);
@@ -236,6 +250,7 @@ export function register(program: Command): void {
               zero_shot_accuracy: report.zero_shot_accuracy,
               accuracy: report.accuracy,
               tests: report.tests,
+              selection: report.selection,
               base_objective: report.base_objective,
               engine: report.engine,
               device: report.device,
