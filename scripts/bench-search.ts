@@ -5,8 +5,10 @@
  *
  * Worlds:
  * - `boolean_expressions`, `web_of_lies`, `navigate` (any target task): `lorahub compose --task X
- *   --seed S` on the shipped library, built by the same `planCompose` (20 modules sampled with S,
- *   5 few-shot examples drawn with S, mean-token loss), accuracy on the task's test split;
+ *   --seed S --num-modules 20 --examples 5` on the shipped library, built by the same `planCompose`
+ *   (20 modules sampled with S, 5 few-shot examples drawn with S, mean-token loss), accuracy on
+ *   the task's test split; with `--select K --examples 20`, compose's own default problem instead
+ *   (the K modules of the library with the lowest few-shot loss alone, as run.ts selects them);
  * - `tiny-0`, `tiny-1`: make-random-world --size tiny --modules 20 --rank 16 --seed W (reference
  *   normalisation; no test split, so no accuracy), the optimiser seeded with S;
  * - `fixture`: the t5-gated fixture (3 modules, reference normalisation), the optimiser seeded with S.
@@ -17,7 +19,7 @@
  * is COBYLA stopped at 40 evaluations (its first 40 of the 300-evaluation run: NLopt's points do
  * not depend on the budget).
  *
- *   npm run bench:search [-- --worlds boolean_expressions,tiny-0 --seeds 1,2,3 --json]
+ *   npm run bench:search [-- --worlds boolean_expressions,tiny-0 --seeds 1,2,3 --select 5 --examples 20 --json]
  *   --json: one line per (world, optimiser, seed):
  *   {"world","optimizer","default","seed","evals_to_cobyla40","objective_at":{"40","100","300"},"accuracy"}
  */
@@ -29,7 +31,7 @@ import { BatchedEvaluator } from '../src/adapt/evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type ObjectiveOptions } from '../src/adapt/objective.ts';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../src/adapt/optimizer.ts';
 import type { LqSettings } from '../src/adapt/surrogate.ts';
-import { planCompose } from '../src/adapt/run.ts';
+import { planCompose, selectModules } from '../src/adapt/run.ts';
 import { openEngine } from '../src/engine/index.ts';
 import type { EngineModel } from '../src/engine/types.ts';
 import { evaluateExactMatch } from '../src/eval/evaluate.ts';
@@ -48,12 +50,14 @@ const o = new Command()
   .option('--optimizers <list>', 'optimisers besides COBYLA (always run: it is the reference)', OPTIMIZER_NAMES.filter((n) => n !== 'cobyla').join(','))
   .option('--budget <n>', 'evaluations per run, the w = 0 one included', '300')
   .option('--num-modules <n>', 'modules sampled for the task worlds (compose --num-modules)', '20')
+  .option('--select <k>', 'task worlds: the K best modules of the library instead of --num-modules at random (compose --select; 0: none)', '0')
+  .option('--examples <n>', 'few-shot examples of the task worlds (compose --examples)', '5')
   .option('--variant <json>', 'an extra configuration to measure (repeatable): {"label","optimizer","popsize","sigma0","mirrored","lq"}', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--no-accuracy', 'skip the held-out accuracy (the slow part)')
   .option('--engine <name>', 'forward engine: ort | tfjs (default: ort when it loads, else tfjs)')
   .option('--json', 'one JSON line per (world, optimiser, seed)')
   .parse()
-  .opts<{ worlds: string; seeds: string; optimizers: string; budget: string; numModules: string; variant: string[]; accuracy: boolean; engine?: string; json?: boolean }>();
+  .opts<{ worlds: string; seeds: string; optimizers: string; budget: string; numModules: string; select: string; examples: string; variant: string[]; accuracy: boolean; engine?: string; json?: boolean }>();
 
 /** A configuration under test: an optimiser with the default settings, or a labelled variant. */
 interface Config {
@@ -100,20 +104,24 @@ const engine = await openEngine({ engine: o.engine });
 async function* taskProblems(task: string, model: EngineModel): AsyncGenerator<Problem> {
   const tok = loadTokenizer(model.dir);
   const test = taskExamples(getTask(task), 'test');
+  const select = Number(o.select) > 0 ? Number(o.select) : undefined;
   for (const seed of seeds) {
-    const { spec, lib } = await planCompose({
+    const planned = await planCompose({
       task,
       library: join(REPO, 'modules'),
       numModules: Number(o.numModules),
-      numModulesExplicit: true,
+      numModulesExplicit: select === undefined,
+      select,
       harmonize: 'none',
-      examples: 5,
+      examples: Number(o.examples),
       settings: { ...DEFAULT_SETTINGS, seed },
       normalization: 'mean-token',
       alpha: 0.05,
       workers: 1,
       out: '',
     });
+    const lib = planned.lib;
+    const spec = select === undefined ? planned.spec : await selectModules(model, planned.spec, lib);
     // As run.ts's loadStack: the modules resolved against the base, then stacked once.
     const stack: ModuleStack = stackModules(await resolveModules(spec.moduleItems, { library: lib, base: await loadBaseModel(spec.modelDir) }), spec.harmonize);
     const objective = new FewShotObjective(model, stack, buildFewShotBatch(tok, spec.examples), spec.objective);

@@ -350,7 +350,7 @@ async function loadRun(model: EngineModel, spec: RunSpec, lib: Library | undefin
  * and keep the K lowest (select.ts). Returns the spec with `moduleItems` narrowed to them and the
  * selection recorded, so run.json holds the outcome and a resumed run does not select again.
  */
-async function selectModules(model: EngineModel, spec: RunSpec, lib: Library | undefined, hooks: ComposeHooks): Promise<RunSpec> {
+export async function selectModules(model: EngineModel, spec: RunSpec, lib: Library | undefined, hooks: ComposeHooks = {}): Promise<RunSpec> {
   const pool = spec.moduleItems;
   const k = Math.min(spec.select as number, pool.length);
   hooks.onPhase?.('select', `${k} of ${pool.length} modules, by each one's few-shot loss alone`);
