@@ -121,10 +121,11 @@ async function* taskProblems(task: string, model: EngineModel): AsyncGenerator<P
       out: '',
     });
     const lib = planned.lib;
-    const spec = select === undefined ? planned.spec : await selectModules(model, planned.spec, lib);
+    const batch = buildFewShotBatch(tok, planned.spec.examples);
+    const spec = select === undefined ? planned.spec : await selectModules(model, planned.spec, lib, batch);
     // As run.ts's loadStack: the modules resolved against the base, then stacked once.
     const stack: ModuleStack = stackModules(await resolveModules(spec.moduleItems, { library: lib, base: await loadBaseModel(spec.modelDir) }), spec.harmonize);
-    const objective = new FewShotObjective(model, stack, buildFewShotBatch(tok, spec.examples), spec.objective);
+    const objective = new FewShotObjective(model, stack, batch, spec.objective);
     const accuracy = async (w: number[]) => (await evaluateExactMatch(model, tok, test, composeStackModule(stack, w, 'bench'))).accuracy;
     yield { world: task, seed, dim: stack.names.length, objective, accuracy };
   }

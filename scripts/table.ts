@@ -57,6 +57,7 @@ const compatible = lib.listModules().filter((e) => e.base.fingerprint === base.f
 const seeds = Array.from({ length: Number(o.seeds) }, (_, i) => i + 1);
 const tmp = mkdtempSync(join(tmpdir(), 'lorahub-table-'));
 const rows: Record<string, unknown>[] = [];
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 try {
   for (const task of targets) {
@@ -127,9 +128,9 @@ try {
       icl_5_random: icl5,
       best_single: bestSingle?.accuracy ?? null,
       best_single_module: bestSingle?.name ?? null,
-      lorahub_avg: lorahub.reduce((a, b) => a + b, 0) / lorahub.length,
+      lorahub_avg: mean(lorahub),
       lorahub_best: Math.max(...lorahub),
-      lorahub_random_avg: lorahubRandom.reduce((a, b) => a + b, 0) / lorahubRandom.length,
+      lorahub_random_avg: mean(lorahubRandom),
       lorahub_random_best: Math.max(...lorahubRandom),
       lora_tune: await acc(tuned.module),
       // The most common answer's share of the examples scored: what always giving it would score.

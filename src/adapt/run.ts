@@ -23,7 +23,7 @@ import { LazyTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { adapt, BASE_NOT_FINITE, type AdaptResult, type AdaptSettings, type AdaptSnapshot, type Evaluator, type GenerationRecord } from './adapt.ts';
 import { autoWorkers, BatchedEvaluator, WorkerEvaluator } from './evaluator.ts';
-import { buildFewShotBatch, FewShotObjective, type LossNormalization, type ObjectiveOptions } from './objective.ts';
+import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type LossNormalization, type ObjectiveOptions } from './objective.ts';
 import { lossCurveSvg } from './plot.ts';
 import { scoreModulesAlone, selectLowest, type Selection } from './select.ts';
 
@@ -335,13 +335,20 @@ interface LoadedRun {
 }
 
 /**
- * Step 2: the tokenizer (loaded only if some example is text), the module stack (validated and
- * harmonised before any search; see loadStack) and the objective over the few-shot batch.
+ * Step 2: the tokenizer (loaded only if some example is text) and the few-shot batch — built
+ * once, for the selection (step 2a) and the search alike.
  */
-async function loadRun(model: EngineModel, spec: RunSpec, lib: Library | undefined): Promise<LoadedRun> {
+function loadFewShot(model: EngineModel, spec: RunSpec): { tok: Tokenizer; batch: FewShotBatch } {
   const tok = new LazyTokenizer(spec.modelDir);
+  return { tok, batch: buildFewShotBatch(tok, spec.examples, model.config) };
+}
+
+/**
+ * Step 2b: the module stack (validated and harmonised before any search; see loadStack) and the
+ * objective over the few-shot batch.
+ */
+async function loadRun(model: EngineModel, spec: RunSpec, lib: Library | undefined, { tok, batch }: { tok: Tokenizer; batch: FewShotBatch }): Promise<LoadedRun> {
   const stack = await loadStack(spec, lib);
-  const batch = buildFewShotBatch(tok, spec.examples, model.config);
   return { tok, stack, objective: new FewShotObjective(model, stack, batch, spec.objective) };
 }
 
@@ -350,12 +357,11 @@ async function loadRun(model: EngineModel, spec: RunSpec, lib: Library | undefin
  * and keep the K lowest (select.ts). Returns the spec with `moduleItems` narrowed to them and the
  * selection recorded, so run.json holds the outcome and a resumed run does not select again.
  */
-export async function selectModules(model: EngineModel, spec: RunSpec, lib: Library | undefined, hooks: ComposeHooks = {}): Promise<RunSpec> {
+export async function selectModules(model: EngineModel, spec: RunSpec, lib: Library | undefined, batch: FewShotBatch, hooks: ComposeHooks = {}): Promise<RunSpec> {
   const pool = spec.moduleItems;
   const k = Math.min(spec.select as number, pool.length);
   hooks.onPhase?.('select', `${k} of ${pool.length} modules, by each one's few-shot loss alone`);
   const base = await loadBaseModel(spec.modelDir);
-  const batch = buildFewShotBatch(new LazyTokenizer(spec.modelDir), spec.examples, model.config);
   const load = (names: string[]) => resolveModules(names, { library: lib, base });
   const scores = await scoreModulesAlone(model, pool, load, batch, spec.objective, spec.harmonize);
   const { chosen, ranked } = selectLowest(scores, k);
@@ -469,10 +475,11 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
   let model: EngineModel | undefined;
   try {
     model = await engine.load(opened.spec.modelDir);
+    const fewShot = loadFewShot(model, opened.spec);
     const tSelect0 = performance.now();
-    const planned = opened.spec.select !== undefined && !opened.spec.selection ? await selectModules(model, opened.spec, opened.lib, hooks) : opened.spec;
+    const planned = opened.spec.select !== undefined && !opened.spec.selection ? await selectModules(model, opened.spec, opened.lib, fewShot.batch, hooks) : opened.spec;
     const selectS = (performance.now() - tSelect0) / 1000;
-    const loaded = await loadRun(model, planned, opened.lib);
+    const loaded = await loadRun(model, planned, opened.lib, fewShot);
     const spec: RunSpec = { ...planned, moduleNames: loaded.stack.names };
     if (!resumed) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
     const { evaluator, workers, threads } = await startEvaluator(req, model, loaded);

@@ -150,16 +150,17 @@ export function register(program: Command): void {
           throw new LorahubError('BAD_ARGUMENT', `${flag} does not apply to --optimizer ${opts.optimizer}: it sets the search of ${which}`);
         }
       }
-      if (opts.modules !== undefined && cmd.getOptionValueSource('numModules') === 'cli') {
+      const numModulesGiven = cmd.getOptionValueSource('numModules') === 'cli';
+      if (opts.modules !== undefined && numModulesGiven) {
         throw new LorahubError('BAD_ARGUMENT', '--num-modules does not apply with --modules: it is how many modules to sample when --modules is not given');
       }
       const selectGiven = cmd.getOptionValueSource('select') === 'cli' && opts.select !== false;
-      if (selectGiven && cmd.getOptionValueSource('numModules') === 'cli') {
+      if (selectGiven && numModulesGiven) {
         throw new LorahubError('BAD_ARGUMENT', '--select and --num-modules are two ways to choose the modules: --select K keeps the K best of the library, --num-modules N samples N at random');
       }
       // Selection by default only when nothing else says which modules: --modules are taken as
       // given and --num-modules is the paper's random draw, unless --select is asked for too.
-      const select = opts.select === false || (!selectGiven && (opts.modules !== undefined || cmd.getOptionValueSource('numModules') === 'cli')) ? undefined : opts.select;
+      const select = opts.select === false || (!selectGiven && (opts.modules !== undefined || numModulesGiven)) ? undefined : opts.select;
       const seed = opts.seed;
       const request: ComposeRequest = {
         task: opts.task,
@@ -169,7 +170,7 @@ export function register(program: Command): void {
         library: opts.library,
         modules: opts.modules,
         numModules: opts.numModules,
-        numModulesExplicit: cmd.getOptionValueSource('numModules') === 'cli',
+        numModulesExplicit: numModulesGiven,
         select,
         harmonize: parseHarmonize(opts.harmonize),
         examples: opts.examples,
