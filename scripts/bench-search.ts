@@ -10,7 +10,8 @@
  *   the task's test split; with `--select K --examples 20`, compose's own default problem instead
  *   (the K modules of the library with the lowest few-shot loss alone, as run.ts selects them);
  * - `tiny-0`, `tiny-1`: make-random-world --size tiny --modules 20 --rank 16 --seed W (reference
- *   normalisation; no test split, so no accuracy), the optimiser seeded with S;
+ *   normalisation; no test split, so no accuracy), the optimiser seeded with S; with `--select K`,
+ *   the K of its 20 modules with the lowest loss alone, as compose would select them;
  * - `fixture`: the t5-gated fixture (3 modules, reference normalisation), the optimiser seeded with S.
  *
  * For each (world, optimiser, seed): evaluations to reach COBYLA@40's objective (the reference's
@@ -29,7 +30,8 @@ import { join } from 'node:path';
 import { adapt, DEFAULT_SETTINGS } from '../src/adapt/adapt.ts';
 import { BatchedEvaluator } from '../src/adapt/evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type ObjectiveOptions } from '../src/adapt/objective.ts';
-import { OPTIMIZER_NAMES, type OptimizerName } from '../src/adapt/optimizer.ts';
+import { OPTIMIZER_NAMES, resolveOptimizer, type OptimizerName } from '../src/adapt/optimizer.ts';
+import { scoreModulesAlone, selectLowest } from '../src/adapt/select.ts';
 import type { LqSettings } from '../src/adapt/surrogate.ts';
 import { planCompose, selectModules } from '../src/adapt/run.ts';
 import { openEngine } from '../src/engine/index.ts';
@@ -47,7 +49,7 @@ import { writeWorld } from './lib/world.ts';
 const o = new Command()
   .option('--worlds <list>', 'tasks of the shipped library, tiny-W random worlds, fixture', 'boolean_expressions,web_of_lies,navigate,tiny-0,tiny-1')
   .option('--seeds <list>', 'seeds (compose --seed for tasks; the optimiser seed elsewhere)', '1,2,3,4,5')
-  .option('--optimizers <list>', 'optimisers besides COBYLA (always run: it is the reference)', OPTIMIZER_NAMES.filter((n) => n !== 'cobyla').join(','))
+  .option('--optimizers <list>', 'optimisers besides COBYLA (always run: it is the reference)', OPTIMIZER_NAMES.filter((n) => n !== 'cobyla' && n !== 'auto').join(','))
   .option('--budget <n>', 'evaluations per run, the w = 0 one included', '300')
   .option('--num-modules <n>', 'modules sampled for the task worlds (compose --num-modules)', '20')
   .option('--select <k>', 'task worlds: the K best modules of the library instead of --num-modules at random (compose --select; 0: none)', '0')
@@ -147,10 +149,13 @@ async function openWorld(world: string): Promise<{ model: EngineModel; problems:
   if (tiny) {
     const dir = join(REPO, '.bench', `world-tiny-${tiny[1]}`);
     if (!existsSync(join(dir, 'world.json'))) await writeWorld({ size: 'tiny', modules: 20, rank: 16, seed: Number(tiny[1]), out: dir });
-    const names = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
-    const modules = stackModules(await Promise.all(names.map((n) => readAdapter(join(dir, 'modules', n)))));
+    const all = Array.from({ length: 20 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    const load = (names: string[]) => Promise.all(names.map((n) => readAdapter(join(dir, 'modules', n))));
     const model = await engine.load(join(dir, 'base'));
-    return { model, problems: fixedProblems(world, model, modules, buildFewShotBatch(new ByteTokenizer(), loadExamplesFile(join(dir, 'task.json')))) };
+    const batch = buildFewShotBatch(new ByteTokenizer(), loadExamplesFile(join(dir, 'task.json')));
+    const k = Number(o.select);
+    const names = k > 0 ? selectLowest(await scoreModulesAlone(model, all, load, batch, REFERENCE_OBJECTIVE, 'none'), k).chosen.map((i) => all[i]) : all;
+    return { model, problems: fixedProblems(world, model, stackModules(await load(names)), batch) };
   }
   getTask(world); // an unknown name fails here, with the registry's message
   const baseDir = (await openLibrary(join(REPO, 'modules'))).defaultBaseDir();
@@ -194,7 +199,8 @@ const emit = (r: Row) => {
   rows.push(r);
   if (o.json) console.log(JSON.stringify(r));
 };
-const defaultOptimizer = DEFAULT_SETTINGS.optimizer;
+/** The search compose runs by default on a problem of this size (`auto` resolved). */
+const defaultSearch = (dim: number) => resolveOptimizer(DEFAULT_SETTINGS.optimizer, dim);
 
 for (const world of o.worlds.split(',')) {
   const { model, problems } = await openWorld(world);
@@ -205,10 +211,10 @@ for (const world of o.worlds.split(',')) {
       const target = cob.curve[39];
       const objAt = (curve: number[]) => ({ '40': at(curve, 40), '100': at(curve, 100), '300': at(curve, 300) });
       emit({ world, optimizer: 'cobyla@40', default: false, seed: p.seed, evals_to_cobyla40: reach(cob.curve, target), objective_at: { '40': target, '100': null, '300': null }, accuracy: await acc(cob.weights(40)) });
-      emit({ world, optimizer: 'cobyla', default: defaultOptimizer === 'cobyla', seed: p.seed, evals_to_cobyla40: reach(cob.curve, target), objective_at: objAt(cob.curve), accuracy: await acc(cob.weights(budget)) });
+      emit({ world, optimizer: 'cobyla', default: defaultSearch(p.dim) === 'cobyla', seed: p.seed, evals_to_cobyla40: reach(cob.curve, target), objective_at: objAt(cob.curve), accuracy: await acc(cob.weights(budget)) });
       for (const c of configs) {
         const r = await run(p, c, budget);
-        const isDefault = c.label === defaultOptimizer && c.popsize === undefined && c.sigma0 === undefined && c.mirrored === undefined && c.lq === undefined;
+        const isDefault = c.label === defaultSearch(p.dim) && c.popsize === undefined && c.sigma0 === undefined && c.mirrored === undefined && c.lq === undefined;
         emit({ world, optimizer: c.label, default: isDefault, seed: p.seed, evals_to_cobyla40: reach(r.curve, target), objective_at: objAt(r.curve), accuracy: await acc(r.weights(budget)) });
       }
     }
@@ -226,8 +232,9 @@ if (!o.json) {
   console.log(`| world | search | median evals to COBYLA@40 (per seed) | mean objective @40 / @100 / @${budget} | ≤ COBYLA@${budget} at ${budget} | accuracy % (Δ vs COBYLA@40) |`);
   console.log('|---|---|---|---|---|---|');
   for (const world of [...new Set(rows.map((r) => r.world)), 'all']) {
-    for (const label of [...new Set(rows.map((r) => r.optimizer))]) {
-      const rs = rows.filter((r) => r.optimizer === label && (world === 'all' || r.world === world));
+    // 'auto': the default search's rows, whichever search it resolved to on each problem.
+    for (const label of [...new Set(rows.map((r) => r.optimizer)), ...(world === 'all' ? ['auto'] : [])]) {
+      const rs = rows.filter((r) => (label === 'auto' ? r.default : r.optimizer === label) && (world === 'all' || r.world === world));
       if (rs.length === 0 || (world === 'all' && label === 'cobyla@40')) continue;
       const evals = rs.map((r) => r.evals_to_cobyla40 ?? Infinity);
       const m = median(evals);
@@ -237,8 +244,8 @@ if (!o.json) {
       const acc = rs.filter((r) => r.accuracy !== null);
       const delta = mean(acc.map((r) => (r.accuracy as number) - (cobyla40Acc.get(key(r)) ?? Number.NaN)));
       const accuracy = acc.length === 0 ? '—' : `${(100 * mean(acc.map((r) => r.accuracy as number))).toFixed(1)}${label === 'cobyla@40' ? '' : ` (${signed(100 * delta)})`}`;
-      const name = rs[0].default ? `**${label}** (default)` : label;
-      console.log(`| ${world} | ${name} | ${Number.isFinite(m) ? m : '—'}${per} | ${objs} | ${label.startsWith('cobyla') ? '—' : `${wins}/${rs.length}`} | ${accuracy} |`);
+      const name = label === 'auto' ? '**auto** (default)' : world !== 'all' && rs[0].default ? `**${label}** (default)` : label;
+      console.log(`| ${world} | ${name} | ${Number.isFinite(m) ? m : '—'}${per} | ${objs} | ${label === 'cobyla' || label === 'cobyla@40' ? '—' : `${wins}/${rs.length}`} | ${accuracy} |`);
     }
   }
 }

@@ -149,9 +149,10 @@ export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSe
     best = { weights: zero, objective: baseObjective };
     const rec: GenerationRecord = { generation: 0, evaluations, seconds: clock(0), best: baseObjective, candidates: [zero], values };
     trace = [rec];
-    hooks.onGeneration?.(rec, settings);
+    hooks.onGeneration?.(rec, { ...settings, optimizer: opt.name });
   }
-  const s = resume ? resume.settings : settings;
+  // `auto` resolved: checkpoints and hooks see the search that runs.
+  const s = resume ? resume.settings : { ...settings, optimizer: opt.name };
   let stopReason = 'budget';
   for (;;) {
     if (opt.done()) {

@@ -7,6 +7,12 @@
  *   while (!opt.done()) { const xs = opt.ask(); opt.tell(xs, await scoreAll(xs)); }
  *   opt.best();
  *
+ * - `auto` (the default): `cobyla-lq` for at most `SEARCH_DEFAULTS.lqMaxModules` modules, `cobyla`
+ *   above; `createOptimizer` resolves it from `dim`, and the optimiser it builds carries the real name.
+ * - `cobyla-lq`: COBYLA for the reference's budget (`SEARCH_DEFAULTS.cobylaEvaluations`, the w = 0
+ *   evaluation observed included), then lq-CMA-ES from COBYLA's best point, every evaluation so far
+ *   in its surrogate's archive. Its first 40 points are COBYLA@40's, so it is never behind the
+ *   reference at the reference's budget; the rest of the budget goes to the search that ends lower.
  * - `lq-cmaes`: CMA-ES with a linear-quadratic surrogate (surrogate.ts; Hansen, GECCO 2019):
  *   single-module probes first, then generations whose candidates the model ranks, so that
  *   `ask()` hands out only the few a generation must truly evaluate (1 to λ).
@@ -29,34 +35,58 @@ import { cobylaNextPoint, cobylaValue, loadNlopt, nloptLoaded, type CobylaEvalua
 import { Rng, type RngState } from '../rng.ts';
 import { DEFAULT_LQ_SETTINGS, LqCmaes, type LqCmaesSnapshot, type LqSettings } from './surrogate.ts';
 
-export type OptimizerName = 'lq-cmaes' | 'cmaes' | 'cobyla' | 'random';
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['lq-cmaes', 'cmaes', 'cobyla', 'random'];
+export type OptimizerName = 'auto' | 'cobyla-lq' | 'lq-cmaes' | 'cmaes' | 'cobyla' | 'random';
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['auto', 'cobyla-lq', 'lq-cmaes', 'cmaes', 'cobyla', 'random'];
+/** The searches `auto` chooses between (every name but `auto`). */
+export type SearchName = Exclude<OptimizerName, 'auto'>;
 
 /**
  * ADAPT's default search, the one place it is stated: `lorahub compose`, `adapt()` and
  * `createOptimizer` all take their defaults from here. Measured with `npm run bench:search`
- * (README "Search": 3 tasks of the shipped library and 2 random worlds, 20 modules, 5 seeds):
- * - optimizer: COBYLA reached its 40-evaluation objective after 35 evaluations in the median,
- *   lq-CMA-ES after 94 and CMA-ES after 70; at 300 evaluations each of those was at or below
- *   COBYLA in only 5 of 25 runs; held-out accuracy was level (46.0, 45.5, 44.7% over 30 runs).
- *   With 10 modules or fewer lq-CMA-ES ended lower at 300 (5/6 runs; 5/5 on the fixture).
+ * (README "Search"):
+ * - optimizer `auto`. On compose's default problem (the best 5 modules, 20 examples) COBYLA
+ *   converges within ~40 evaluations (its objective at 100 and 300 nearly equal) and lq-CMA-ES,
+ *   from scratch, ends lower at 300 (17 of 20 runs on boolean_expressions and navigate) but
+ *   reaches COBYLA@40's objective only after 56 evaluations in the median. Chained (`cobyla-lq`):
+ *   COBYLA@40 by construction, then lower than COBYLA@300 in 18 of 20. With 20 modules COBYLA is
+ *   still descending at 40 and every chain measured ended above COBYLA@300 (0–2 of 10, switching
+ *   at 40 to 160), as did lq-CMA-ES and CMA-ES alone (5 of 25): there COBYLA runs throughout.
+ *   10 modules: the chain 6 of 10 (lq-CMA-ES alone 7 of 10), hence `lqMaxModules` 10.
  * - popsize λ = 6 and σ₀ = 1/√n (CMA-ES, lq-CMA-ES; random search's batch): λ = 6 beat the
  *   textbook 4 + ⌊3 ln n⌋ (10, 12, 14 for n = 10, 20, 30) at these budgets; σ₀ = 1/√n keeps the first
  *   candidates at ‖w‖ ≈ 1 whatever the number of modules (σ₀ = 0.5 over 20 modules sums twenty
  *   deltas at ‖w‖ ≈ 2.2, which mostly wrecks the base model).
  * - budget 300 and the ±1.5 box: the LoRAHub paper's and the reference's settings.
  */
-export const SEARCH_DEFAULTS: Readonly<{ optimizer: OptimizerName; budget: number; bound: number; popsize: number; sigma0: (dim: number) => number }> =
-  Object.freeze({
-    optimizer: 'cobyla',
-    budget: 300,
-    bound: 1.5,
-    popsize: 6,
-    sigma0: (dim: number) => 1 / Math.sqrt(dim),
-  });
+export const SEARCH_DEFAULTS: Readonly<{
+  optimizer: OptimizerName;
+  budget: number;
+  bound: number;
+  popsize: number;
+  sigma0: (dim: number) => number;
+  cobylaEvaluations: number;
+  lqMaxModules: number;
+}> = Object.freeze({
+  optimizer: 'auto',
+  budget: 300,
+  bound: 1.5,
+  popsize: 6,
+  sigma0: (dim: number) => 1 / Math.sqrt(dim),
+  /** `cobyla-lq`: evaluations COBYLA makes before lq-CMA-ES takes over (the reference's budget, w = 0 included). */
+  cobylaEvaluations: 40,
+  /** `auto`: `cobyla-lq` up to this many modules, `cobyla` above. */
+  lqMaxModules: 10,
+});
+
+/** The search `name` stands for with `dim` modules: `auto` resolved, any other name itself. */
+export function resolveOptimizer(name: OptimizerName, dim: number): SearchName {
+  if (name !== 'auto') return name;
+  return dim <= SEARCH_DEFAULTS.lqMaxModules ? 'cobyla-lq' : 'cobyla';
+}
 
 export interface Optimizer {
-  readonly name: OptimizerName;
+  /** The search that runs (never `auto`: createOptimizer resolves it). */
+  readonly name: SearchName;
   /** Candidates per `ask()`: λ for CMA-ES and random search, 1 for COBYLA (sequential). */
   readonly popsize: number;
   /** Candidates to evaluate next (at most `popsize`, never beyond the budget); empty once `done()`. */
@@ -78,7 +108,7 @@ export interface Optimizer {
 }
 
 /** Snapshots carry their optimiser's name and a version so that a mismatched resume fails loudly. */
-export type OptimizerState = LqCmaesState | CmaesOptimizerState | RandomSearchState | CobylaState;
+export type OptimizerState = CobylaLqState | LqCmaesState | CmaesOptimizerState | RandomSearchState | CobylaState;
 
 export interface OptimizerOptions {
   dim: number;
@@ -104,7 +134,7 @@ export interface OptimizerOptions {
  * anything (the nlopt-js WebAssembly module, which initialises asynchronously).
  */
 export async function prepareOptimizer(name: OptimizerName): Promise<void> {
-  if (name === 'cobyla') await loadNlopt();
+  if (name === 'cobyla' || name === 'cobyla-lq' || name === 'auto') await loadNlopt();
 }
 
 /**
@@ -113,7 +143,10 @@ export async function prepareOptimizer(name: OptimizerName): Promise<void> {
  */
 export function createOptimizer(name: OptimizerName, opts: OptimizerOptions, resume?: unknown): Optimizer {
   const o = normaliseOptions(opts);
-  switch (name) {
+  const search = resolveOptimizer(name, o.dim);
+  switch (search) {
+    case 'cobyla-lq':
+      return new CobylaLqOptimizer(o, resume === undefined ? undefined : checkState(resume, 'cobyla-lq'));
     case 'lq-cmaes':
       return new LqCmaesOptimizer(o, resume === undefined ? undefined : checkState(resume, 'lq-cmaes'));
     case 'cmaes':
@@ -176,7 +209,7 @@ function normaliseOptions(opts: OptimizerOptions): Normalised {
  * (`CMAES.fromState`, `Rng.fromState`, the COBYLA replay, which rejects a history NLopt
  * would not have produced).
  */
-function checkState<N extends OptimizerName>(state: unknown, name: N): Extract<OptimizerState, { optimizer: N }> {
+function checkState<N extends SearchName>(state: unknown, name: N): Extract<OptimizerState, { optimizer: N }> {
   if (typeof state !== 'object' || state === null) {
     throw new LorahubError('BAD_FILE', `resume ${name}: the optimizer state must be an object`);
   }
@@ -264,7 +297,7 @@ export interface CmaesOptimizerState {
  * Subclasses say how to propose (`propose`), learn (`learn`) and when they stop on their own.
  */
 abstract class BudgetedPopulationSearch {
-  abstract readonly name: OptimizerName;
+  abstract readonly name: SearchName;
   readonly popsize: number;
   protected readonly dim: number;
   protected readonly budget: number;
@@ -585,5 +618,128 @@ class LqCmaesOptimizer extends BudgetedPopulationSearch implements Optimizer {
 
   state(): LqCmaesState {
     return { optimizer: 'lq-cmaes', version: 1, lq: this.lq.snapshot(), rng: this.rng.state(), evaluations: this.evaluations, best: this.bestSoFar.save() };
+  }
+}
+
+/** A point as a chain's state keeps it: +∞ (a failed evaluation) as null, JSON having no Infinity. */
+interface StoredPoint {
+  x: number[];
+  f: number | null;
+}
+
+export interface CobylaLqState {
+  optimizer: 'cobyla-lq';
+  version: 1;
+  /** COBYLA's run; after the switch it only records what COBYLA did. */
+  cobyla: CobylaState;
+  /** lq-CMA-ES's, from the switch on (null before), with the budget it was given then. */
+  lq: { budget: number; state: LqCmaesState } | null;
+  /** Every point seen before the switch (observed ones included), with its true value. */
+  points: StoredPoint[];
+  evaluations: number;
+  best: BestState;
+}
+
+/**
+ * `cobyla-lq`: COBYLA until `SEARCH_DEFAULTS.cobylaEvaluations` points have been seen (observed
+ * ones, i.e. adapt's w = 0, count) or it converges, then lq-CMA-ES for the rest of the budget,
+ * started from the best point so far with every point in its surrogate's archive (its probes
+ * then look around that point). Why a chain, and why at 40: SEARCH_DEFAULTS.
+ */
+class CobylaLqOptimizer implements Optimizer {
+  readonly name = 'cobyla-lq';
+  private readonly o: Normalised;
+  private readonly cobyla: CobylaOptimizer;
+  private lq: LqCmaesOptimizer | null = null;
+  private lqBudget = 0;
+  private points: { x: number[]; f: number }[] = [];
+  private readonly bestSoFar: BestTracker;
+  private evaluations = 0;
+
+  constructor(o: Normalised, resume?: CobylaLqState) {
+    this.o = o;
+    this.bestSoFar = new BestTracker(o.x0);
+    const cobylaBudget = Math.min(o.budget, SEARCH_DEFAULTS.cobylaEvaluations);
+    this.cobyla = new CobylaOptimizer({ ...o, budget: cobylaBudget }, resume && checkState(resume.cobyla, 'cobyla'));
+    if (!resume) return;
+    if (!Array.isArray(resume.points) || !resume.points.every((p) => Array.isArray(p?.x) && p.x.length === o.dim && (p.f === null || typeof p.f === 'number'))) {
+      throw new LorahubError('BAD_FILE', `resume cobyla-lq: points must be {x: ${o.dim} numbers, f: number | null}`);
+    }
+    this.points = resume.points.map((p) => ({ x: [...p.x], f: p.f ?? Infinity }));
+    this.evaluations = checkEvaluations(resume.evaluations, o.budget);
+    this.bestSoFar.load(resume.best, o.dim);
+    if (resume.lq !== null) {
+      const budget = resume.lq.budget;
+      if (!Number.isInteger(budget) || budget < 1 || budget > o.budget) throw new LorahubError('BAD_FILE', `resume cobyla-lq: lq.budget must be an integer in [1, ${o.budget}]`);
+      this.lqBudget = budget;
+      this.lq = new LqCmaesOptimizer({ ...o, budget }, checkState(resume.lq.state, 'lq-cmaes'));
+    }
+  }
+
+  get popsize(): number {
+    return this.lq ? this.lq.popsize : 1;
+  }
+
+  /** Switches once COBYLA has had its evaluations (or stopped on its own) and budget is left. */
+  private phase(): Optimizer {
+    if (this.lq) return this.lq;
+    const cobylaDone = this.points.length >= SEARCH_DEFAULTS.cobylaEvaluations || this.cobyla.done();
+    if (!cobylaDone || this.evaluations >= this.o.budget) return this.cobyla;
+    // From the best point seen, with the budget left.
+    this.lqBudget = this.o.budget - this.evaluations;
+    this.lq = new LqCmaesOptimizer({ ...this.o, x0: this.bestSoFar.get().x, budget: this.lqBudget });
+    this.lq.observe(
+      this.points.map((p) => p.x),
+      this.points.map((p) => p.f),
+    );
+    this.points = [];
+    return this.lq;
+  }
+
+  ask(): number[][] {
+    if (this.done()) return [];
+    const xs = this.phase().ask();
+    // COBYLA may stop on its own only when asked (NLopt's tolerance); lq-CMA-ES then takes over.
+    return xs.length === 0 && !this.lq && this.cobyla.done() && this.evaluations < this.o.budget ? this.phase().ask() : xs;
+  }
+
+  tell(xs: number[][], fs: number[]): void {
+    checkTell('cobyla-lq', this.o.dim, xs, fs);
+    (this.lq ?? this.cobyla).tell(xs, fs);
+    this.bestSoFar.update(xs, fs);
+    this.evaluations += xs.length;
+    if (!this.lq) xs.forEach((x, k) => this.points.push({ x: [...x], f: Number.isNaN(fs[k]) ? Infinity : fs[k] }));
+  }
+
+  observe(xs: number[][], fs: number[]): void {
+    checkTell('cobyla-lq observe', this.o.dim, xs, fs);
+    this.bestSoFar.update(xs, fs);
+    if (this.lq) this.lq.observe(xs, fs);
+    else xs.forEach((x, k) => this.points.push({ x: [...x], f: Number.isNaN(fs[k]) ? Infinity : fs[k] }));
+  }
+
+  done(): boolean {
+    return this.stopReason() !== null;
+  }
+
+  stopReason(): string | null {
+    if (this.evaluations >= this.o.budget) return 'budget';
+    return this.lq ? this.lq.stopReason() : null;
+  }
+
+  best(): { x: number[]; f: number } {
+    return this.bestSoFar.get();
+  }
+
+  state(): CobylaLqState {
+    return {
+      optimizer: 'cobyla-lq',
+      version: 1,
+      cobyla: this.cobyla.state(),
+      lq: this.lq ? { budget: this.lqBudget, state: this.lq.state() } : null,
+      points: this.points.map((p) => ({ x: [...p.x], f: Number.isFinite(p.f) ? p.f : null })),
+      evaluations: this.evaluations,
+      best: this.bestSoFar.save(),
+    };
   }
 }

@@ -25,6 +25,7 @@ import { adapt, BASE_NOT_FINITE, type AdaptResult, type AdaptSettings, type Adap
 import { autoWorkers, BatchedEvaluator, WorkerEvaluator } from './evaluator.ts';
 import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type LossNormalization, type ObjectiveOptions } from './objective.ts';
 import { lossCurveSvg } from './plot.ts';
+import { resolveOptimizer } from './optimizer.ts';
 import { scoreModulesAlone, selectLowest, type Selection } from './select.ts';
 
 /** Modules sampled from the library when none are named (the paper's 20). */
@@ -480,7 +481,9 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
     const planned = opened.spec.select !== undefined && !opened.spec.selection ? await selectModules(model, opened.spec, opened.lib, fewShot.batch, hooks) : opened.spec;
     const selectS = (performance.now() - tSelect0) / 1000;
     const loaded = await loadRun(model, planned, opened.lib, fewShot);
-    const spec: RunSpec = { ...planned, moduleNames: loaded.stack.names };
+    // `--optimizer auto` becomes the search it stands for with this many modules, in run.json and the report.
+    const settings = { ...planned.settings, optimizer: resolveOptimizer(planned.settings.optimizer, loaded.stack.names.length) };
+    const spec: RunSpec = { ...planned, settings, moduleNames: loaded.stack.names };
     if (!resumed) writeFileAtomic(join(out, 'run.json'), `${JSON.stringify(spec, null, 2)}\n`);
     const { evaluator, workers, threads } = await startEvaluator(req, model, loaded);
     const tLoad = performance.now();

@@ -67,7 +67,10 @@ describe('lorahub compose on the t5-gated fixture (reference normalisation)', ()
     expect(adapter.targets.size).toBe(12);
     expect(readFileSync(first.outputs.loss_curve, 'utf8')).toMatch(/^<svg/);
     const report = readJson<ComposeReport>(first.outputs.report);
-    expect(report.settings).toMatchObject({ optimizer: SEARCH_DEFAULTS.optimizer, seed: 42, loss_normalization: 'reference' });
+    // `auto` is recorded as the search it stood for: with 3 modules, COBYLA then lq-CMA-ES.
+    expect(SEARCH_DEFAULTS.optimizer).toBe('auto');
+    expect(report.settings).toMatchObject({ optimizer: 'cobyla-lq', seed: 42, loss_normalization: 'reference' });
+    expect(readJson<{ settings: { optimizer: string } }>(join(tmp, 'r1', 'run.json')).settings.optimizer).toBe('cobyla-lq');
   });
 
   it('same seed, same weights', async () => {
@@ -76,10 +79,11 @@ describe('lorahub compose on the t5-gated fixture (reference normalisation)', ()
     expect(second.objective).toBe(first.objective);
   });
 
-  it('an interrupted run resumes from its last finished generation to the same result', async () => {
-    const out = join(tmp, 'r3');
+  // Generation 5 is in COBYLA's part of the default search, 60 in lq-CMA-ES's.
+  it.each([5, 60])('an interrupted run resumes from its last finished generation (%i) to the same result', async (stopAt) => {
+    const out = join(tmp, `r3-${stopAt}`);
     let gens = 0;
-    await expect(runCompose(request(out), { interrupted: () => ++gens > 5 })).rejects.toThrow(/interrupted after \d+ evaluations; resume it with resume /);
+    await expect(runCompose(request(out), { interrupted: () => ++gens > stopAt })).rejects.toThrow(/interrupted after \d+ evaluations; resume it with resume /);
     expect(existsSync(join(out, 'state.json'))).toBe(true);
     // What a run killed mid-write leaves (a dead pid's temporary file): cleaned up on resume.
     const stale = join(out, '.state.json.2147483646.0123456789ab.tmp');

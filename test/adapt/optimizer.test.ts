@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cobylaNextPoint, cobylaValue, type CobylaEvaluation } from '../../src/adapt/cobyla.ts';
-import { createOptimizer, prepareOptimizer, SEARCH_DEFAULTS, type Optimizer, type OptimizerName } from '../../src/adapt/optimizer.ts';
+import { createOptimizer, prepareOptimizer, resolveOptimizer, SEARCH_DEFAULTS, type Optimizer, type OptimizerName } from '../../src/adapt/optimizer.ts';
 import { Rng } from '../../src/rng.ts';
 import { LorahubError } from '../../src/errors.ts';
 
@@ -38,7 +38,7 @@ describe('COBYLA before nlopt-js is loaded', () => {
 describe('optimizers on a 3-D quadratic within 40 evaluations', () => {
   const f = quadratic([0.4, -0.7, 1.1]);
 
-  it.each<OptimizerName>(['lq-cmaes', 'cmaes', 'random', 'cobyla'])('%s spends exactly the budget, inside the box', async (name) => {
+  it.each<OptimizerName>(['cobyla-lq', 'lq-cmaes', 'cmaes', 'random', 'cobyla'])('%s spends exactly the budget, inside the box', async (name) => {
     await prepareOptimizer(name);
     const opt = createOptimizer(name, { ...box, seed: 3 });
     const { asked } = drive(opt, f);
@@ -119,10 +119,82 @@ describe('optimizers on a 3-D quadratic within 40 evaluations', () => {
   });
 });
 
+describe('cobyla-lq: COBYLA for the reference budget, then lq-CMA-ES', () => {
+  const n = 5;
+  const center = [0.4, -0.7, 1.1, 0.2, -0.3];
+  const g = (x: number[]) => x.reduce((s, v, i) => s + (i + 1) * (v - center[i]) ** 2 + 0.05 * Math.abs(v), 0);
+  const opts = { dim: n, lower: -1.5, upper: 1.5, budget: 150, seed: 7 };
+  const zero = new Array<number>(n).fill(0);
+
+  it('auto is cobyla-lq up to lqMaxModules modules and cobyla above; the optimiser carries the real name', async () => {
+    await prepareOptimizer('auto');
+    expect(resolveOptimizer('auto', SEARCH_DEFAULTS.lqMaxModules)).toBe('cobyla-lq');
+    expect(resolveOptimizer('auto', SEARCH_DEFAULTS.lqMaxModules + 1)).toBe('cobyla');
+    expect(resolveOptimizer('cmaes', 3)).toBe('cmaes');
+    expect(createOptimizer('auto', { ...box, seed: 1 }).name).toBe('cobyla-lq');
+    expect(createOptimizer('auto', { ...box, dim: 11, seed: 1 }).name).toBe('cobyla');
+  });
+
+  it("its first points are COBYLA's (w = 0 observed counts), then lq-CMA-ES probes around the best and scores populations", async () => {
+    await prepareOptimizer('cobyla-lq');
+    const cobyla = createOptimizer('cobyla', opts);
+    const cobylaAsked = drive(cobyla, g).asked;
+    const chain = createOptimizer('cobyla-lq', opts);
+    chain.observe?.([zero], [g(zero)]);
+    const { asked, batches } = drive(chain, g);
+    const k = SEARCH_DEFAULTS.cobylaEvaluations - 1; // w = 0 was the first of the 40
+    expect(asked.slice(0, k)).toEqual(cobylaAsked.slice(0, k));
+    expect(batches.slice(0, k).every((b) => b === 1)).toBe(true);
+    expect(asked).toHaveLength(opts.budget);
+    expect(chain.stopReason()).toBe('budget');
+    // lq-CMA-ES starts from the best of those 40 points: its probes are that point + 0.75·eᵢ, clipped to the box.
+    const head = [zero, ...asked.slice(0, k)];
+    const best = head.reduce((a, b) => (g(b) < g(a) ? b : a));
+    expect(asked.slice(k, k + n)).toEqual(best.map((_, i) => best.map((v, j) => (j === i ? Math.min(1.5, v + 0.75) : v))));
+    expect(chain.popsize).toBe(SEARCH_DEFAULTS.popsize);
+    expect(Math.max(...batches.slice(k))).toBeGreaterThan(1);
+    // Never behind COBYLA@40 (its own first 40 points), and on a quadratic ahead of COBYLA's whole run.
+    expect(chain.best().f).toBeLessThanOrEqual(Math.min(...head.map(g)));
+    expect(chain.best().f).toBeLessThan(cobyla.best().f);
+    expect(g(chain.best().x)).toBe(chain.best().f);
+  });
+
+  it('resumes bit-identically from every point, before and after the switch, through failures', async () => {
+    await prepareOptimizer('cobyla-lq');
+    const h = (x: number[]) => (x[1] > 0.6 ? Number.NaN : g(x));
+    const straight = createOptimizer('cobyla-lq', opts);
+    straight.observe?.([zero], [h(zero)]);
+    const all = drive(straight, h).asked;
+    let run = createOptimizer('cobyla-lq', opts);
+    run.observe?.([zero], [h(zero)]);
+    const seen: number[][] = [];
+    const phases = new Set<string>();
+    while (!run.done()) {
+      const snapshot = JSON.parse(JSON.stringify(run.state())) as { lq: unknown };
+      phases.add(snapshot.lq === null ? 'cobyla' : 'lq');
+      run = createOptimizer('cobyla-lq', opts, snapshot); // a fresh object after every tell
+      const xs = run.ask();
+      seen.push(...xs);
+      run.tell(xs, xs.map(h));
+    }
+    expect(seen).toEqual(all);
+    expect(run.best()).toEqual(straight.best());
+    expect([...phases].sort()).toEqual(['cobyla', 'lq']);
+    expect(all.some((x) => Number.isNaN(h(x)))).toBe(true);
+  });
+
+  it('rejects a broken snapshot with a one-line error', async () => {
+    await prepareOptimizer('cobyla-lq');
+    const state = createOptimizer('cobyla-lq', opts).state();
+    expect(() => createOptimizer('cobyla-lq', opts, { ...state, points: [{ x: [1], f: 0 }] })).toThrow(/resume cobyla-lq: points/);
+    expect(() => createOptimizer('cobyla-lq', opts, { ...state, cobyla: { optimizer: 'cmaes', version: 1 } })).toThrow(/snapshot is from optimizer cmaes/);
+  });
+});
+
 describe('resume from state()', () => {
   const f = quadratic([0.4, -0.7, 1.1]);
 
-  it.each<OptimizerName>(['lq-cmaes', 'cmaes', 'random', 'cobyla'])('%s continues exactly after a JSON round trip', async (name) => {
+  it.each<OptimizerName>(['cobyla-lq', 'lq-cmaes', 'cmaes', 'random', 'cobyla'])('%s continues exactly after a JSON round trip', async (name) => {
     await prepareOptimizer(name);
     const opts = { ...box, budget: 30, seed: 5 };
     const straight = createOptimizer(name, opts);

@@ -85,8 +85,8 @@ describe('compose flags that contradict or say nothing', () => {
       '--select and --num-modules are two ways to choose the modules: --select K keeps the K best of the library, --num-modules N samples N at random',
     );
     oneErrorLine(await runCli([...FAST, '--select', '0']), 2, /^lorahub: error: --select/);
-    oneErrorLine(await runCli([...FAST, '--optimizer', 'cobyla', '--popsize', '10']), 2, '--popsize does not apply to --optimizer cobyla: it sets the search of cmaes, lq-cmaes and random');
-    oneErrorLine(await runCli([...FAST, '--optimizer', 'random', '--sigma0', '0.3']), 2, '--sigma0 does not apply to --optimizer random: it sets the search of cmaes and lq-cmaes');
+    oneErrorLine(await runCli([...FAST, '--optimizer', 'cobyla', '--popsize', '10']), 2, '--popsize does not apply to --optimizer cobyla: it sets the search of cmaes, lq-cmaes, cobyla-lq and random');
+    oneErrorLine(await runCli([...FAST, '--optimizer', 'random', '--sigma0', '0.3']), 2, '--sigma0 does not apply to --optimizer random: it sets the search of cmaes, lq-cmaes and cobyla-lq');
     oneErrorLine(await runCli(['compose', '--task', 'boolean_expressions', '--modules', '']), 2, '--modules is empty');
     oneErrorLine(await runCli(['compose', '--task', 'boolean_expressions', '--modules', ' , ']), 2, '--modules is empty');
     oneErrorLine(await runCli([...FAST, '--time-limit', '-5']), 2, '--time-limit must be a positive number, got "-5"');

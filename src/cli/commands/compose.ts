@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { DEFAULT_POPSIZE, DEFAULT_SETTINGS } from '../../adapt/adapt.ts';
-import { OPTIMIZER_NAMES, type OptimizerName } from '../../adapt/optimizer.ts';
+import { OPTIMIZER_NAMES, SEARCH_DEFAULTS, type OptimizerName } from '../../adapt/optimizer.ts';
 import { DEFAULT_DRAW, DEFAULT_EXAMPLES, DEFAULT_NUM_MODULES, DEFAULT_SELECT, runCompose, type ComposeRequest, type TestResult } from '../../adapt/run.ts';
 import { DEFAULT_OBJECTIVE, LOSS_NORMALIZATIONS, type LossNormalization } from '../../adapt/objective.ts';
 import { LorahubError } from '../../errors.ts';
@@ -110,7 +110,7 @@ function defaultRunDir(name: string, seed: number): string {
 export function register(program: Command): void {
   program
     .command('compose')
-    .description(`LoRAHub: search composition weights for a task from a few examples (${DEFAULT_SETTINGS.optimizer} by default), save the composed adapter and a report`)
+    .description('LoRAHub: search composition weights for a task from a few examples, save the composed adapter and a report')
     .option('--task <name>', 'a task from tasks/ (few-shot examples from its train split, accuracy on its test split)')
     .option('--data <file>', 'few-shot examples instead: BBH json {"examples":[{"input","target"}]} or jsonl')
     .option('--test <file>', 'test examples for accuracy (default: the task\'s test split)')
@@ -125,9 +125,14 @@ export function register(program: Command): void {
     .option('--budget <n>', "objective evaluations, the base model's included", intArg('--budget', 'positive'), DEFAULT_SETTINGS.budget)
     .option('--time-limit <seconds>', 'stop searching after this many seconds', numberArg('--time-limit', 'positive'))
     .option('--seed <n>', 'seed (module sample, few-shot sample, optimiser)', intArg('--seed', 'any'), 42)
-    .option('--optimizer <name>', OPTIMIZER_NAMES.join(' | '), choiceArg('--optimizer', OPTIMIZER_NAMES), DEFAULT_SETTINGS.optimizer)
-    .option('--sigma0 <x>', 'initial CMA-ES step size, cmaes and lq-cmaes (default 1/sqrt(number of modules))', numberArg('--sigma0', 'positive'))
-    .option('--popsize <n>', `population size, cmaes, lq-cmaes and random (default ${DEFAULT_POPSIZE})`, intArg('--popsize', 'positive'))
+    .option(
+      '--optimizer <name>',
+      `${OPTIMIZER_NAMES.join(' | ')} (auto: cobyla-lq, i.e. COBYLA for ${SEARCH_DEFAULTS.cobylaEvaluations} evaluations then lq-CMA-ES, with at most ${SEARCH_DEFAULTS.lqMaxModules} modules; cobyla above)`,
+      choiceArg('--optimizer', OPTIMIZER_NAMES),
+      DEFAULT_SETTINGS.optimizer,
+    )
+    .option('--sigma0 <x>', 'initial CMA-ES step size, cmaes, lq-cmaes and cobyla-lq (default 1/sqrt(number of modules))', numberArg('--sigma0', 'positive'))
+    .option('--popsize <n>', `population size, cmaes, lq-cmaes, cobyla-lq and random (default ${DEFAULT_POPSIZE})`, intArg('--popsize', 'positive'))
     .option('--workers <n|auto>', 'worker threads scoring population slices, each with its own model (1: one batched pass in this thread; auto: 1 on ort, which threads inside a pass, 2 on two cores with tfjs)', 'auto')
     .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', choiceArg('--loss-normalization', LOSS_NORMALIZATIONS), DEFAULT_OBJECTIVE.normalization)
     .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)', intArg('--batch-size', 'positive'))
@@ -143,9 +148,10 @@ export function register(program: Command): void {
     .action(async (opts: Opts & { eval?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd);
       if (opts.resume !== undefined) refuseOnResume(cmd);
-      // COBYLA proposes one candidate at a time from its own trust region: no population, no step size.
-      for (const [key, flag, which] of [['popsize', '--popsize', 'cmaes, lq-cmaes and random'], ['sigma0', '--sigma0', 'cmaes and lq-cmaes']] as const) {
-        const applies = key === 'popsize' ? opts.optimizer !== 'cobyla' : opts.optimizer === 'cmaes' || opts.optimizer === 'lq-cmaes';
+      // COBYLA proposes one candidate at a time from its own trust region: no population, no step
+      // size. cobyla-lq's (and auto's) apply to its lq-CMA-ES part.
+      for (const [key, flag, which] of [['popsize', '--popsize', 'cmaes, lq-cmaes, cobyla-lq and random'], ['sigma0', '--sigma0', 'cmaes, lq-cmaes and cobyla-lq']] as const) {
+        const applies = key === 'popsize' ? opts.optimizer !== 'cobyla' : opts.optimizer !== 'cobyla' && opts.optimizer !== 'random';
         if (!applies && cmd.getOptionValueSource(key) === 'cli') {
           throw new LorahubError('BAD_ARGUMENT', `${flag} does not apply to --optimizer ${opts.optimizer}: it sets the search of ${which}`);
         }
