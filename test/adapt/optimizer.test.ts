@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cobylaNextPoint, cobylaValue, type CobylaEvaluation } from '../../src/adapt/cobyla.ts';
-import { createOptimizer, prepareOptimizer, resolveOptimizer, SEARCH_DEFAULTS, type Optimizer, type OptimizerName } from '../../src/adapt/optimizer.ts';
+import { createOptimizer, prepareOptimizer, resolveOptimizer, SEARCH_DEFAULTS, type Optimizer, type OptimizerName, type OptimizerOptions } from '../../src/adapt/optimizer.ts';
 import { Rng } from '../../src/rng.ts';
 import { LorahubError } from '../../src/errors.ts';
 
@@ -23,6 +23,29 @@ function drive(opt: Optimizer, f: (x: number[]) => number): { asked: number[][];
 }
 
 const box = { dim: 3, lower: -1.5, upper: 1.5, budget: 40 };
+
+/**
+ * Runs `name` twice from w = 0 observed: straight through, and rebuilt from a JSON round trip of
+ * its snapshot before every ask. `seeSnapshot` sees each snapshot. Returns both runs' points and bests.
+ */
+function resumeAtEveryStep(name: OptimizerName, opts: OptimizerOptions, f: (x: number[]) => number, seeSnapshot: (s: unknown) => void) {
+  const zero = new Array<number>(opts.dim).fill(0);
+  const straight = createOptimizer(name, opts);
+  straight.observe?.([zero], [f(zero)]);
+  const all = drive(straight, f).asked;
+  let run = createOptimizer(name, opts);
+  run.observe?.([zero], [f(zero)]);
+  const seen: number[][] = [];
+  while (!run.done()) {
+    const snapshot: unknown = JSON.parse(JSON.stringify(run.state()));
+    seeSnapshot(snapshot);
+    run = createOptimizer(name, opts, snapshot); // a fresh object after every tell
+    const xs = run.ask();
+    seen.push(...xs);
+    run.tell(xs, xs.map(f));
+  }
+  return { all, seen, straightBest: straight.best(), resumedBest: run.best() };
+}
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
@@ -162,25 +185,12 @@ describe('cobyla-lq: COBYLA for the reference budget, then lq-CMA-ES', () => {
   it('resumes bit-identically from every point, before and after the switch, through failures', async () => {
     await prepareOptimizer('cobyla-lq');
     const h = (x: number[]) => (x[1] > 0.6 ? Number.NaN : g(x));
-    const straight = createOptimizer('cobyla-lq', opts);
-    straight.observe?.([zero], [h(zero)]);
-    const all = drive(straight, h).asked;
-    let run = createOptimizer('cobyla-lq', opts);
-    run.observe?.([zero], [h(zero)]);
-    const seen: number[][] = [];
     const phases = new Set<string>();
-    while (!run.done()) {
-      const snapshot = JSON.parse(JSON.stringify(run.state())) as { lq: unknown };
-      phases.add(snapshot.lq === null ? 'cobyla' : 'lq');
-      run = createOptimizer('cobyla-lq', opts, snapshot); // a fresh object after every tell
-      const xs = run.ask();
-      seen.push(...xs);
-      run.tell(xs, xs.map(h));
-    }
-    expect(seen).toEqual(all);
-    expect(run.best()).toEqual(straight.best());
+    const r = resumeAtEveryStep('cobyla-lq', opts, h, (snap) => phases.add((snap as { lq: unknown }).lq === null ? 'cobyla' : 'lq'));
+    expect(r.seen).toEqual(r.all);
+    expect(r.resumedBest).toEqual(r.straightBest);
     expect([...phases].sort()).toEqual(['cobyla', 'lq']);
-    expect(all.some((x) => Number.isNaN(h(x)))).toBe(true);
+    expect(r.all.some((x) => Number.isNaN(h(x)))).toBe(true);
   });
 
   it('rejects a broken snapshot with a one-line error', async () => {
@@ -217,23 +227,12 @@ describe('resume from state()', () => {
     const n = 5;
     const g = (x: number[]) => (x[0] > 1.2 ? Number.NaN : x.reduce((s, v, i) => s + (i + 1) * (v - 0.1 * i) ** 2 + 0.05 * Math.abs(v), 0));
     const opts = { dim: n, lower: -1.5, upper: 1.5, budget: 120, seed: 11 };
-    const straight = createOptimizer('lq-cmaes', opts);
-    straight.observe?.([new Array<number>(n).fill(0)], [g(new Array<number>(n).fill(0))]);
-    const all = drive(straight, g).asked;
-    let run = createOptimizer('lq-cmaes', opts);
-    run.observe?.([new Array<number>(n).fill(0)], [g(new Array<number>(n).fill(0))]);
-    const seen: number[][] = [];
     let midGeneration = 0;
-    while (!run.done()) {
-      const snapshot = JSON.parse(JSON.stringify(run.state())) as { lq: { generation: unknown } };
-      if (snapshot.lq.generation !== null) midGeneration++;
-      run = createOptimizer('lq-cmaes', opts, snapshot); // a fresh object after every tell
-      const xs = run.ask();
-      seen.push(...xs);
-      run.tell(xs, xs.map(g));
-    }
-    expect(seen).toEqual(all);
-    expect(run.best()).toEqual(straight.best());
+    const r = resumeAtEveryStep('lq-cmaes', opts, g, (snap) => {
+      if ((snap as { lq: { generation: unknown } }).lq.generation !== null) midGeneration++;
+    });
+    expect(r.seen).toEqual(r.all);
+    expect(r.resumedBest).toEqual(r.straightBest);
     expect(midGeneration).toBeGreaterThan(0);
   });
 
