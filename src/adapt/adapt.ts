@@ -116,6 +116,8 @@ export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSe
   const t0 = performance.now();
   const clock = (offset: number) => offset + (performance.now() - t0) / 1000;
   let opt: Optimizer;
+  // The settings the run goes by: `auto` resolved, so checkpoints and hooks see the search that runs.
+  let s: AdaptSettings;
   let trace: GenerationRecord[];
   let evaluations: number;
   let best: { weights: number[]; objective: number };
@@ -126,15 +128,17 @@ export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSe
   if (resume) {
     if (resume.dim !== dim) throw new LorahubError('INCOMPATIBLE', `resume: the run has ${resume.dim} modules, not ${dim}`);
     opt = createOptimizer(resume.settings.optimizer, optimizerConfig(dim, resume.settings), resume.optimizer);
+    s = resume.settings;
     ({ trace, evaluations, best, baseObjective, nonFinite } = structuredClone(resume));
     offset = resume.seconds;
   } else {
     opt = createOptimizer(settings.optimizer, optimizerConfig(dim, settings));
+    s = { ...settings, optimizer: opt.name };
     const lambda = opt.popsize;
     if (settings.budget < 1 + lambda) {
       throw new LorahubError(
         'BAD_ARGUMENT',
-        `${option('budget')} ${settings.budget} is too small: the base model (1 evaluation) and one ${settings.optimizer} generation (${lambda} candidates) need at least ${1 + lambda}`,
+        `${option('budget')} ${settings.budget} is too small: the base model (1 evaluation) and one ${s.optimizer} generation (${lambda} candidates) need at least ${1 + lambda}`,
       );
     }
     const zero = new Array<number>(dim).fill(0);
@@ -149,10 +153,8 @@ export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSe
     best = { weights: zero, objective: baseObjective };
     const rec: GenerationRecord = { generation: 0, evaluations, seconds: clock(0), best: baseObjective, candidates: [zero], values };
     trace = [rec];
-    hooks.onGeneration?.(rec, { ...settings, optimizer: opt.name });
+    hooks.onGeneration?.(rec, s);
   }
-  // `auto` resolved: checkpoints and hooks see the search that runs.
-  const s = resume ? resume.settings : { ...settings, optimizer: opt.name };
   let stopReason = 'budget';
   for (;;) {
     if (opt.done()) {

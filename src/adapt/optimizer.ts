@@ -700,7 +700,7 @@ class CobylaLqOptimizer implements Optimizer {
     if (this.done()) return [];
     const xs = this.phase().ask();
     // COBYLA may stop on its own only when asked (NLopt's tolerance); lq-CMA-ES then takes over.
-    return xs.length === 0 && !this.lq && this.cobyla.done() && this.evaluations < this.o.budget ? this.phase().ask() : xs;
+    return xs.length === 0 && !this.lq && this.cobyla.done() ? this.phase().ask() : xs;
   }
 
   tell(xs: number[][], fs: number[]): void {
@@ -708,14 +708,19 @@ class CobylaLqOptimizer implements Optimizer {
     (this.lq ?? this.cobyla).tell(xs, fs);
     this.bestSoFar.update(xs, fs);
     this.evaluations += xs.length;
-    if (!this.lq) xs.forEach((x, k) => this.points.push({ x: [...x], f: Number.isNaN(fs[k]) ? Infinity : fs[k] }));
+    if (!this.lq) this.remember(xs, fs);
+  }
+
+  /** Points seen before the switch, for lq-CMA-ES's archive (NaN as +∞, as its archive takes them). */
+  private remember(xs: number[][], fs: number[]): void {
+    xs.forEach((x, k) => this.points.push({ x: [...x], f: Number.isNaN(fs[k]) ? Infinity : fs[k] }));
   }
 
   observe(xs: number[][], fs: number[]): void {
     checkTell('cobyla-lq observe', this.o.dim, xs, fs);
     this.bestSoFar.update(xs, fs);
     if (this.lq) this.lq.observe(xs, fs);
-    else xs.forEach((x, k) => this.points.push({ x: [...x], f: Number.isNaN(fs[k]) ? Infinity : fs[k] }));
+    else this.remember(xs, fs);
   }
 
   done(): boolean {

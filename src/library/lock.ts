@@ -148,23 +148,16 @@ async function acquireOnce(dir: string): Promise<LibraryLock> {
       throw fileSystemError(dir, 'take the library lock', err);
     }
     const owner = await ownerOfFreshLock(dir);
-    if (!owner && !existsSync(join(dir, LOCK_DIR))) {
-      // Released while we looked (a holder removes its owner record, then the lock): it is free,
-      // so take it rather than report a lock nobody holds ("pid unknown"). Retry once.
-      try {
-        release = await tryLock(dir, onCompromised);
-      } catch (err2) {
-        throw lockedError(dir, await ownerOfFreshLock(dir), err2);
-      }
-    } else if (owner && owner.host === hostname() && owner.pid !== process.pid && !processAlive(owner.pid) && claimDeadLock(dir, owner)) {
-      // The owner died without unlocking (SIGKILL, power loss): the lock was broken, retry once.
-      try {
-        release = await tryLock(dir, onCompromised);
-      } catch (err2) {
-        throw lockedError(dir, readOwner(dir), err2);
-      }
-    } else {
-      throw lockedError(dir, owner, err);
+    // Free after all: released while we looked (a holder removes its owner record, then the
+    // lock), or held by a process on this host that died without unlocking (SIGKILL, power loss),
+    // whose lock is broken here. Either way take it, retrying once, rather than report it held.
+    const released = !owner && !existsSync(join(dir, LOCK_DIR));
+    const broken = owner !== undefined && owner.host === hostname() && owner.pid !== process.pid && !processAlive(owner.pid) && claimDeadLock(dir, owner);
+    if (!released && !broken) throw lockedError(dir, owner, err);
+    try {
+      release = await tryLock(dir, onCompromised);
+    } catch (err2) {
+      throw lockedError(dir, await ownerOfFreshLock(dir), err2);
     }
   }
   const me: Owner = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
