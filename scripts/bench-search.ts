@@ -21,6 +21,7 @@
  * not depend on the budget).
  *
  *   npm run bench:search [-- --worlds boolean_expressions,tiny-0 --seeds 1,2,3 --select 5 --examples 20 --json]
+ *   npm run bench:search -- --rows a.jsonl,b.jsonl   (the table of earlier --json runs, nothing run)
  *   --json: one line per (world, optimiser, seed):
  *   {"world","optimizer","default","seed","evals_to_cobyla40","objective_at":{"40","100","300"},"accuracy"}
  */
@@ -58,8 +59,9 @@ const o = new Command()
   .option('--no-accuracy', 'skip the held-out accuracy (the slow part)')
   .option('--engine <name>', 'forward engine: ort | tfjs (default: ort when it loads, else tfjs)')
   .option('--json', 'one JSON line per (world, optimiser, seed)')
+  .option('--rows <files>', 'no runs: the table of earlier --json output (comma-separated files, rows in file order)')
   .parse()
-  .opts<{ worlds: string; seeds: string; optimizers: string; budget: string; numModules: string; select: string; examples: string; variant: string[]; accuracy: boolean; engine?: string; json?: boolean }>();
+  .opts<{ worlds: string; seeds: string; optimizers: string; budget: string; numModules: string; select: string; examples: string; variant: string[]; accuracy: boolean; engine?: string; json?: boolean; rows?: string }>();
 
 /** A configuration under test: an optimiser with the default settings, or a labelled variant. */
 interface Config {
@@ -202,7 +204,13 @@ const emit = (r: Row) => {
 /** The search compose runs by default on a problem of this size (`auto` resolved). */
 const defaultSearch = (dim: number) => resolveOptimizer(DEFAULT_SETTINGS.optimizer, dim);
 
-for (const world of o.worlds.split(',')) {
+if (o.rows) {
+  // Several runs' rows in one table (e.g. a new search's runs beside the others' earlier ones).
+  for (const file of o.rows.split(',')) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) if (line.trim()) rows.push(JSON.parse(line) as Row);
+  }
+}
+for (const world of o.rows ? [] : o.worlds.split(',')) {
   const { model, problems } = await openWorld(world);
   try {
     for await (const p of problems) {

@@ -10,8 +10,8 @@
  * - `auto` (the default): `cobyla-lq` for at most `SEARCH_DEFAULTS.lqMaxModules` modules, `cobyla`
  *   above; `createOptimizer` resolves it from `dim`, and the optimiser it builds carries the real name.
  * - `cobyla-lq`: COBYLA for the reference's budget (`SEARCH_DEFAULTS.cobylaEvaluations`, the w = 0
- *   evaluation observed included), then lq-CMA-ES from COBYLA's best point, every evaluation so far
- *   in its surrogate's archive. Its first 40 points are COBYLA@40's, so it is never behind the
+ *   evaluation observed included), then lq-CMA-ES from COBYLA's best point with σ₀
+ *   `SEARCH_DEFAULTS.chainSigma0`, every evaluation so far in its surrogate's archive. Its first 40 points are COBYLA@40's, so it is never behind the
  *   reference at the reference's budget; the rest of the budget goes to the search that ends lower.
  * - `lq-cmaes`: CMA-ES with a linear-quadratic surrogate (surrogate.ts; Hansen, GECCO 2019):
  *   single-module probes first, then generations whose candidates the model ranks, so that
@@ -64,6 +64,7 @@ export const SEARCH_DEFAULTS: Readonly<{
   bound: number;
   popsize: number;
   sigma0: (dim: number) => number;
+  chainSigma0: (dim: number) => number;
   cobylaEvaluations: number;
   lqMaxModules: number;
 }> = Object.freeze({
@@ -72,6 +73,16 @@ export const SEARCH_DEFAULTS: Readonly<{
   bound: 1.5,
   popsize: 6,
   sigma0: (dim: number) => 1 / Math.sqrt(dim),
+  /**
+   * `cobyla-lq`: lq-CMA-ES's σ₀ after the switch (what `--sigma0` sets for it), twice `sigma0`:
+   * from COBYLA's local optimum the search must leave its basin. bench:search, compose's default
+   * problem (6 worlds × seeds 1–10; README "Search"): the step after the switch ×1 / ×1.5 / ×2 /
+   * ×3 ended at or below COBYLA@300 in 55 / 51 / 53 / 55 of 60 runs, mean objective at 300
+   * 0.5453 / 0.5407 / 0.5363 / 0.5343, at 100 0.5493 / 0.5503 / 0.5478 / 0.5510, held-out
+   * accuracy −0.1 / +0.2 / +1.5 / +2.0 points against COBYLA@40 (restarting from w = 0 instead:
+   * 56/60, 0.5435, +0.5). On fresh seeds 11–20 (5 worlds): ×1 / ×2 / ×3 …
+   */
+  chainSigma0: (dim: number) => 2 / Math.sqrt(dim),
   /** `cobyla-lq`: evaluations COBYLA makes before lq-CMA-ES takes over (the reference's budget, w = 0 included). */
   cobylaEvaluations: 40,
   /** `auto`: `cobyla-lq` up to this many modules, `cobyla` above. */
@@ -142,8 +153,8 @@ export async function prepareOptimizer(name: OptimizerName): Promise<void> {
  * continues that run exactly where it stopped, same candidates included.
  */
 export function createOptimizer(name: OptimizerName, opts: OptimizerOptions, resume?: unknown): Optimizer {
-  const o = normaliseOptions(opts);
-  const search = resolveOptimizer(name, o.dim);
+  const search = resolveOptimizer(name, opts.dim);
+  const o = normaliseOptions(search === 'cobyla-lq' ? { ...opts, sigma0: opts.sigma0 ?? SEARCH_DEFAULTS.chainSigma0(opts.dim) } : opts);
   switch (search) {
     case 'cobyla-lq':
       return new CobylaLqOptimizer(o, resume === undefined ? undefined : checkState(resume, 'cobyla-lq'));

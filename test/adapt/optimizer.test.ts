@@ -182,6 +182,23 @@ describe('cobyla-lq: COBYLA for the reference budget, then lq-CMA-ES', () => {
     expect(g(chain.best().x)).toBe(chain.best().f);
   });
 
+  it("lq-CMA-ES starts with SEARCH_DEFAULTS.chainSigma0 after the switch, or with the sigma0 given", async () => {
+    await prepareOptimizer('cobyla-lq');
+    const sigmaAfterSwitch = (o: typeof opts & { sigma0?: number }) => {
+      const chain = createOptimizer('cobyla-lq', o);
+      chain.observe?.([zero], [g(zero)]);
+      for (;;) {
+        const state = chain.state() as { lq: { state: { lq: { cmaes: { sigma: number; generation: number } } } } | null };
+        if (state.lq) return state.lq.state.lq.cmaes;
+        const xs = chain.ask();
+        chain.tell(xs, xs.map(g));
+      }
+    };
+    expect(sigmaAfterSwitch(opts)).toEqual(expect.objectContaining({ sigma: SEARCH_DEFAULTS.chainSigma0(n), generation: 0 }));
+    expect(SEARCH_DEFAULTS.chainSigma0(n)).not.toBe(SEARCH_DEFAULTS.sigma0(n));
+    expect(sigmaAfterSwitch({ ...opts, sigma0: 0.3 }).sigma).toBe(0.3);
+  });
+
   it('resumes bit-identically from every point, before and after the switch, through failures', async () => {
     await prepareOptimizer('cobyla-lq');
     const h = (x: number[]) => (x[1] > 0.6 ? Number.NaN : g(x));

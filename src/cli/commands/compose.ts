@@ -131,7 +131,7 @@ export function register(program: Command): void {
       choiceArg('--optimizer', OPTIMIZER_NAMES),
       DEFAULT_SETTINGS.optimizer,
     )
-    .option('--sigma0 <x>', 'initial CMA-ES step size, cmaes, lq-cmaes and cobyla-lq (default 1/sqrt(number of modules))', numberArg('--sigma0', 'positive'))
+    .option('--sigma0 <x>', 'initial CMA-ES step size: cmaes and lq-cmaes (default 1/sqrt(number of modules)); cobyla-lq\'s lq-CMA-ES after the switch (default 2/sqrt(number of modules))', numberArg('--sigma0', 'positive'))
     .option('--popsize <n>', `population size, cmaes, lq-cmaes, cobyla-lq and random (default ${DEFAULT_POPSIZE})`, intArg('--popsize', 'positive'))
     .option('--workers <n|auto>', 'worker threads scoring population slices, each with its own model (1: one batched pass in this thread; auto: 1 on ort, which threads inside a pass, 2 on two cores with tfjs)', 'auto')
     .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', choiceArg('--loss-normalization', LOSS_NORMALIZATIONS), DEFAULT_OBJECTIVE.normalization)
