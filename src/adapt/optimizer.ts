@@ -48,10 +48,13 @@ export type SearchName = Exclude<OptimizerName, 'auto'>;
  *   converges within ~40 evaluations (its objective at 100 and 300 nearly equal) and lq-CMA-ES,
  *   from scratch, ends lower at 300 (17 of 20 runs on boolean_expressions and navigate) but
  *   reaches COBYLA@40's objective only after 56 evaluations in the median. Chained (`cobyla-lq`):
- *   COBYLA@40 by construction, then lower than COBYLA@300 in 18 of 20. With 20 modules COBYLA is
+ *   COBYLA@40 by construction, then at or below COBYLA@300 in 53 of 60 runs on six worlds
+ *   (`chainSigma0`). With 20 modules COBYLA is
  *   still descending at 40 and every chain measured ended above COBYLA@300 (0–2 of 10, switching
  *   at 40 to 160), as did lq-CMA-ES and CMA-ES alone (5 of 25): there COBYLA runs throughout.
- *   10 modules: the chain 6 of 10 (lq-CMA-ES alone 7 of 10), hence `lqMaxModules` 10.
+ *   With the best 8 and 10 of the library (boolean_expressions, navigate, seeds 1–5) the chain
+ *   ended at or below COBYLA@300 in 7 and 4 of 10 runs (with the first chain's step, 1/√n, 6 of
+ *   10 at 10; lq-CMA-ES alone 7 of 10): hence `lqMaxModules` 8.
  * - popsize λ = 6 and σ₀ = 1/√n (CMA-ES, lq-CMA-ES; random search's batch): λ = 6 beat the
  *   textbook 4 + ⌊3 ln n⌋ (10, 12, 14 for n = 10, 20, 30) at these budgets; σ₀ = 1/√n keeps the first
  *   candidates at ‖w‖ ≈ 1 whatever the number of modules (σ₀ = 0.5 over 20 modules sums twenty
@@ -80,13 +83,15 @@ export const SEARCH_DEFAULTS: Readonly<{
    * ×3 ended at or below COBYLA@300 in 55 / 51 / 53 / 55 of 60 runs, mean objective at 300
    * 0.5453 / 0.5407 / 0.5363 / 0.5343, at 100 0.5493 / 0.5503 / 0.5478 / 0.5510, held-out
    * accuracy −0.1 / +0.2 / +1.5 / +2.0 points against COBYLA@40 (restarting from w = 0 instead:
-   * 56/60, 0.5435, +0.5). On fresh seeds 11–20 (5 worlds): ×1 / ×2 / ×3 …
+   * 56/60, 0.5435, +0.5). On fresh seeds 11–20 (5 worlds, 50 runs) ×1 / ×2 / ×3: 45 / 45 / 39
+   * at or below COBYLA@300, objective 0.4889 / 0.4770 / 0.4734, accuracy +1.2 / +1.7 / +2.2.
+   * ×2 keeps ×1's share of runs below COBYLA@300 and ends lower; ×3 is nearly a fresh start.
    */
   chainSigma0: (dim: number) => 2 / Math.sqrt(dim),
   /** `cobyla-lq`: evaluations COBYLA makes before lq-CMA-ES takes over (the reference's budget, w = 0 included). */
   cobylaEvaluations: 40,
   /** `auto`: `cobyla-lq` up to this many modules, `cobyla` above. */
-  lqMaxModules: 10,
+  lqMaxModules: 8,
 });
 
 /** The search `name` stands for with `dim` modules: `auto` resolved, any other name itself. */
