@@ -23,7 +23,7 @@ import { LazyTokenizer } from '../tokenizers/index.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { adapt, BASE_NOT_FINITE, type AdaptResult, type AdaptSettings, type AdaptSnapshot, type Evaluator, type GenerationRecord } from './adapt.ts';
 import { autoWorkers, BatchedEvaluator, WorkerEvaluator } from './evaluator.ts';
-import { buildFewShotBatch, FewShotObjective, type FewShotBatch, type LossNormalization, type ObjectiveOptions } from './objective.ts';
+import { buildFewShotBatch, FewShotObjective, l1Regularization, type FewShotBatch, type LossNormalization, type ObjectiveOptions } from './objective.ts';
 import { lossCurveSvg } from './plot.ts';
 import { resolveOptimizer } from './optimizer.ts';
 import { scoreModulesAlone, selectLowest, type Selection } from './select.ts';
@@ -143,6 +143,11 @@ export interface ComposeReport {
   generations: number;
   seconds: number;
   stop_reason: string;
+  /**
+   * The composed module whose weight-1 point is the result, when it scored below everything the
+   * search found (a search cut short by --budget or --time-limit); null otherwise (notWorseThanBestSingle).
+   */
+  single_module_result: string | null;
   non_finite_candidates: number;
   zero_shot_accuracy: number | null;
   accuracy: number | null;
@@ -389,8 +394,8 @@ async function startEvaluator(req: ComposeRequest, model: EngineModel, run: Load
 }
 
 /** Step 4: ADAPT, checkpointing every generation into the run folder. */
-async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, evaluator: Evaluator, hooks: ComposeHooks): Promise<AdaptResult> {
-  let result: AdaptResult;
+async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, evaluator: Evaluator, hooks: ComposeHooks): Promise<AdaptResult & { singleModule: string | null }> {
+  let result: AdaptResult & { singleModule: string | null };
   try {
     result = await adapt(
       spec.moduleNames.length,
@@ -402,7 +407,7 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
         checkpoint: (s) => writeFileAtomic(join(opened.out, 'state.json'), JSON.stringify(s)),
       },
       opened.snapshot,
-    );
+    ).then((r) => (r.stopReason === 'interrupted' ? { ...r, singleModule: null } : notWorseThanBestSingle(r, spec, evaluator)));
   } catch (err) {
     // adapt() does not know the model: name it and the engine, as score, generate and eval do.
     if (err instanceof LorahubError && err.message === BASE_NOT_FINITE) throw nonFiniteError(model, "the base model's few-shot objective (w = 0)", err);
@@ -414,6 +419,31 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
     throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume it with ${opt('resume')} ${opened.out}`);
   }
   return result;
+}
+
+/**
+ * Step 4b: the result is never worse than the best composed module alone (weight 1), as it is
+ * never worse than w = 0. The selection scored each of them (the loss without its L1 term,
+ * select.ts); when the best of those, L1 term added, is below the search's result (a search cut
+ * short by --budget or --time-limit), that point is scored once on the composed stack (the
+ * selection's pass held other modules: round-off) and taken if it is indeed lower, counting the
+ * evaluation. The search never sees it, so its trajectory is the one bench:search measures.
+ */
+async function notWorseThanBestSingle(result: AdaptResult, spec: RunSpec, evaluator: Evaluator): Promise<AdaptResult & { singleModule: string | null }> {
+  const names = spec.moduleNames;
+  const unit = (i: number) => names.map((_, j) => (j === i ? 1 : 0));
+  let best = -1;
+  let bestValue = result.objective;
+  for (const { module, loss } of spec.selection?.scores ?? []) {
+    const i = names.indexOf(module);
+    const value = loss + l1Regularization(unit(Math.max(i, 0)), spec.objective.alpha);
+    if (i >= 0 && value < bestValue) [best, bestValue] = [i, value];
+  }
+  if (best < 0) return { ...result, singleModule: null };
+  const [value] = await evaluator.evaluate([unit(best)]);
+  const evaluations = result.evaluations + 1;
+  if (!(value < result.objective)) return { ...result, evaluations, singleModule: null };
+  return { ...result, weights: unit(best), objective: value, evaluations, singleModule: names[best] };
 }
 
 /**
@@ -510,6 +540,7 @@ export async function runCompose(req: ComposeRequest, hooks: ComposeHooks = {}, 
       generations: result.generations,
       seconds: result.seconds,
       stop_reason: result.stopReason,
+      single_module_result: result.singleModule,
       non_finite_candidates: result.nonFinite,
       zero_shot_accuracy: tests[0]?.zero_shot ?? null,
       accuracy: tests[0]?.composed ?? null,

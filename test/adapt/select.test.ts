@@ -121,6 +121,25 @@ describe('compose with a selection', () => {
     expect(resumed.selection).toEqual(report.selection);
   });
 
+  it('the result is never worse than the best composed module alone, even when the search is cut short', async () => {
+    const objective = (w: number[], ms: LoraModule[]) => new FewShotObjective(model, ms, batch, { normalization: 'reference', alpha: 0.05 }).score(w);
+    // Budget 2: w = 0 and COBYLA's first probe (+0.75 on the first module) — neither is a module at weight 1.
+    const short = await runCompose(request(join(tmp, 'short'), { settings: { ...DEFAULT_SETTINGS, seed: 42, budget: 2 } }));
+    const composed = short.modules.map((n) => modules.find((m) => m.name === n) as LoraModule);
+    const alone = await Promise.all(composed.map((_, i) => objective(composed.map((__, j) => (j === i ? 1 : 0)), composed)));
+    const best = alone.reduce((a, b) => (b.objective < a.objective ? b : a));
+    const searched = Math.min(...short.trace.map((g) => g.best));
+    expect(best.objective).toBeLessThan(searched); // the fixture makes the guarantee matter here
+    expect(short.single_module_result).toBe(short.modules[alone.indexOf(best)]);
+    expect(short.weights).toEqual(short.modules.map((n) => (n === short.single_module_result ? 1 : 0)));
+    expect(Math.abs(short.objective - best.objective)).toBeLessThan(1e-6);
+    expect(short.evaluations).toBe(3);
+    // With the default budget the search ends lower, and the result is its own.
+    const full = await runCompose(request(join(tmp, 'full-single')));
+    expect(full.single_module_result).toBeNull();
+    expect(full.objective).toBeLessThan(Math.min(...alone.map((a) => a.objective)));
+  });
+
   it('the best single module is the best of the whole pool, not only of the K composed', async () => {
     const test = join(tmp, 'test.jsonl');
     writeFileSync(test, readFileSync(DATA));

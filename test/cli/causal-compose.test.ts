@@ -35,7 +35,8 @@ describe.each(['llama-gqa', 'gpt2'].flatMap((fixture) => ['ort', 'tfjs'].map((en
     ]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as { base_objective: number; objective: number; weights: number[] };
+    const report = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as { base_objective: number; objective: number; weights: number[]; single_module_result: string | null };
+    expect(report.single_module_result).toBeNull(); // no selection: nothing scored alone to fall back on
     const zero = fx.evaluations.find((e) => e.weights.every((w) => w === 0)) as { objective: number };
     expect(Math.abs(report.base_objective - zero.objective)).toBeLessThan(1e-5);
     expect(report.objective).toBeLessThan(report.base_objective);

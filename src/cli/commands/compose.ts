@@ -252,6 +252,7 @@ export function register(program: Command): void {
               weights: report.weights,
               objective: report.objective,
               evaluations: report.evaluations,
+              single_module_result: report.single_module_result,
               seconds: report.seconds,
               modules: report.modules,
               zero_shot_accuracy: report.zero_shot_accuracy,
@@ -269,6 +270,7 @@ export function register(program: Command): void {
         }
         out(`modules and weights (objective ${report.objective.toFixed(5)}; base model ${report.base_objective.toFixed(5)}):`);
         report.modules.forEach((m, i) => out(`  ${report.weights[i] >= 0 ? ' ' : ''}${report.weights[i].toFixed(4)}  ${m}`));
+        if (report.single_module_result) out(`the search ended above ${report.single_module_result} alone (weight 1), so the result is that module`);
         out(`${report.evaluations} evaluations in ${report.seconds.toFixed(2)} s (${report.timings.evaluations_per_s.toFixed(1)} evals/s, ${report.workers} worker(s), engine ${report.engine} on ${report.device}); stopped: ${report.stop_reason}`);
         for (const t of report.tests) out(testLine(t));
         out(`saved ${report.outputs.adapter} (PEFT adapter), ${report.outputs.report}, ${report.outputs.loss_curve}`);
