@@ -407,7 +407,7 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
         checkpoint: (s) => writeFileAtomic(join(opened.out, 'state.json'), JSON.stringify(s)),
       },
       opened.snapshot,
-    ).then((r) => (r.stopReason === 'interrupted' ? { ...r, singleModule: null } : notWorseThanBestSingle(r, spec, evaluator)));
+    ).then((r) => (r.stopReason === 'interrupted' ? { ...r, singleModule: null } : notWorseThanBestSingle(r, spec)));
   } catch (err) {
     // adapt() does not know the model: name it and the engine, as score, generate and eval do.
     if (err instanceof LorahubError && err.message === BASE_NOT_FINITE) throw nonFiniteError(model, "the base model's few-shot objective (w = 0)", err);
@@ -425,25 +425,24 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
  * Step 4b: the result is never worse than the best composed module alone (weight 1), as it is
  * never worse than w = 0. The selection scored each of them (the loss without its L1 term,
  * select.ts); when the best of those, L1 term added, is below the search's result (a search cut
- * short by --budget or --time-limit), that point is scored once on the composed stack (the
- * selection's pass held other modules: round-off) and taken if it is indeed lower, counting the
- * evaluation. The search never sees it, so its trajectory is the one bench:search measures.
+ * short by --budget or --time-limit), that point is the result, with the selection's value as its
+ * objective (its pass held other modules: equal to the composed stack's up to round-off). No
+ * evaluation is added, so --budget stays a cap, and the search never sees the point, so its
+ * trajectory is the one bench:search measures.
  */
-async function notWorseThanBestSingle(result: AdaptResult, spec: RunSpec, evaluator: Evaluator): Promise<AdaptResult & { singleModule: string | null }> {
+function notWorseThanBestSingle(result: AdaptResult, spec: RunSpec): AdaptResult & { singleModule: string | null } {
   const names = spec.moduleNames;
   const unit = (i: number) => names.map((_, j) => (j === i ? 1 : 0));
   let best = -1;
   let bestValue = result.objective;
   for (const { module, loss } of spec.selection?.scores ?? []) {
     const i = names.indexOf(module);
-    const value = loss + l1Regularization(unit(Math.max(i, 0)), spec.objective.alpha);
-    if (i >= 0 && value < bestValue) [best, bestValue] = [i, value];
+    if (i < 0) continue;
+    const value = loss + l1Regularization(unit(i), spec.objective.alpha);
+    if (value < bestValue) [best, bestValue] = [i, value];
   }
   if (best < 0) return { ...result, singleModule: null };
-  const [value] = await evaluator.evaluate([unit(best)]);
-  const evaluations = result.evaluations + 1;
-  if (!(value < result.objective)) return { ...result, evaluations, singleModule: null };
-  return { ...result, weights: unit(best), objective: value, evaluations, singleModule: names[best] };
+  return { ...result, weights: unit(best), objective: bestValue, singleModule: names[best] };
 }
 
 /**
