@@ -395,7 +395,7 @@ async function startEvaluator(req: ComposeRequest, model: EngineModel, run: Load
 
 /** Step 4: ADAPT, checkpointing every generation into the run folder. */
 async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, evaluator: Evaluator, hooks: ComposeHooks): Promise<AdaptResult & { singleModule: string | null }> {
-  let result: AdaptResult & { singleModule: string | null };
+  let result: AdaptResult;
   try {
     result = await adapt(
       spec.moduleNames.length,
@@ -407,7 +407,7 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
         checkpoint: (s) => writeFileAtomic(join(opened.out, 'state.json'), JSON.stringify(s)),
       },
       opened.snapshot,
-    ).then((r) => (r.stopReason === 'interrupted' ? { ...r, singleModule: null } : notWorseThanBestSingle(r, spec)));
+    );
   } catch (err) {
     // adapt() does not know the model: name it and the engine, as score, generate and eval do.
     if (err instanceof LorahubError && err.message === BASE_NOT_FINITE) throw nonFiniteError(model, "the base model's few-shot objective (w = 0)", err);
@@ -418,7 +418,7 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
   if (result.stopReason === 'interrupted') {
     throw new LorahubError('INTERRUPTED', `interrupted after ${result.evaluations} evaluations; resume it with ${opt('resume')} ${opened.out}`);
   }
-  return result;
+  return notWorseThanBestSingle(result, spec);
 }
 
 /**
