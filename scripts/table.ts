@@ -78,9 +78,12 @@ try {
     };
     const icl = await inContext(shots);
     const icl5 = await inContext(fewShot(task, 5, 1, 'random'));
+    // Every module alone: the best is the oracle column; all of them (--json: single_modules) show
+    // which modules carry any of the target's skill, i.e. whether composition has anything to build on.
+    const singles: Record<string, number> = {};
     let bestSingle: { name: string; accuracy: number } | null = null;
     for (const name of compatible) {
-      const a = await acc(await lib.loadModule(name));
+      const a = (singles[name] = await acc(await lib.loadModule(name)));
       if (!bestSingle || a > bestSingle.accuracy) bestSingle = { name, accuracy: a };
     }
     // compose's default (the --select best of the library), then the paper's random draw.
@@ -134,6 +137,7 @@ try {
       lorahub_random_best: Math.max(...lorahubRandom),
       lora_tune: await acc(tuned.module),
       // The most common answer's share of the examples scored: what always giving it would score.
+      single_modules: singles,
       majority: Math.max(...[...new Set(test.map((e) => e.target))].map((t) => test.filter((e) => e.target === t).length)) / test.length,
       test: bbhFile ? `BBH ${test.length}` : `generated ${test.length}`,
     };
