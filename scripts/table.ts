@@ -136,8 +136,8 @@ try {
       lorahub_random_avg: mean(lorahubRandom),
       lorahub_random_best: Math.max(...lorahubRandom),
       lora_tune: await acc(tuned.module),
-      // The most common answer's share of the examples scored: what always giving it would score.
       single_modules: singles,
+      // The most common answer's share of the examples scored: what always giving it would score.
       majority: Math.max(...[...new Set(test.map((e) => e.target))].map((t) => test.filter((e) => e.target === t).length)) / test.length,
       test: bbhFile ? `BBH ${test.length}` : `generated ${test.length}`,
     };
