@@ -9,6 +9,7 @@
  *
  *   npx tsx scripts/build-default.ts [--out modules] [--size tiny] [--base-steps 14000]
  *     [--module-steps 300] [--rank 8] [--parallel 2] [--seed 0] [--engine ort] [--threads 2] [--tasks a,b]
+ *     [--weight-decay 0]
  */
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
@@ -31,8 +32,9 @@ const o = new Command()
   .option('--engine <e>', 'what computes the gradients: ort | tfjs', choiceArg('--engine', ['ort', 'tfjs'] as const), 'ort')
   .option('--threads <n>', 'ort intra-op threads of the base training', '2')
   .option('--tasks <list>', 'only these upstream tasks (default: all)')
+  .option('--weight-decay <x>', "train-base's decoupled weight decay (AdamW)", '0')
   .parse()
-  .opts<{ out: string; size: string; baseSteps: string; moduleSteps: string; rank: string; parallel: string; seed: string; engine: string; threads: string; tasks?: string }>();
+  .opts<{ out: string; size: string; baseSteps: string; moduleSteps: string; rank: string; parallel: string; seed: string; engine: string; threads: string; tasks?: string; weightDecay: string }>();
 
 const REPO = new URL('..', import.meta.url).pathname;
 const out = resolve(o.out);
@@ -95,7 +97,7 @@ const baseDir = join(out, 'base');
 if (existsSync(join(baseDir, 'model.safetensors'))) {
   process.stderr.write(`base model exists in ${baseDir}; skipping train-base\n`);
 } else {
-  const args = ['train-base', '--out', baseDir, '--size', o.size, '--steps', o.baseSteps, '--seed', String(seed), '--dtype', 'f16', '--set-base', '--library', out, '--json'];
+  const args = ['train-base', '--out', baseDir, '--size', o.size, '--steps', o.baseSteps, '--seed', String(seed), '--dtype', 'f16', '--weight-decay', o.weightDecay, '--set-base', '--library', out, '--json'];
   if (existsSync(`${baseDir}.ckpt`)) args.push('--resume');
   const r = await lorahub(args, 'base', o.threads);
   record({ step: 'train-base', args, code: r.code, seconds: r.seconds, result: r.last });

@@ -227,6 +227,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
       steps: opts.steps,
       pretrain_steps: opts.pretrainSteps,
       batch_size: opts.batchSize,
+      weight_decay: opts.weightDecay ?? 0,
       upstream_tasks: tasks.map((t) => t.name),
     },
   };

@@ -106,12 +106,15 @@ describe('lorahub train-base / train', () => {
     const out = join(tmp, 'subset');
     const r = await runCli([
       'train-base', '--out', out, '--size', 'tiny', '--steps', '1', '--pretrain-steps', '0', '--tasks', 'bool_or, bool_and',
-      '--max-per-task', '2', '--batch-size', '2', '--eval-per-task', '1', '--json',
+      '--max-per-task', '2', '--batch-size', '2', '--eval-per-task', '1', '--weight-decay', '0.01', '--json',
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(Object.keys((JSON.parse(r.stdout) as { exactMatch: Record<string, number> }).exactMatch)).toEqual(['bool_and', 'bool_or']);
-    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).lorahub_training.upstream_tasks).toEqual(['bool_and', 'bool_or']);
+    const training = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).lorahub_training;
+    expect(training.upstream_tasks).toEqual(['bool_and', 'bool_or']);
+    // The recipe a base was trained with travels in its config (the shipped one: weight decay 0).
+    expect(training.weight_decay).toBe(0.01);
 
     const target = await runCli(['train-base', '--out', join(tmp, 'no'), '--size', 'tiny', '--steps', '1', '--tasks', 'bool_and,boolean_expressions']);
     expect(target.code).toBe(2);
