@@ -155,6 +155,9 @@ describe('lorahub train-base / train', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ steps: step + 1, resumedFrom: step });
-    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).lorahub_training.steps).toBe(step + 1);
+    const training = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).lorahub_training;
+    expect(training.steps).toBe(step + 1);
+    // AdamW's λ = 0.1 is train-base's default (README, "The shipped default").
+    expect(training.weight_decay).toBe(0.1);
   });
 });
