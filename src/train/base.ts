@@ -27,7 +27,7 @@ import { BucketSampler, collate, DEFAULT_SPAN_CORRUPTION, defaultMicroBatchToken
 import { exactMatchAccuracy, subset } from './evaluate.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
 import { derivedRng, Rng } from '../rng.ts';
-import { BASE_PRESETS, type BaseSize } from './presets.ts';
+import { BASE_PRESETS, DEFAULT_BASE_WEIGHT_DECAY, type BaseSize } from './presets.ts';
 import type { TrainEngine } from './engine.ts';
 import type { OrtTrainStep } from '../engine/ort/train-step.ts';
 
@@ -175,6 +175,7 @@ export interface TrainBaseOptions {
   batchSize: number;
   lr: LrSchedule;
   clipNorm?: number;
+  /** AdamW's decoupled weight decay (default DEFAULT_BASE_WEIGHT_DECAY). */
   weightDecay?: number;
   /** Micro-batch budget in padded tokens (gradient accumulation); default defaultMicroBatchTokens. */
   microBatchTokens?: number;
@@ -227,7 +228,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
       steps: opts.steps,
       pretrain_steps: opts.pretrainSteps,
       batch_size: opts.batchSize,
-      weight_decay: opts.weightDecay ?? 0,
+      weight_decay: opts.weightDecay ?? DEFAULT_BASE_WEIGHT_DECAY,
       upstream_tasks: tasks.map((t) => t.name),
     },
   };
@@ -270,7 +271,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
     const loop = await runTraining(problem, {
       steps: opts.steps,
       lr: opts.lr,
-      adam: { weightDecay: opts.weightDecay ?? 0 },
+      adam: { weightDecay: opts.weightDecay ?? DEFAULT_BASE_WEIGHT_DECAY },
       clipNorm: opts.clipNorm ?? 1,
       seed: opts.seed,
       checkpoint: opts.checkpoint,

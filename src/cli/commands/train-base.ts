@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibrary, writableLibraryDir } from '../../library/index.ts';
-import { BASE_PRESETS, type BaseSize } from '../../train/presets.ts';
+import { BASE_PRESETS, DEFAULT_BASE_WEIGHT_DECAY, type BaseSize } from '../../train/presets.ts';
 import type { LrDecay, LrSchedule } from '../../train/loop.ts';
 import { choiceArg, intArg, listArg, numberArg, out } from '../shared/common.ts';
 import { setupBackend, setupTrainEngine } from '../shared/options.ts';
@@ -55,12 +55,7 @@ export function register(program: Command): void {
     .option('--lr <x>', 'peak learning rate (Adam)', numberArg('--lr', 'positive'), 2e-3)
     .option('--warmup <n>', 'linear warm-up steps (default: 2% of --steps)', intArg('--warmup', 'non-negative'))
     .option('--schedule <s>', 'constant | linear | cosine decay after warm-up (to 10% of the peak)', scheduleArg, 'cosine')
-    // 0.1, not 0: on the upstream mixture (tiny, 14,000 steps) it raised the mean test exact match
-    // of the modules trained on the seed-0 base from 45.0% to 53.2% (27 of 33 tasks up) and the
-    // seed-1 base's own from 43.2% to 47.9%; a base trained on truth_claim alone learned it in
-    // 3,000 steps (91%) where plain Adam stayed at chance (README, "The shipped default").
-    // build-default.ts passes 0: the shipped base's recipe.
-    .option('--weight-decay <x>', 'decoupled weight decay (AdamW)', numberArg('--weight-decay', 'non-negative'), 0.1)
+    .option('--weight-decay <x>', 'decoupled weight decay (AdamW)', numberArg('--weight-decay', 'non-negative'), DEFAULT_BASE_WEIGHT_DECAY)
     .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default 512; less for models larger than the default preset)', intArg('--micro-batch-tokens', 'positive'))
     .option('--seed <s>', 'seed (init, data order, corruption)', intArg('--seed', 'any'), 0)
     .option('--name <name>', 'the model\'s _name_or_path (recorded by its modules; default lorahub/t5-byte-<size>)')
