@@ -220,6 +220,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
   }
   const tasks = upstreamTasks(opts.tasksDir, opts.tasks);
   const mixture = upstreamMixture(tasks, opts.maxPerTask);
+  const weightDecay = opts.weightDecay ?? DEFAULT_BASE_WEIGHT_DECAY;
   const raw = {
     ...baseHfConfig(opts.size, opts.name),
     lorahub_training: {
@@ -228,7 +229,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
       steps: opts.steps,
       pretrain_steps: opts.pretrainSteps,
       batch_size: opts.batchSize,
-      weight_decay: opts.weightDecay ?? DEFAULT_BASE_WEIGHT_DECAY,
+      weight_decay: weightDecay,
       upstream_tasks: tasks.map((t) => t.name),
     },
   };
@@ -271,7 +272,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
     const loop = await runTraining(problem, {
       steps: opts.steps,
       lr: opts.lr,
-      adam: { weightDecay: opts.weightDecay ?? DEFAULT_BASE_WEIGHT_DECAY },
+      adam: { weightDecay },
       clipNorm: opts.clipNorm ?? 1,
       seed: opts.seed,
       checkpoint: opts.checkpoint,
