@@ -9,7 +9,7 @@
  *
  *   npx tsx scripts/build-default.ts [--out modules] [--size tiny] [--base-steps 14000]
  *     [--module-steps 300] [--rank 8] [--parallel 2] [--seed 0] [--engine ort] [--threads 2] [--tasks a,b]
- *     [--weight-decay 0]
+ *     [--weight-decay 0] [--tokenizer bytes]
  */
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
@@ -20,6 +20,7 @@ import { choiceArg, listArg } from '../src/cli/shared/common.ts';
 import { LorahubError } from '../src/errors.ts';
 import { getTasks } from '../src/tasks/index.ts';
 import { upstreamTasks } from '../src/train/base.ts';
+import { BASE_TOKENIZERS } from '../src/train/presets.ts';
 
 const o = new Command()
   .option('--out <dir>', 'library folder to build', 'modules')
@@ -33,8 +34,9 @@ const o = new Command()
   .option('--threads <n>', 'ort intra-op threads of the base training', '2')
   .option('--tasks <list>', 'only these upstream tasks (default: all)')
   .option('--weight-decay <x>', "train-base's decoupled weight decay (AdamW)", '0')
+  .option('--tokenizer <kind>', "the base's vocabulary: bytes | words", choiceArg('--tokenizer', BASE_TOKENIZERS), 'bytes')
   .parse()
-  .opts<{ out: string; size: string; baseSteps: string; moduleSteps: string; rank: string; parallel: string; seed: string; engine: string; threads: string; tasks?: string; weightDecay: string }>();
+  .opts<{ out: string; size: string; baseSteps: string; moduleSteps: string; rank: string; parallel: string; seed: string; engine: string; threads: string; tasks?: string; weightDecay: string; tokenizer: string }>();
 
 const REPO = new URL('..', import.meta.url).pathname;
 const out = resolve(o.out);
@@ -97,7 +99,7 @@ const baseDir = join(out, 'base');
 if (existsSync(join(baseDir, 'model.safetensors'))) {
   process.stderr.write(`base model exists in ${baseDir}; skipping train-base\n`);
 } else {
-  const args = ['train-base', '--out', baseDir, '--size', o.size, '--steps', o.baseSteps, '--seed', String(seed), '--dtype', 'f16', '--weight-decay', o.weightDecay, '--set-base', '--library', out, '--json'];
+  const args = ['train-base', '--out', baseDir, '--size', o.size, '--steps', o.baseSteps, '--seed', String(seed), '--dtype', 'f16', '--weight-decay', o.weightDecay, '--tokenizer', o.tokenizer, '--set-base', '--library', out, '--json'];
   if (existsSync(`${baseDir}.ckpt`)) args.push('--resume');
   const r = await lorahub(args, 'base', o.threads);
   record({ step: 'train-base', args, code: r.code, seconds: r.seconds, result: r.last });

@@ -7,7 +7,8 @@
  *
  * The weights are tf.Variables behind an ordinary T5Model (model.ts only reads
  * `weights.tensors`), in our layout (Linear weights [dIn, dOut]); they are written out as a
- * Hugging Face checkpoint folder (HF names and layouts, F16 or F32) with ByT5 tokenizer files.
+ * Hugging Face checkpoint folder (HF names and layouts, F16 or F32) with its tokenizer files:
+ * ByT5's bytes, or a word vocabulary counted from the same upstream mixture (tokenizers/words.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { LorahubError } from '../errors.ts';
@@ -16,23 +17,58 @@ import { encodeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
 import { t5ConfigFromHf, type T5Config } from '../models/t5/config.ts';
 import { batchLoss } from '../models/t5/loss.ts';
 import { T5Model } from '../models/t5/model.ts';
-import { randomT5HfConfig, t5InitStd, writeByT5TokenizerFiles } from '../models/t5/random.ts';
+import { byT5TokenizerFiles, randomT5HfConfig, t5InitStd } from '../models/t5/random.ts';
 import { oursShape, t5WeightTable } from '../models/t5/checkpoint.ts';
 import { taskExamples } from '../tasks/dataset.ts';
 import { getTasks, listTasks } from '../tasks/registry.ts';
 import type { TaskDef, TextExample, TokenExample } from '../tasks/types.ts';
 import { ByteTokenizer } from '../tokenizers/bytes.ts';
+import { JsonTokenizer } from '../tokenizers/sentencepiece.ts';
+import { buildWordTokenizer, wordTokenizerConfigs } from '../tokenizers/words.ts';
 import type { Tokenizer } from '../tokenizers/types.ts';
 import { BucketSampler, collate, DEFAULT_SPAN_CORRUPTION, defaultMicroBatchTokens, microBatches, encodeExamples, ExampleStream, isCursor, spanCorrupt, type Cursor } from './data.ts';
 import { exactMatchAccuracy, subset } from './evaluate.ts';
 import { runTraining, type CheckpointOptions, type LoopResult, type LrSchedule, type Progress, type TrainHooks, type TrainProblem } from './loop.ts';
 import { derivedRng, Rng } from '../rng.ts';
-import { BASE_PRESETS, DEFAULT_BASE_WEIGHT_DECAY, type BaseSize } from './presets.ts';
+import { BASE_PRESETS, DEFAULT_BASE_TOKENIZER, DEFAULT_BASE_WEIGHT_DECAY, type BaseSize, type BaseTokenizerKind } from './presets.ts';
 import type { TrainEngine } from './engine.ts';
 import type { OrtTrainStep } from '../engine/ort/train-step.ts';
 
-/** ByT5 keeps 125 sentinels (<extra_id_i>) after the 259 byte/special ids: vocab 384. */
+/** ByT5 keeps 125 sentinels (<extra_id_i>) after the 259 byte/special ids: vocab 384. The word vocabulary keeps as many. */
 const EXTRA_IDS = 125;
+
+/** A base's tokenizer and the files that describe it in the saved folder. */
+export interface BaseVocabulary {
+  kind: BaseTokenizerKind;
+  tokenizer: Tokenizer;
+  files: { name: string; data: string }[];
+}
+
+const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
+
+/**
+ * The tokenizer a base of `kind` trains with. Words are counted from `texts` (the upstream
+ * mixture: inputs and targets), so no target task's wording enters the vocabulary.
+ */
+export function baseVocabulary(kind: BaseTokenizerKind, texts: readonly string[]): BaseVocabulary {
+  if (kind === 'bytes') {
+    const tokenizer = new ByteTokenizer({ extraIds: EXTRA_IDS });
+    return { kind, tokenizer, files: byT5TokenizerFiles(EXTRA_IDS) };
+  }
+  if (kind !== 'words') throw new LorahubError('BAD_ARGUMENT', `unknown base tokenizer "${String(kind)}" (expected bytes or words)`);
+  const tokenizerJson = buildWordTokenizer(texts, { extraIds: EXTRA_IDS });
+  const { config, specialTokens } = wordTokenizerConfigs(EXTRA_IDS);
+  return {
+    kind,
+    tokenizer: new JsonTokenizer(tokenizerJson, { config }),
+    files: [
+      // tokenizer.json is written compact: it is read by programs, and it is the folder's largest text file.
+      { name: 'tokenizer.json', data: `${JSON.stringify(tokenizerJson)}\n` },
+      { name: 'special_tokens_map.json', data: json(specialTokens) },
+      { name: 'tokenizer_config.json', data: json(config) },
+    ],
+  };
+}
 
 /** A complete HF config.json for a preset (every field transformers writes for T5 v1.1). */
 export function baseHfConfig(size: BaseSize, nameOrPath: string): Record<string, unknown> {
@@ -77,10 +113,16 @@ export type WeightsDtype = 'F16' | 'F32';
 
 /**
  * Writes an HF checkpoint folder: config.json, model.safetensors (HF names and layouts),
- * generation_config.json and the ByT5 tokenizer files. F16 halves the size; values beyond
- * F16's range are refused rather than silently turned into infinities.
+ * generation_config.json and the tokenizer files (default: ByT5's). F16 halves the size; values
+ * beyond F16's range are refused rather than silently turned into infinities.
  */
-export function saveBaseModel(dir: string, rawConfig: Record<string, unknown>, params: ReadonlyMap<string, tf.Tensor>, dtype: WeightsDtype): void {
+export function saveBaseModel(
+  dir: string,
+  rawConfig: Record<string, unknown>,
+  params: ReadonlyMap<string, tf.Tensor>,
+  dtype: WeightsDtype,
+  tokenizerFiles: BaseVocabulary['files'] = baseVocabulary('bytes', []).files,
+): void {
   const cfg = t5ConfigFromHf(rawConfig);
   const tensors: TensorToWrite[] = [];
   for (const e of t5WeightTable(cfg)) {
@@ -98,11 +140,11 @@ export function saveBaseModel(dir: string, rawConfig: Record<string, unknown>, p
   const config = { ...rawConfig, torch_dtype: dtype === 'F16' ? 'float16' : 'float32' };
   writeFilesAtomic(dir, [
     { name: 'model.safetensors', data: encodeSafetensors(tensors, { format: 'pt' }) },
-    { name: 'generation_config.json', data: `${JSON.stringify({ decoder_start_token_id: cfg.decoderStartTokenId, eos_token_id: cfg.eosTokenId, pad_token_id: cfg.padTokenId }, null, 2)}\n` },
+    { name: 'generation_config.json', data: json({ decoder_start_token_id: cfg.decoderStartTokenId, eos_token_id: cfg.eosTokenId, pad_token_id: cfg.padTokenId }) },
+    ...tokenizerFiles,
     // config.json last: it is what makes the folder a model.
-    { name: 'config.json', data: `${JSON.stringify(config, null, 2)}\n` },
+    { name: 'config.json', data: json(config) },
   ]);
-  writeByT5TokenizerFiles(dir, EXTRA_IDS);
 }
 
 /**
@@ -182,6 +224,8 @@ export interface TrainBaseOptions {
   seed: number;
   /** Recorded as the model's `_name_or_path` (and so as base_model_name_or_path of its modules). */
   name: string;
+  /** The vocabulary (default DEFAULT_BASE_TOKENIZER). */
+  tokenizer?: BaseTokenizerKind;
   tasksDir?: string;
   /** Only these upstream tasks (default: every upstream task of the registry). */
   tasks?: readonly string[];
@@ -203,6 +247,8 @@ export interface TrainBaseResult {
   params: Map<string, tf.Variable>;
   model: T5Model;
   tokenizer: Tokenizer;
+  /** The tokenizer's files for saveBaseModel. */
+  tokenizerFiles: BaseVocabulary['files'];
   tasks: TaskDef[];
   loop: LoopResult;
   parameters: number;
@@ -221,8 +267,10 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
   const tasks = upstreamTasks(opts.tasksDir, opts.tasks);
   const mixture = upstreamMixture(tasks, opts.maxPerTask);
   const weightDecay = opts.weightDecay ?? DEFAULT_BASE_WEIGHT_DECAY;
+  const vocabulary = baseVocabulary(opts.tokenizer ?? DEFAULT_BASE_TOKENIZER, mixture.flatMap((e) => [e.input, e.target]));
   const raw = {
     ...baseHfConfig(opts.size, opts.name),
+    vocab_size: vocabulary.tokenizer.vocabSize,
     lorahub_training: {
       size: opts.size,
       seed: opts.seed,
@@ -230,11 +278,12 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
       pretrain_steps: opts.pretrainSteps,
       batch_size: opts.batchSize,
       weight_decay: weightDecay,
+      tokenizer: vocabulary.kind,
       upstream_tasks: tasks.map((t) => t.name),
     },
   };
   const cfg = t5ConfigFromHf(raw);
-  const tok = new ByteTokenizer({ extraIds: EXTRA_IDS, modelVocabSize: cfg.vocabSize });
+  const tok = vocabulary.tokenizer;
   const params = initBaseParams(cfg, opts.seed);
   let ortStep: OrtTrainStep | undefined;
   try {
@@ -282,6 +331,8 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
         // Absent for tfjs, so that checkpoints written before the ort engine still resume.
         ...(onOrt ? { engine: 'ort' } : {}),
         size: opts.size,
+        // Absent for bytes, so that checkpoints written before the word vocabulary still resume.
+        ...(vocabulary.kind === 'bytes' ? {} : { tokenizer: vocabulary.kind }),
         config: BASE_PRESETS[opts.size],
         pretrainSteps: opts.pretrainSteps,
         batchSize: opts.batchSize,
@@ -298,7 +349,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
     });
     raw.lorahub_training.steps = loop.steps;
     const parameters = [...params.values()].reduce((s, v) => s + v.size, 0);
-    return { config: raw, params, model, tokenizer: tok, tasks, loop, parameters };
+    return { config: raw, params, model, tokenizer: tok, tokenizerFiles: vocabulary.files, tasks, loop, parameters };
   } catch (err) {
     disposeParams(params);
     throw err;
@@ -337,7 +388,7 @@ export async function buildBaseModel(opts: BuildBaseOptions): Promise<BuildBaseR
   const r = await trainBase(opts);
   try {
     opts.onPhase?.('save', opts.out);
-    saveBaseModel(opts.out, r.config, r.params, opts.dtype);
+    saveBaseModel(opts.out, r.config, r.params, opts.dtype, r.tokenizerFiles);
   } finally {
     disposeParams(r.params);
   }

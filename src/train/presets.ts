@@ -28,3 +28,9 @@ export const BASE_PRESETS: Readonly<Record<BaseSize, Readonly<Record<string, num
  * "The shipped default"). The shipped base used 0, which scripts/build-default.ts passes.
  */
 export const DEFAULT_BASE_WEIGHT_DECAY = 0.1;
+
+/** The base's vocabulary: ByT5's bytes, or words counted from the upstream mixture (tokenizers/words.ts). */
+export type BaseTokenizerKind = 'bytes' | 'words';
+export const BASE_TOKENIZERS: readonly BaseTokenizerKind[] = ['bytes', 'words'];
+/** train-base's default vocabulary (README, "The shipped default"). */
+export const DEFAULT_BASE_TOKENIZER: BaseTokenizerKind = 'words';

@@ -11,6 +11,7 @@ import { ByteTokenizer } from '../../src/tokenizers/bytes.ts';
 import { loadTokenizer } from '../../src/tokenizers/index.ts';
 import {
   assertUpstreamOnly,
+  baseVocabulary,
   baseHfConfig,
   disposeParams,
   initBaseParams,
@@ -110,11 +111,40 @@ describe('base model', () => {
     const before = meanTokenLoss(modelOverParams(cfg, init), tok, held);
     disposeParams(init);
     const start = tf.memory().numTensors;
-    const r = await trainBase(options({ steps: 24, pretrainSteps: 4, maxPerTask: 8 }));
+    const r = await trainBase(options({ steps: 24, pretrainSteps: 4, maxPerTask: 8, tokenizer: 'bytes' }));
     const after = meanTokenLoss(r.model, r.tokenizer, held);
     disposeParams(r.params);
     expect(tf.memory().numTensors).toBe(start);
     expect(after).toBeLessThan(before - 1.5);
+  });
+
+  it('trains on the word vocabulary, and saves a tokenizer.json that loads back to the same ids', async () => {
+    const r = await trainBase(options({ steps: 24, pretrainSteps: 4, maxPerTask: 8, tokenizer: 'words' }));
+    const dir = join(tmp, 'words');
+    try {
+      const vocab = baseVocabulary('words', upstreamMixture(upstreamTasks(), 8).flatMap((e) => [e.input, e.target]));
+      expect(r.tokenizer.vocabSize).toBe(vocab.tokenizer.vocabSize);
+      expect(r.config).toMatchObject({ vocab_size: r.tokenizer.vocabSize, lorahub_training: { tokenizer: 'words' } });
+      expect(r.tokenizer.vocabSize).toBeGreaterThan(384);
+      const held = upstreamMixture(upstreamTasks(), 2);
+      const cfg = t5ConfigFromHf(r.config);
+      const init = initBaseParams(cfg, 1);
+      const before = meanTokenLoss(modelOverParams(cfg, init), r.tokenizer, held);
+      disposeParams(init);
+      expect(meanTokenLoss(r.model, r.tokenizer, held)).toBeLessThan(before - 1.5);
+      saveBaseModel(dir, r.config, r.params, 'F32', r.tokenizerFiles);
+      const loaded = loadTokenizer(dir);
+      expect(loaded.kind).toBe('tokenizer.json');
+      for (const e of held.slice(0, 20)) expect(loaded.encode(e.input)).toEqual(r.tokenizer.encode(e.input));
+      expect(JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'))).toMatchObject({ tokenizer_class: 'T5Tokenizer', extra_ids: 125 });
+    } finally {
+      disposeParams(r.params);
+    }
+    // A checkpoint of one vocabulary does not resume with the other.
+    const ck = join(tmp, 'ck-words');
+    const w = await trainBase(options({ steps: 2, tokenizer: 'words', checkpoint: { dir: ck, every: 0 } }));
+    disposeParams(w.params);
+    await expect(trainBase(options({ steps: 3, tokenizer: 'bytes', checkpoint: { dir: ck, every: 0 }, resume: true }))).rejects.toThrow(/tokenizer/);
   });
 
   it('is seeded and resumes bit-identically across the phase change', async () => {

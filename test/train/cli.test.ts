@@ -31,7 +31,12 @@ describe('lorahub train-base / train', () => {
     expect(b.code).toBe(0);
     const report = JSON.parse(b.stdout) as { parameters: number; steps: number; exactMatch: Record<string, number> };
     expect(report.steps).toBe(3);
-    expect(report.parameters).toBe(246784);
+    // The tiny preset with the default word vocabulary, counted from these 2 examples per task:
+    // 246,784 parameters with ByT5's 384 ids, less an embedding row and a head column (64 each) per id fewer.
+    const config = JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')) as { vocab_size: number; lorahub_training: { tokenizer: string } };
+    expect(config.lorahub_training.tokenizer).toBe('words');
+    expect(config.vocab_size).toBe((JSON.parse(readFileSync(join(base, 'tokenizer.json'), 'utf8')) as { model: { vocab: unknown[] } }).model.vocab.length);
+    expect(report.parameters).toBe(246784 - 2 * 64 * (384 - config.vocab_size));
     expect(Object.keys(report.exactMatch)).toContain('bool_and');
     expect(existsSync(join(base, 'model.safetensors'))).toBe(true);
     expect(readCheckpoint(`${base}.ckpt`)?.state.step).toBe(3);
@@ -49,7 +54,7 @@ describe('lorahub train-base / train', () => {
     expect(entry.task).toBe('bool_and');
     expect(entry.base.fingerprint).not.toBeNull();
     expect(entry.metrics).toMatchObject({ steps: 3, test_exact_match: r.metrics.test_exact_match, train_exact_match: r.metrics.train_exact_match });
-    expect(entry.peft).toMatchObject({ r: 2, alpha: 4, targetModules: ['q', 'v'], baseModelNameOrPath: 'lorahub/t5-byte-tiny' });
+    expect(entry.peft).toMatchObject({ r: 2, alpha: 4, targetModules: ['q', 'v'], baseModelNameOrPath: 'lorahub/t5-word-tiny' });
     // The run's checkpoint only serves recovery: gone after success.
     expect(existsSync(ck)).toBe(false);
 
@@ -96,7 +101,7 @@ describe('lorahub train-base / train', () => {
     const r = await runCli(['train', '--task', 'bool_or', '--library', lib, '--steps', '1', '--rank', '4', '--alpha', '4', '--checkpoint-dir', ck]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
-      /^lorahub: error: module "bool_or" \(trained on bool_or\) does not compose with the library's modules for its base: module "bool_or", key "[^"]+": rank 4, expected 2 \(as "bool_and"\); use --force to add it anyway \(compose then never samples it; give it to compose by name with --harmonize truncate\|pad\)\n$/,
+      /^lorahub: error: module "bool_or" \(trained on bool_or\) does not compose with the library's modules for its base: module "bool_or", key "[^"]+": rank 4, expected 2 \(as "[^"]+"\); use --force to add it anyway \(compose then never samples it; give it to compose by name with --harmonize truncate\|pad\)\n$/,
     );
     expect(existsSync(ck)).toBe(false);
     expect((await openLibrary(lib)).hasModule('bool_or')).toBe(false);
@@ -106,7 +111,7 @@ describe('lorahub train-base / train', () => {
     const out = join(tmp, 'subset');
     const r = await runCli([
       'train-base', '--out', out, '--size', 'tiny', '--steps', '1', '--pretrain-steps', '0', '--tasks', 'bool_or, bool_and',
-      '--max-per-task', '2', '--batch-size', '2', '--eval-per-task', '1', '--weight-decay', '0.01', '--json',
+      '--max-per-task', '2', '--batch-size', '2', '--eval-per-task', '1', '--weight-decay', '0.01', '--tokenizer', 'bytes', '--json',
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -115,6 +120,11 @@ describe('lorahub train-base / train', () => {
     expect(training.upstream_tasks).toEqual(['bool_and', 'bool_or']);
     // The recipe a base was trained with travels in its config (the shipped one: weight decay 0).
     expect(training.weight_decay).toBe(0.01);
+    // --tokenizer bytes: ByT5's vocabulary and tokenizer files, no tokenizer.json.
+    expect(training.tokenizer).toBe('bytes');
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ _name_or_path: 'lorahub/t5-byte-tiny', vocab_size: 384 });
+    expect(JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')).tokenizer_class).toBe('ByT5Tokenizer');
+    expect(existsSync(join(out, 'tokenizer.json'))).toBe(false);
 
     const target = await runCli(['train-base', '--out', join(tmp, 'no'), '--size', 'tiny', '--steps', '1', '--tasks', 'bool_and,boolean_expressions']);
     expect(target.code).toBe(2);

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { LorahubError } from '../../errors.ts';
 import { DEFAULT_LIBRARY_DIR, openLibrary, writableLibraryDir } from '../../library/index.ts';
-import { BASE_PRESETS, DEFAULT_BASE_WEIGHT_DECAY, type BaseSize } from '../../train/presets.ts';
+import { BASE_PRESETS, BASE_TOKENIZERS, DEFAULT_BASE_TOKENIZER, DEFAULT_BASE_WEIGHT_DECAY, type BaseSize, type BaseTokenizerKind } from '../../train/presets.ts';
 import type { LrDecay, LrSchedule } from '../../train/loop.ts';
 import { choiceArg, intArg, listArg, numberArg, out } from '../shared/common.ts';
 import { setupBackend, setupTrainEngine } from '../shared/options.ts';
@@ -24,6 +24,7 @@ interface Opts {
   warmup?: number;
   schedule: LrDecay;
   weightDecay: number;
+  tokenizer: BaseTokenizerKind;
   seed: number;
   microBatchTokens?: number;
   name?: string;
@@ -43,7 +44,7 @@ const SIZES = Object.keys(BASE_PRESETS) as BaseSize[];
 export function register(program: Command): void {
   program
     .command('train-base')
-    .description('pretrain + instruction-tune the small T5 (ByT5 bytes) base model on the upstream tasks; writes an HF folder')
+    .description('pretrain + instruction-tune the small T5 base model on the upstream tasks; writes an HF folder')
     .requiredOption('--out <dir>', 'output model folder (config.json, model.safetensors, tokenizer files)')
     .option('--size <s>', `model shape: ${SIZES.join(' | ')}`, choiceArg('--size', SIZES), 'default')
     .option('--steps <n>', 'optimisation steps in total', intArg('--steps', 'positive'), 4000)
@@ -52,13 +53,14 @@ export function register(program: Command): void {
     .option('--tasks <names>', 'only these upstream tasks, comma-separated (default: all of them)', listArg('--tasks'))
     .option('--max-per-task <n>', 'train examples per upstream task (default: all)', intArg('--max-per-task', 'positive'))
     .option('--batch-size <n>', 'examples per step (batched by similar length)', intArg('--batch-size', 'positive'), 32)
-    .option('--lr <x>', 'peak learning rate (Adam)', numberArg('--lr', 'positive'), 2e-3)
+    .option('--lr <x>', 'peak learning rate', numberArg('--lr', 'positive'), 2e-3)
     .option('--warmup <n>', 'linear warm-up steps (default: 2% of --steps)', intArg('--warmup', 'non-negative'))
     .option('--schedule <s>', 'constant | linear | cosine decay after warm-up (to 10% of the peak)', scheduleArg, 'cosine')
     .option('--weight-decay <x>', 'decoupled weight decay (AdamW)', numberArg('--weight-decay', 'non-negative'), DEFAULT_BASE_WEIGHT_DECAY)
+    .option('--tokenizer <kind>', 'vocabulary: words (counted from the upstream tasks) | bytes (ByT5)', choiceArg('--tokenizer', BASE_TOKENIZERS), DEFAULT_BASE_TOKENIZER)
     .option('--micro-batch-tokens <n>', 'gradient accumulation: padded tokens per forward/backward pass (default 512; less for models larger than the default preset)', intArg('--micro-batch-tokens', 'positive'))
     .option('--seed <s>', 'seed (init, data order, corruption)', intArg('--seed', 'any'), 0)
-    .option('--name <name>', 'the model\'s _name_or_path (recorded by its modules; default lorahub/t5-byte-<size>)')
+    .option('--name <name>', 'the model\'s _name_or_path (recorded by its modules; default lorahub/t5-<word|byte>-<size>)')
     .option('--dtype <d>', 'stored weight type: f16 | f32', dtypeArg, 'f16')
     .option('--checkpoint-dir <dir>', 'run folder for checkpoints (default <out>.ckpt)')
     .option('--checkpoint-every <n>', 'save a checkpoint every N steps (0: only at the end and on Ctrl-C)', intArg('--checkpoint-every', 'non-negative'), 200)
@@ -96,7 +98,8 @@ export function register(program: Command): void {
           lr,
           weightDecay: opts.weightDecay,
           seed: opts.seed,
-          name: opts.name ?? `lorahub/t5-byte-${size}`,
+          name: opts.name ?? `lorahub/t5-${opts.tokenizer === 'bytes' ? 'byte' : 'word'}-${size}`,
+          tokenizer: opts.tokenizer,
           tasks: opts.tasks,
           maxPerTask: opts.maxPerTask,
           dtype: opts.dtype === 'f16' ? 'F16' : 'F32',

@@ -109,12 +109,15 @@ export function writeRandomT5(size: RandomT5Size, seed: number, outDir: string):
   return params;
 }
 
-/** tokenizer_config.json + special_tokens_map.json of a ByT5Tokenizer (so AutoTokenizer loads it). */
-export function writeByT5TokenizerFiles(outDir: string, extraIds: number): void {
+/** special_tokens_map.json + tokenizer_config.json of a ByT5Tokenizer (so AutoTokenizer loads it). */
+export function byT5TokenizerFiles(extraIds: number): { name: string; data: string }[] {
   const special = { eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>' };
-  writeFileAtomic(`${outDir}/special_tokens_map.json`, `${JSON.stringify(special, null, 2)}\n`);
-  writeFileAtomic(
-    `${outDir}/tokenizer_config.json`,
-    `${JSON.stringify({ ...special, extra_ids: extraIds, model_max_length: 1024, tokenizer_class: 'ByT5Tokenizer' }, null, 2)}\n`,
-  );
+  return [
+    { name: 'special_tokens_map.json', data: `${JSON.stringify(special, null, 2)}\n` },
+    { name: 'tokenizer_config.json', data: `${JSON.stringify({ ...special, extra_ids: extraIds, model_max_length: 1024, tokenizer_class: 'ByT5Tokenizer' }, null, 2)}\n` },
+  ];
+}
+
+export function writeByT5TokenizerFiles(outDir: string, extraIds: number): void {
+  for (const f of byT5TokenizerFiles(extraIds)) writeFileAtomic(`${outDir}/${f.name}`, f.data);
 }
