@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { extractFields } from '../../src/tasks/template.ts';
-import { CATEGORIES, CATEGORY_SINGULAR, ITEMS } from '../../src/tasks/generators/vocab.ts';
+import { CATEGORIES, CATEGORY_SINGULAR, ITEMS, NAMES } from '../../src/tasks/generators/vocab.ts';
+import { Rng } from '../../src/rng.ts';
 import { getGenerator, listTasks, taskExamples, withFormats, type TaskDef } from '../../src/tasks/index.ts';
 import { oracleArith, oracleBool, oracleDyck, oracleWebOfLies } from './oracles.ts';
 
@@ -153,5 +154,37 @@ describe('upstream tasks', () => {
     }
     // FLAN-style variety: every phrasing is used.
     expect(used.size).toBe(templates.length);
+  });
+});
+
+describe('truth tasks: chain lengths and coined names', () => {
+  const sample = (name: string, params: unknown, n: number) => {
+    const draw = getGenerator(name).bind(params);
+    const rng = Rng.fromSeed(3);
+    return Array.from({ length: n }, () => draw(rng));
+  };
+  const people = (statements: string) => statements.split('. ').length;
+
+  it('truth_chain draws the listed lengths (never five), with half the names coined when asked', () => {
+    const got = sample('truth_chain', { people: [2, 3, 4, 6, 7], names: 'mixed' }, 600);
+    const lengths = new Set(got.map((i) => people(i.fields.statements)));
+    expect([...lengths].sort()).toEqual([2, 3, 4, 6, 7]);
+    for (const i of got) expect(i.target).toBe(oracleWebOfLies(`${i.fields.statements} Does ${i.fields.name} tell the truth?`));
+    const coined = got.filter((i) => !NAMES.includes(i.fields.name)).length;
+    expect(coined / got.length).toBeGreaterThan(0.4);
+    expect(coined / got.length).toBeLessThan(0.6);
+    // Listed names by default: the shipped task's data is unchanged.
+    expect(sample('truth_chain', { people: { min: 2, max: 4 } }, 200).every((i) => NAMES.includes(i.fields.name))).toBe(true);
+  });
+
+  it('refuses BBH\'s five', () => {
+    expect(() => getGenerator('truth_chain').bind({ people: [4, 5] })).toThrow(/5/);
+    expect(() => getGenerator('truth_chain').bind({ people: { min: 2, max: 5 } })).toThrow();
+  });
+
+  it('truth_claim coins half its speakers when asked, labels unchanged', () => {
+    const got = sample('truth_claim', { names: 'mixed' }, 400);
+    expect(got.filter((i) => !NAMES.includes(i.fields.name)).length).toBeGreaterThan(120);
+    for (const i of got) expect(i.target).toBe((i.fields.honesty === 'tells the truth') !== i.fields.fact.includes(' is not ') ? 'Yes' : 'No');
   });
 });

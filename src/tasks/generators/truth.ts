@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { Rng } from '../../rng.ts';
 import { defineGenerator } from './define.ts';
-import { FACTS, NAMES } from './vocab.ts';
+import { drawNames, FACTS, NAMES } from './vocab.ts';
 
 /** The statements of a chain: "A tells the truth. B says A lies. …" (BBH's wording). */
 export function chainStatements(names: readonly string[], firstHonest: boolean, claims: readonly boolean[]): string {
@@ -21,8 +21,11 @@ interface Chain {
   truthful: boolean;
 }
 
-function drawChain(rng: Rng, people: number): Chain {
-  const names = rng.sample(NAMES, people);
+type Names = 'listed' | 'mixed';
+const namesParam = z.enum(['listed', 'mixed']).default('listed');
+
+function drawChain(rng: Rng, people: number, nameSource: Names = 'listed'): Chain {
+  const names = drawNames(rng, people, nameSource);
   const firstHonest = rng.bool();
   const claims = Array.from({ length: people - 1 }, () => rng.bool());
   // A claim about the previous person is true exactly when the speaker is honest.
@@ -45,14 +48,29 @@ export const bbhWebOfLies = defineGenerator({
 
 export const truthChain = defineGenerator({
   name: 'truth_chain',
-  description: 'A short truth-teller chain (2–4 people, shorter than BBH\'s five).',
+  description: 'A truth-teller chain of any length but BBH\'s five.',
   fields: ['statements', 'name'],
   defaultTemplate: '{statements} Does {name} tell the truth? Answer Yes or No.',
-  params: z
-    .strictObject({ people: z.strictObject({ min: z.number().int().min(1), max: z.number().int().max(4) }) })
-    .refine((p) => p.people.min <= p.people.max, { message: 'people.min must be <= people.max' }),
+  // people: a range of at most four, or a list of lengths. Five is refused: every BBH web_of_lies
+  // chain has five people, and a chain of another length holds no complete five-person problem
+  // (it opens with its only "X lies." / "X tells the truth."), so no BBH input can occur here. With
+  // lengths on both sides of five, BBH's length is met by interpolation, as the boolean tasks skip
+  // BBH's 8 tokens. names: "mixed" coins half of them (vocab.ts, coinedName).
+  params: z.strictObject({
+    people: z.union([
+      z
+        .strictObject({ min: z.number().int().min(1), max: z.number().int().max(4) })
+        .refine((r) => r.min <= r.max, { message: 'people.min must be <= people.max' }),
+      z
+        .array(z.number().int().min(1).max(12))
+        .min(1)
+        .refine((xs) => !xs.includes(5), { message: 'people must not include 5 (BBH web_of_lies\' chain length)' }),
+    ]),
+    names: namesParam,
+  }),
   sample(rng, p) {
-    const c = drawChain(rng, rng.int(p.people.min, p.people.max));
+    const people = Array.isArray(p.people) ? rng.pick(p.people) : rng.int(p.people.min, p.people.max);
+    const c = drawChain(rng, people, p.names);
     return { fields: { statements: c.statements, name: c.last }, target: c.truthful ? 'Yes' : 'No' };
   },
 });
@@ -62,8 +80,8 @@ export const truthClaim = defineGenerator({
   description: 'One step of trust: someone who lies or tells the truth states a fact; is it so?',
   fields: ['name', 'honesty', 'fact', 'question'],
   defaultTemplate: '{name} {honesty}. {name} says {fact}. {question}',
-  params: z.strictObject({}),
-  sample(rng) {
+  params: z.strictObject({ names: namesParam }),
+  sample(rng, p) {
     const honest = rng.bool();
     const negated = rng.bool();
     const [fact, question] = rng.pick(FACTS);
@@ -72,7 +90,7 @@ export const truthClaim = defineGenerator({
     // What a truth-teller says holds; what a liar says does not.
     const factHolds = honest !== negated;
     return {
-      fields: { name: rng.pick(NAMES), honesty: honest ? 'tells the truth' : 'lies', fact: said, question },
+      fields: { name: p.names === 'listed' ? rng.pick(NAMES) : drawNames(rng, 1, p.names)[0], honesty: honest ? 'tells the truth' : 'lies', fact: said, question },
       target: factHolds ? 'Yes' : 'No',
     };
   },

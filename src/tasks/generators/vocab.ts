@@ -2,6 +2,7 @@
  * Word lists written for lorahub (not taken from BBH). Common English nouns and names: the tiny
  * model learns from them, and BBH's own vocabulary is only ever seen at evaluation.
  */
+import type { Rng } from '../../rng.ts';
 
 /**
  * Lower-case ASCII words for sorting tasks, alphabetical. Split in two by position (even → the
@@ -52,6 +53,31 @@ Quin Rafe Rita Rosa Ruth Saul Sara Seth Tara Theo Tia Tom Uma Vera Wade Wren Yar
 `
   .split(/\s+/)
   .filter((w) => w !== '');
+
+/**
+ * Coined names (2–3 syllables from our own onsets, vowels and codas: "Brialun", "Kota"). Real
+ * text names people from an open class, and BBH's names are mostly not in NAMES: a word-level
+ * vocabulary spells them in characters. A task that draws half its names here teaches a model to
+ * read a name of several pieces, since a coined name almost never recurs (about 10⁵ possible).
+ */
+const ONSETS = ['b', 'd', 'f', 'g', 'h', 'j', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'ch', 'sh', 'br', 'tr', 'gl', 'kr'];
+const VOWELS = ['a', 'e', 'i', 'o', 'u', 'ai', 'ee', 'ia'];
+const CODAS = ['', '', '', 'n', 'l', 'r', 's', 'th', 'x'];
+
+export function coinedName(rng: Rng): string {
+  const syllables = rng.int(2, 3);
+  let w = '';
+  for (let i = 0; i < syllables; i++) w += rng.pick(ONSETS) + rng.pick(VOWELS) + (i === syllables - 1 ? rng.pick(CODAS) : '');
+  return w[0].toUpperCase() + w.slice(1);
+}
+
+/** `k` distinct names: with `mixed`, half the draws coin them (coinedName), half pick from NAMES. */
+export function drawNames(rng: Rng, k: number, names: 'listed' | 'mixed'): string[] {
+  if (names === 'listed' || rng.bool()) return rng.sample(NAMES, k);
+  const out = new Set<string>();
+  while (out.size < k) out.add(coinedName(rng));
+  return [...out];
+}
 
 /** A countable noun with the forms object_counting needs. */
 export interface Item {
