@@ -16,11 +16,11 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openLibrary, shippedBytes } from '../src/library/index.ts';
-import { choiceArg, listArg } from '../src/cli/shared/common.ts';
+import { choiceArg, intArg, listArg, numberArg } from '../src/cli/shared/common.ts';
 import { LorahubError } from '../src/errors.ts';
 import { getTasks } from '../src/tasks/index.ts';
 import { upstreamTasks } from '../src/train/base.ts';
-import { BASE_TOKENIZERS } from '../src/train/presets.ts';
+import { BASE_PRESETS, BASE_TOKENIZERS } from '../src/train/presets.ts';
 
 const o = new Command()
   .option('--out <dir>', 'library folder to build', 'modules')
@@ -30,11 +30,11 @@ const o = new Command()
   .option('--rank <r>', 'module rank (alpha = 2·rank, as the real lorahub modules)', '8')
   .option('--parallel <n>', 'modules trained at once', '2')
   .option('--seed <n>', 'base seed; module i uses seed + 1 + i', '0')
-  .option('--engine <e>', 'what computes the gradients: ort | tfjs', choiceArg('--engine', ['ort', 'tfjs'] as const), 'ort')
+  .option('--engine <e>', 'what computes the gradients: ort | tfjs', 'ort')
   .option('--threads <n>', 'ort intra-op threads of the base training', '2')
   .option('--tasks <list>', 'only these upstream tasks (default: all)')
   .option('--weight-decay <x>', "train-base's decoupled weight decay (AdamW)", '0')
-  .option('--tokenizer <kind>', "the base's vocabulary: bytes | words", choiceArg('--tokenizer', BASE_TOKENIZERS), 'bytes')
+  .option('--tokenizer <kind>', "the base's vocabulary: bytes | words", 'bytes')
   .parse()
   .opts<{ out: string; size: string; baseSteps: string; moduleSteps: string; rank: string; parallel: string; seed: string; engine: string; threads: string; tasks?: string; weightDecay: string; tokenizer: string }>();
 
@@ -83,6 +83,13 @@ function plannedModules(): { task: string; seed: number }[] {
 // Checked before anything is built: a typo must not surface after an hour of train-base.
 let tasks: { task: string; seed: number }[];
 try {
+  // Passed on to the CLI as written (and logged so), but validated here, not when a module starts.
+  for (const [flag, v] of [['--base-steps', o.baseSteps], ['--module-steps', o.moduleSteps], ['--rank', o.rank], ['--parallel', o.parallel], ['--threads', o.threads]] as const) intArg(flag, 'positive')(v);
+  intArg('--seed', 'non-negative')(o.seed);
+  numberArg('--weight-decay', 'non-negative')(o.weightDecay);
+  choiceArg('--size', Object.keys(BASE_PRESETS))(o.size);
+  choiceArg('--engine', ['ort', 'tfjs'])(o.engine);
+  choiceArg('--tokenizer', BASE_TOKENIZERS)(o.tokenizer);
   tasks = plannedModules();
 } catch (err) {
   if (!(err instanceof LorahubError)) throw err;
