@@ -11,6 +11,7 @@
  * ByT5's bytes, or a word vocabulary counted from the same upstream mixture (tokenizers/words.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
 import { LorahubError } from '../errors.ts';
 import { writeFilesAtomic } from '../io/atomic.ts';
 import { encodeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
@@ -42,6 +43,8 @@ export interface BaseVocabulary {
   kind: BaseTokenizerKind;
   tokenizer: Tokenizer;
   files: { name: string; data: string }[];
+  /** sha256 of a counted vocabulary's tokenizer.json (16 hex digits), so a resume with other task data is refused. */
+  digest?: string;
 }
 
 const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
@@ -58,12 +61,14 @@ export function baseVocabulary(kind: BaseTokenizerKind, texts: readonly string[]
   if (kind !== 'words') throw new LorahubError('BAD_ARGUMENT', `unknown base tokenizer "${String(kind)}" (expected bytes or words)`);
   const tokenizerJson = buildWordTokenizer(texts, { extraIds: EXTRA_IDS });
   const { config, specialTokens } = wordTokenizerConfigs(EXTRA_IDS);
+  // Compact: it is read by programs, and it is the folder's largest text file.
+  const data = `${JSON.stringify(tokenizerJson)}\n`;
   return {
     kind,
     tokenizer: new JsonTokenizer(tokenizerJson, { config }),
+    digest: createHash('sha256').update(data).digest('hex').slice(0, 16),
     files: [
-      // tokenizer.json is written compact: it is read by programs, and it is the folder's largest text file.
-      { name: 'tokenizer.json', data: `${JSON.stringify(tokenizerJson)}\n` },
+      { name: 'tokenizer.json', data },
       { name: 'special_tokens_map.json', data: json(specialTokens) },
       { name: 'tokenizer_config.json', data: json(config) },
     ],
@@ -332,7 +337,7 @@ export async function trainBase(opts: TrainBaseOptions): Promise<TrainBaseResult
         ...(onOrt ? { engine: 'ort' } : {}),
         size: opts.size,
         // Absent for bytes, so that checkpoints written before the word vocabulary still resume.
-        ...(vocabulary.kind === 'bytes' ? {} : { tokenizer: vocabulary.kind }),
+        ...(vocabulary.kind === 'bytes' ? {} : { tokenizer: vocabulary.kind, vocabulary: vocabulary.digest }),
         config: BASE_PRESETS[opts.size],
         pretrainSteps: opts.pretrainSteps,
         batchSize: opts.batchSize,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +146,10 @@ describe('base model', () => {
     const w = await trainBase(options({ steps: 2, tokenizer: 'words', checkpoint: { dir: ck, every: 0 } }));
     disposeParams(w.params);
     await expect(trainBase(options({ steps: 3, tokenizer: 'bytes', checkpoint: { dir: ck, every: 0 }, resume: true }))).rejects.toThrow(/tokenizer/);
+    // The checkpoint names the vocabulary by its tokenizer.json's hash, so one counted from other
+    // task data does not resume either.
+    const json = w.tokenizerFiles.find((f) => f.name === 'tokenizer.json')!.data;
+    expect(readCheckpoint(ck)?.state.run.vocabulary).toBe(createHash('sha256').update(json).digest('hex').slice(0, 16));
   });
 
   it('is seeded and resumes bit-identically across the phase change', async () => {
