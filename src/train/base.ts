@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { LorahubError } from '../errors.ts';
-import { writeFilesAtomic } from '../io/atomic.ts';
+import { writeFilesAtomic, type FileToWrite } from '../io/atomic.ts';
 import { encodeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
 import { t5ConfigFromHf, type T5Config } from '../models/t5/config.ts';
 import { batchLoss } from '../models/t5/loss.ts';
@@ -42,7 +42,7 @@ const EXTRA_IDS = 125;
 export interface BaseVocabulary {
   kind: BaseTokenizerKind;
   tokenizer: Tokenizer;
-  files: { name: string; data: string }[];
+  files: FileToWrite[];
   /** sha256 of a counted vocabulary's tokenizer.json (16 hex digits), so a resume with other task data is refused. */
   digest?: string;
 }
@@ -126,7 +126,7 @@ export function saveBaseModel(
   rawConfig: Record<string, unknown>,
   params: ReadonlyMap<string, tf.Tensor>,
   dtype: WeightsDtype,
-  tokenizerFiles: BaseVocabulary['files'] = baseVocabulary('bytes', []).files,
+  tokenizerFiles: FileToWrite[] = byT5TokenizerFiles(EXTRA_IDS),
 ): void {
   const cfg = t5ConfigFromHf(rawConfig);
   const tensors: TensorToWrite[] = [];
@@ -253,7 +253,7 @@ export interface TrainBaseResult {
   model: T5Model;
   tokenizer: Tokenizer;
   /** The tokenizer's files for saveBaseModel. */
-  tokenizerFiles: BaseVocabulary['files'];
+  tokenizerFiles: FileToWrite[];
   tasks: TaskDef[];
   loop: LoopResult;
   parameters: number;

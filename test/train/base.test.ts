@@ -148,7 +148,7 @@ describe('base model', () => {
     await expect(trainBase(options({ steps: 3, tokenizer: 'bytes', checkpoint: { dir: ck, every: 0 }, resume: true }))).rejects.toThrow(/tokenizer/);
     // The checkpoint names the vocabulary by its tokenizer.json's hash, so one counted from other
     // task data does not resume either.
-    const json = w.tokenizerFiles.find((f) => f.name === 'tokenizer.json')!.data;
+    const json = w.tokenizerFiles.find((f) => f.name === 'tokenizer.json')!.data as string;
     expect(readCheckpoint(ck)?.state.run.vocabulary).toBe(createHash('sha256').update(json).digest('hex').slice(0, 16));
   });
 

@@ -7,7 +7,7 @@
  * U(0.6, 1.4) instead of exactly 1, an LM head with std d_model^-0.5 (logits of order 1).
  */
 import { Rng } from '../../rng.ts';
-import { makeDir, writeFileAtomic } from '../../io/atomic.ts';
+import { makeDir, writeFileAtomic, type FileToWrite } from '../../io/atomic.ts';
 import { writeSafetensors, type TensorToWrite } from '../../io/safetensors.ts';
 import { LorahubError } from '../../errors.ts';
 import { t5ConfigFromHf, type T5Config } from './config.ts';
@@ -110,7 +110,7 @@ export function writeRandomT5(size: RandomT5Size, seed: number, outDir: string):
 }
 
 /** special_tokens_map.json + tokenizer_config.json of a ByT5Tokenizer (so AutoTokenizer loads it). */
-export function byT5TokenizerFiles(extraIds: number): { name: string; data: string }[] {
+export function byT5TokenizerFiles(extraIds: number): FileToWrite[] {
   const special = { eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>' };
   return [
     { name: 'special_tokens_map.json', data: `${JSON.stringify(special, null, 2)}\n` },

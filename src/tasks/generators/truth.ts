@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { Rng } from '../../rng.ts';
 import { defineGenerator } from './define.ts';
-import { drawNames, FACTS, NAMES } from './vocab.ts';
+import { drawNames, FACTS, NAME_SOURCES, type NameSource } from './vocab.ts';
 
 /** The statements of a chain: "A tells the truth. B says A lies. …" (BBH's wording). */
 export function chainStatements(names: readonly string[], firstHonest: boolean, claims: readonly boolean[]): string {
@@ -21,10 +21,9 @@ interface Chain {
   truthful: boolean;
 }
 
-type Names = 'listed' | 'mixed';
-const namesParam = z.enum(['listed', 'mixed']).default('listed');
+const namesParam = z.enum(NAME_SOURCES).default('listed');
 
-function drawChain(rng: Rng, people: number, nameSource: Names = 'listed'): Chain {
+function drawChain(rng: Rng, people: number, nameSource: NameSource = 'listed'): Chain {
   const names = drawNames(rng, people, nameSource);
   const firstHonest = rng.bool();
   const claims = Array.from({ length: people - 1 }, () => rng.bool());
@@ -90,7 +89,7 @@ export const truthClaim = defineGenerator({
     // What a truth-teller says holds; what a liar says does not.
     const factHolds = honest !== negated;
     return {
-      fields: { name: p.names === 'listed' ? rng.pick(NAMES) : drawNames(rng, 1, p.names)[0], honesty: honest ? 'tells the truth' : 'lies', fact: said, question },
+      fields: { name: drawNames(rng, 1, p.names)[0], honesty: honest ? 'tells the truth' : 'lies', fact: said, question },
       target: factHolds ? 'Yes' : 'No',
     };
   },

@@ -71,8 +71,12 @@ export function coinedName(rng: Rng): string {
   return w[0].toUpperCase() + w.slice(1);
 }
 
+/** Where a task's names come from: NAMES only, or half of them coined. */
+export const NAME_SOURCES = ['listed', 'mixed'] as const;
+export type NameSource = (typeof NAME_SOURCES)[number];
+
 /** `k` distinct names: with `mixed`, half the draws coin them (coinedName), half pick from NAMES. */
-export function drawNames(rng: Rng, k: number, names: 'listed' | 'mixed'): string[] {
+export function drawNames(rng: Rng, k: number, names: NameSource): string[] {
   if (names === 'listed' || rng.bool()) return rng.sample(NAMES, k);
   const out = new Set<string>();
   while (out.size < k) out.add(coinedName(rng));
