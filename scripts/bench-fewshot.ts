@@ -1,6 +1,6 @@
 /**
  * Which few-shot settings generalise (issue 19): LoRAHub on a target task with every combination
- * of the L1 strength (--alphas), the number of examples (--examples), how they are drawn
+ * of the L1 strength (--alphas), the box bound (--bounds), the number of examples (--examples), how they are drawn
  * (--draws), K-fold (--folds), the search (--optimizers) and which modules each run composes
  * (--select K: the K with the lowest few-shot loss alone, of the whole library; 0: --num-modules sampled at random),
  * over --seeds seeds each, scored on the real BBH test file (evaluation only) — the held-out
@@ -8,7 +8,7 @@
  * check a setting chosen on others.
  *
  *   npx tsx scripts/bench-fewshot.ts [--library modules] [--task boolean_expressions] [--bbh ../shared/bbh]
- *     [--seeds 5] [--first-seed 1] [--alphas 0,0.05,0.2] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--optimizers cobyla,cmaes] [--select 0,3,5] [--num-modules 10,20] [--limit N] [--json]
+ *     [--seeds 5] [--first-seed 1] [--alphas 0,0.05,0.2] [--bounds 0.5,1.5] [--examples 5,10,20] [--draws random,balanced] [--folds 0,5] [--optimizers cobyla,cmaes] [--select 0,3,5] [--num-modules 10,20] [--limit N] [--json]
  *
  * --folds K (K ≥ 2): K-fold instead of one search on all examples. The few-shot set is cut into K
  * folds; K searches each see K−1 of them; the result is the mean of their K weight vectors, and
@@ -18,7 +18,7 @@
  *
  * Everything else is compose's default (budget, normalisation). One line per (task, setting,
  * seed) with --json:
- * {"task","alpha","examples","draw","folds","optimizer","select","modules","seed","objective","accuracy","labels"} (select: K, or 0
+ * {"task","alpha","bound","examples","draw","folds","optimizer","select","modules","seed","objective","accuracy","labels"} (select: K, or 0
  * for a random draw of `modules`; modules: how many were composed; labels: the few-shot
  * answers, e.g. {"True":1,"False":4}); the table gives each setting's mean, spread and worst seed.
  */
@@ -46,6 +46,7 @@ const o = new Command()
   .option('--seeds <n>', 'seeds per setting', intArg('--seeds', 'positive'), 5)
   .option('--first-seed <s>', 'seeds run from this one (fresh seeds check a setting chosen on others)', intArg('--first-seed', 'any'), 1)
   .option('--alphas <list>', 'L1 strengths', listArg('--alphas', numberArg('--alphas', 'non-negative')), [DEFAULT_OBJECTIVE.alpha])
+  .option('--bounds <list>', 'box bounds b: every weight in [-b, b]', listArg('--bounds', numberArg('--bounds', 'positive')), [DEFAULT_SETTINGS.bound])
   .option('--examples <list>', 'numbers of few-shot examples', listArg('--examples', intArg('--examples', 'positive')), [DEFAULT_EXAMPLES])
   .option('--draws <list>', `how examples are drawn: ${FEW_SHOT_DRAWS.join(', ')}`, listArg('--draws', choiceArg('--draws', FEW_SHOT_DRAWS)), [DEFAULT_DRAW])
   .option('--select <list>', 'K: compose the K modules of the library with the lowest few-shot loss alone; 0: sample --num-modules at random', listArg('--select', intArg('--select', 'non-negative')), [DEFAULT_SELECT])
@@ -55,8 +56,8 @@ const o = new Command()
   .option('--limit <n>', 'first N test examples only', intArg('--limit', 'positive'))
   .option('--json', 'one JSON line per run')
   .parse()
-  .opts<{ library: string; task: string[]; bbh: string; seeds: number; firstSeed: number; alphas: number[]; examples: number[]; draws: FewShotDraw[]; folds: number[]; numModules: number[]; select: number[]; optimizers: OptimizerName[]; limit?: number; json?: boolean }>();
-const { alphas, examples: counts, draws, folds: foldCounts, optimizers, numModules: moduleCounts } = o;
+  .opts<{ library: string; task: string[]; bbh: string; seeds: number; firstSeed: number; alphas: number[]; bounds: number[]; examples: number[]; draws: FewShotDraw[]; folds: number[]; numModules: number[]; select: number[]; optimizers: OptimizerName[]; limit?: number; json?: boolean }>();
+const { alphas, bounds, examples: counts, draws, folds: foldCounts, optimizers, numModules: moduleCounts } = o;
 if (foldCounts.some((k) => k === 1)) throw new Error('--folds: 0 (no folds) or at least 2');
 // K-fold averages its folds' weights, which needs the same modules in every fold.
 if (foldCounts.some((k) => k > 0) && o.select.some((k) => k > 0)) throw new Error('--folds needs --select 0 (each fold would select its own modules)');
@@ -66,6 +67,7 @@ const moduleChoices = o.select.flatMap((k) => (k > 0 ? [{ select: k, modules: k 
 interface Row {
   task: string;
   alpha: number;
+  bound: number;
   examples: number;
   draw: FewShotDraw;
   folds: number;
@@ -120,11 +122,13 @@ try {
   // Every combination of the settings, each over the seeds.
   const grid = o.task.flatMap((task) =>
     alphas.flatMap((alpha) =>
-      counts.flatMap((examples) => draws.flatMap((draw) => foldCounts.flatMap((folds) => optimizers.flatMap((optimizer) => moduleChoices.map((m) => ({ task, alpha, examples, draw, folds, optimizer, ...m })))))),
+      bounds.flatMap((bound) =>
+        counts.flatMap((examples) => draws.flatMap((draw) => foldCounts.flatMap((folds) => optimizers.flatMap((optimizer) => moduleChoices.map((m) => ({ task, alpha, bound, examples, draw, folds, optimizer, ...m })))))),
+      ),
     ),
   );
   for (const setting of grid) {
-    const { task, alpha, examples, draw, folds, optimizer, select, modules } = setting;
+    const { task, alpha, bound, examples, draw, folds, optimizer, select, modules } = setting;
     const test = join(o.bbh, `${task}.json`);
     if (!existsSync(test)) throw new Error(`no ${test}`);
     for (let seed = o.firstSeed; seed < o.firstSeed + o.seeds; seed++) {
@@ -137,11 +141,11 @@ try {
         harmonize: 'none',
         examples,
         draw,
-        settings: { ...DEFAULT_SETTINGS, optimizer, seed },
+        settings: { ...DEFAULT_SETTINGS, optimizer, seed, bound },
         normalization: DEFAULT_OBJECTIVE.normalization,
         alpha,
         workers: 'auto',
-        out: join(tmp, `${task}-${alpha}-${examples}-${draw}-${folds}-${optimizer}-${select}-${modules}-${seed}`),
+        out: join(tmp, `${task}-${alpha}-${bound}-${examples}-${draw}-${folds}-${optimizer}-${select}-${modules}-${seed}`),
         testLimit: o.limit,
       };
       const r = folds === 0 ? await runCompose(req) : await kFold(req, folds, test);
@@ -158,17 +162,17 @@ try {
 
 if (!o.json) {
   const pct = (x: number) => (100 * x).toFixed(1);
-  console.log(`| task | alpha | examples | draw | folds | search | modules | BBH accuracy, mean of ${o.seeds} seeds | sd | worst seed | best seed | few-shot objective (mean; CV with folds) |`);
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
-  const key = (r: Row) => `${r.task}|${r.alpha}|${r.examples}|${r.draw}|${r.folds}|${r.optimizer}|${r.select > 0 ? `best ${r.select}` : `${r.modules} random`}`;
+  console.log(`| task | alpha | bound | examples | draw | folds | search | modules | BBH accuracy, mean of ${o.seeds} seeds | sd | worst seed | best seed | few-shot objective (mean; CV with folds) |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const key = (r: Row) => `${r.task}|${r.alpha}|${r.bound}|${r.examples}|${r.draw}|${r.folds}|${r.optimizer}|${r.select > 0 ? `best ${r.select}` : `${r.modules} random`}`;
   for (const k of [...new Set(rows.map(key))]) {
     const g = rows.filter((r) => key(r) === k);
     const acc = g.map((r) => r.accuracy);
     const mean = acc.reduce((s, x) => s + x, 0) / acc.length;
     const sd = Math.sqrt(acc.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, acc.length - 1));
     const obj = g.reduce((s, r) => s + r.objective, 0) / g.length;
-    const [task, alpha, examples, draw, folds, optimizer, modules] = k.split('|');
-    console.log(`| ${task} | ${alpha} | ${examples} | ${draw} | ${folds === '0' ? '—' : folds} | ${optimizer} | ${modules} | ${pct(mean)} | ${pct(sd)} | ${pct(Math.min(...acc))} | ${pct(Math.max(...acc))} | ${obj.toFixed(4)} |`);
+    const [task, alpha, bound, examples, draw, folds, optimizer, modules] = k.split('|');
+    console.log(`| ${task} | ${alpha} | ${bound} | ${examples} | ${draw} | ${folds === '0' ? '—' : folds} | ${optimizer} | ${modules} | ${pct(mean)} | ${pct(sd)} | ${pct(Math.min(...acc))} | ${pct(Math.max(...acc))} | ${obj.toFixed(4)} |`);
   }
   console.log(`\n${rows.length} runs in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

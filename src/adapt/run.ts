@@ -237,6 +237,8 @@ async function loadStack(spec: RunSpec, lib: Library | undefined): Promise<Modul
 
 /** Resolves a request into a RunSpec (few-shot set, model, modules). */
 export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec; lib: Library | undefined }> {
+  const { bound } = req.settings;
+  if (!(Number.isFinite(bound) && bound > 0)) throw new LorahubError('BAD_ARGUMENT', `${opt('bound')} must be a positive number, got ${bound}`);
   const examples = resolveFewShot(req);
   const lib = await openLibraryIfExists(req.library);
   const modelDir = req.model ?? lib?.defaultBaseDir();
@@ -428,9 +430,11 @@ async function search(model: EngineModel, spec: RunSpec, opened: OpenedRun, eval
  * short by --budget or --time-limit), that point is the result, with the selection's value as its
  * objective (its pass held other modules: equal to the composed stack's up to round-off). No
  * evaluation is added, so --budget stays a cap, and the search never sees the point, so its
- * trajectory is the one bench:search measures.
+ * trajectory is the one bench:search measures. With a box bound below 1 (compose --bound) weight 1
+ * is outside the box the user asked for, so no module alone is a candidate.
  */
 function notWorseThanBestSingle(result: AdaptResult, spec: RunSpec): AdaptResult & { singleModule: string | null } {
+  if (spec.settings.bound < 1) return { ...result, singleModule: null };
   const names = spec.moduleNames;
   const unit = (i: number) => names.map((_, j) => (j === i ? 1 : 0));
   let best = -1;

@@ -140,6 +140,14 @@ describe('compose with a selection', () => {
     expect(full.objective).toBeLessThan(Math.min(...alone.map((a) => a.objective)));
   });
 
+  it('with a bound below 1 no module alone is the result: weight 1 is outside the box', async () => {
+    // The short search above, whose result was a module alone; with --bound 0.5 it stays in the box.
+    const short = await runCompose(request(join(tmp, 'short-bound'), { settings: { ...DEFAULT_SETTINGS, seed: 42, budget: 2, bound: 0.5 } }));
+    expect(short.single_module_result).toBeNull();
+    for (const w of short.weights) expect(Math.abs(w)).toBeLessThanOrEqual(0.5);
+    await expect(runCompose(request(join(tmp, 'bad-bound'), { settings: { ...DEFAULT_SETTINGS, seed: 42, bound: Number.NaN } }))).rejects.toThrow(/bound must be a positive number, got NaN/);
+  });
+
   it('the best single module is the best of the whole pool, not only of the K composed', async () => {
     const test = join(tmp, 'test.jsonl');
     writeFileSync(test, readFileSync(DATA));

@@ -52,6 +52,7 @@ describe('compose --resume continues with its own settings', () => {
       ['--time-limit', '5'],
       ['--out', join(tmp, 'elsewhere')],
       ['--task', 'boolean_expressions'],
+      ['--bound', '1'],
     ];
     for (const flags of refused) {
       oneErrorLine(
@@ -91,6 +92,20 @@ describe('compose flags that contradict or say nothing', () => {
     oneErrorLine(await runCli(['compose', '--task', 'boolean_expressions', '--modules', ' , ']), 2, '--modules is empty');
     oneErrorLine(await runCli([...FAST, '--time-limit', '-5']), 2, '--time-limit must be a positive number, got "-5"');
     oneErrorLine(await runCli([...FAST, '--time-limit', '0']), 2, '--time-limit must be a positive number, got "0"');
+    oneErrorLine(await runCli([...FAST, '--bound', '0']), 2, '--bound must be a positive number, got "0"');
+    oneErrorLine(await runCli([...FAST, '--bound', 'wide']), 2, '--bound must be a positive number, got "wide"');
+  });
+
+  it('--bound b keeps every weight in [-b, b], and is recorded for a resume', async () => {
+    const out = join(tmp, 'bound');
+    const r = await runCli([...FAST, '--workers', '1', '--bound', '0.25', '--out', out, '--json']);
+    expect(r.code).toBe(0);
+    const report = readJson<ComposeReport>(join(out, 'report.json'));
+    expect(report.settings.bound).toBe(0.25);
+    const tried = [report.weights, ...report.trace.flatMap((g) => g.candidates)].flat().map(Math.abs);
+    // The search explored (with the default bound its first probes reach ±0.75) and stayed in the box.
+    expect(Math.max(...tried)).toBeGreaterThan(0.1);
+    expect(Math.max(...tried)).toBeLessThanOrEqual(0.25);
   });
 
   it('--out: a folder with other files, or with a run, is refused and left as it was', async () => {

@@ -33,6 +33,7 @@ interface Opts {
   lossNormalization: LossNormalization;
   batchSize?: number;
   alpha: number;
+  bound: number;
   harmonize?: string;
   out?: string;
   resume?: string;
@@ -137,6 +138,7 @@ export function register(program: Command): void {
     .option('--loss-normalization <how>', 'mean-token (mean token cross-entropy) | reference (lorahub: sum of batch means / examples)', choiceArg('--loss-normalization', LOSS_NORMALIZATIONS), DEFAULT_OBJECTIVE.normalization)
     .option('--batch-size <n>', 'examples per batch for --loss-normalization reference (default: all)', intArg('--batch-size', 'positive'))
     .option('--alpha <x>', 'L1 regularisation weight (objective += alpha·mean|w|)', numberArg('--alpha', 'non-negative'), DEFAULT_OBJECTIVE.alpha)
+    .option('--bound <b>', `every weight stays in [-b, b] (the reference's ${DEFAULT_SETTINGS.bound}); below 1 a module alone at weight 1 is outside the box and is never the result`, numberArg('--bound', 'positive'), DEFAULT_SETTINGS.bound)
     .option('--harmonize <how>', 'modules of different ranks: truncate | pad')
     .option('--out <dir>', 'run folder (default runs/<task>-seed<seed>-<YYYYMMDD-HHMMSS>)')
     .option('--resume <dir>', 'continue an interrupted run from its last finished generation')
@@ -188,7 +190,7 @@ export function register(program: Command): void {
           timeLimitSec: opts.timeLimit,
           seed,
           sigma0: opts.sigma0,
-          bound: DEFAULT_SETTINGS.bound,
+          bound: opts.bound,
           popsize: opts.popsize,
         },
         normalization: opts.lossNormalization,
