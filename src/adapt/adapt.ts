@@ -113,6 +113,7 @@ function sanitize(values: number[], expected: number): { values: number[]; bad: 
 export async function adapt(dim: number, evaluator: Evaluator, settings: AdaptSettings, hooks: AdaptHooks = {}, resume?: AdaptSnapshot): Promise<AdaptResult> {
   if (dim < 1) throw new LorahubError('INTERNAL', 'adapt: no modules to weight');
   if (!Number.isInteger(settings.budget) || settings.budget < 1) throw new LorahubError('BAD_ARGUMENT', `${option('budget')} must be a positive integer, got ${settings.budget}`);
+  if (!(Number.isFinite(settings.bound) && settings.bound > 0)) throw new LorahubError('BAD_ARGUMENT', `${option('bound')} must be a positive number, got ${settings.bound}`);
   const t0 = performance.now();
   const clock = (offset: number) => offset + (performance.now() - t0) / 1000;
   let opt: Optimizer;

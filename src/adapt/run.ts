@@ -237,8 +237,6 @@ async function loadStack(spec: RunSpec, lib: Library | undefined): Promise<Modul
 
 /** Resolves a request into a RunSpec (few-shot set, model, modules). */
 export async function planCompose(req: ComposeRequest): Promise<{ spec: RunSpec; lib: Library | undefined }> {
-  const { bound } = req.settings;
-  if (!(Number.isFinite(bound) && bound > 0)) throw new LorahubError('BAD_ARGUMENT', `${opt('bound')} must be a positive number, got ${bound}`);
   const examples = resolveFewShot(req);
   const lib = await openLibraryIfExists(req.library);
   const modelDir = req.model ?? lib?.defaultBaseDir();
