@@ -88,6 +88,7 @@ const ORACLES: Record<string, (f: Fields, task: TaskDef, target: string) => stri
     const open: Record<string, string> = { ')': '(', ']': '[', '}': '{', '>': '<' };
     return oracleDyck(f.sequence)!.split(' ').reverse().map((c) => open[c]).join(' ');
   },
+  bracket_complete: (f) => oracleDyck(f.sequence)!,
   bracket_depth: (f) => {
     let d = 0;
     let max = 0;
@@ -102,6 +103,7 @@ const ORACLES: Record<string, (f: Fields, task: TaskDef, target: string) => stri
   steps_line: (f) => String(position(f.moves)[1]),
   grid_position: (f) => `(${position(f.moves).join(', ')})`,
   walk_turns: (f) => `(${position(f.moves).join(', ')})`,
+  return_start: (f) => (position(f.moves).every((v) => v === 0) ? 'Yes' : 'No'),
   heading_turns: (f) => {
     let h = COMPASS.indexOf(f.start);
     for (const m of f.turns.matchAll(/Turn (left|right|around)\./g)) h = (h + TURN[m[1]]) % 4;
@@ -145,7 +147,9 @@ describe('upstream tasks', () => {
     const examples = [...taskExamples(task, 'test'), ...taskExamples(task, 'train').slice(0, 400)];
     const used = new Set<string>();
     for (const e of examples) {
-      const k = templates.findIndex((tpl) => extractFields(tpl, e.input) !== undefined);
+      // The most specific phrasing that matches: a bare "{sequence}" format matches every input.
+      const literal = (tpl: string) => tpl.replace(/\{\w+\}/g, '').length;
+      const k = templates.reduce((best, tpl, i) => (extractFields(tpl, e.input) !== undefined && (best < 0 || literal(tpl) > literal(templates[best])) ? i : best), -1);
       expect(k, e.input).toBeGreaterThanOrEqual(0);
       templates.forEach((tpl) => extractFields(tpl, e.input) && used.add(tpl));
       const got = ORACLES[task.generator](extractFields(templates[k], e.input)!, task, e.target);

@@ -159,23 +159,47 @@ export const bracketBalanced = defineGenerator({
   },
 });
 
+/** A valid prefix with 4–6 brackets open (never a BBH instance), and its open stack. */
+const openPrefixParams = z
+  .strictObject({ tokens: lengthRange, open: lengthRange })
+  .refine((p) => p.open.min >= 4 && p.open.min <= p.open.max && p.open.max <= p.tokens.max, {
+    message: 'open.min must be >= 4 (fewer open is a BBH instance) and open.max <= tokens.max',
+  });
+
+function openPrefix(rng: Rng, p: z.output<typeof openPrefixParams>): { tokens: string[]; stack: string[] } {
+  const open = rng.int(p.open.min, p.open.max);
+  let n = rng.int(Math.max(open, p.tokens.min), p.tokens.max);
+  if ((n - open) % 2 !== 0) n = n + 1 <= p.tokens.max ? n + 1 : n - 1;
+  if (n < open) n = open;
+  const tokens = randomDyck(rng, n, open);
+  return { tokens, stack: dyckState(tokens).stack };
+}
+
 export const bracketOpenStack = defineGenerator({
   name: 'bracket_open_stack',
   description: 'List the brackets still open after a valid prefix (4–6 open, never a BBH instance).',
   fields: ['sequence'],
   defaultTemplate: 'Which brackets are still open at the end of this sequence? {sequence}\nAnswer:',
-  params: z
-    .strictObject({ tokens: lengthRange, open: lengthRange })
-    .refine((p) => p.open.min >= 4 && p.open.min <= p.open.max && p.open.max <= p.tokens.max, {
-      message: 'open.min must be >= 4 (fewer open is a BBH instance) and open.max <= tokens.max',
-    }),
+  params: openPrefixParams,
   sample(rng, p) {
-    const open = rng.int(p.open.min, p.open.max);
-    let n = rng.int(Math.max(open, p.tokens.min), p.tokens.max);
-    if ((n - open) % 2 !== 0) n = n + 1 <= p.tokens.max ? n + 1 : n - 1;
-    if (n < open) n = open;
-    const tokens = randomDyck(rng, n, open);
-    return { fields: { sequence: tokens.join(' ') }, target: dyckState(tokens).stack.join(' ') };
+    const { tokens, stack } = openPrefix(rng, p);
+    return { fields: { sequence: tokens.join(' ') }, target: stack.join(' ') };
+  },
+});
+
+/**
+ * Close what a valid prefix leaves open (4–6 open, never a BBH instance): bracket_open_stack's
+ * stack and bracket_close_all's closing in one step.
+ */
+export const bracketComplete = defineGenerator({
+  name: 'bracket_complete',
+  description: 'Close the brackets a valid prefix leaves open (4–6 open, never a BBH instance).',
+  fields: ['sequence'],
+  defaultTemplate: 'Close the brackets still open at the end of: {sequence}\nAnswer:',
+  params: openPrefixParams,
+  sample(rng, p) {
+    const { tokens, stack } = openPrefix(rng, p);
+    return { fields: { sequence: tokens.join(' ') }, target: closeAll(stack) };
   },
 });
 

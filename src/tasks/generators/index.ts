@@ -5,10 +5,10 @@
 import { LorahubError } from '../../errors.ts';
 import { arithmeticEval, bbhMultistepArithmetic, compareNumbers, numberWords } from './arithmetic.ts';
 import { bbhBooleanExpressions, booleanEval, booleanGrouping, booleanReduce } from './boolean.ts';
-import { bbhDyckLanguages, bracketBalanced, bracketCloseAll, bracketDepth, bracketOpenStack } from './brackets.ts';
+import { bbhDyckLanguages, bracketBalanced, bracketCloseAll, bracketComplete, bracketDepth, bracketOpenStack } from './brackets.ts';
 import { bbhObjectCounting, categoryOf, countCategory, countItems, sumQuantities } from './counting.ts';
 import type { GeneratorSpec } from './define.ts';
-import { bbhNavigate, gridPosition, headingTurns, stepsLine, walkTurns } from './navigate.ts';
+import { bbhNavigate, gridPosition, headingTurns, returnStart, stepsLine, walkTurns } from './navigate.ts';
 import { bbhTrackingShuffledObjects3, optionLetter, swapTrack } from './shuffle.ts';
 import { bbhWebOfLies, truthChain, truthClaim } from './truth.ts';
 import { bbhWordSorting, firstAlphabetical, letterOrder, sortWordsShort } from './words.ts';
@@ -18,10 +18,10 @@ export type { GeneratorSpec, Instance, Sampler, LeakRule } from './define.ts';
 const ALL: readonly GeneratorSpec[] = [
   bbhBooleanExpressions, booleanEval, booleanGrouping, booleanReduce,
   bbhMultistepArithmetic, arithmeticEval, compareNumbers, numberWords,
-  bbhDyckLanguages, bracketCloseAll, bracketBalanced, bracketOpenStack, bracketDepth,
+  bbhDyckLanguages, bracketCloseAll, bracketBalanced, bracketOpenStack, bracketComplete, bracketDepth,
   bbhWordSorting, sortWordsShort, firstAlphabetical, letterOrder,
   bbhWebOfLies, truthChain, truthClaim,
-  bbhNavigate, stepsLine, gridPosition, headingTurns, walkTurns,
+  bbhNavigate, stepsLine, gridPosition, headingTurns, walkTurns, returnStart,
   bbhObjectCounting, countItems, sumQuantities, categoryOf, countCategory,
   bbhTrackingShuffledObjects3, swapTrack, optionLetter,
 ];

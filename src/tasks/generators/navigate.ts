@@ -113,6 +113,33 @@ function turningWalk(rng: Rng, count: number, maxSteps: number, pTurn: number, w
   return withMove(random(count));
 }
 
+/** A walk along a line (forward/backward) or on a grid that, when want is Yes, ends at the start. */
+function lineOrGridWalk(rng: Rng, moves: number, maxSteps: number, grid: boolean, want: boolean): Instruction[] {
+  const dirs: Direction[] = grid ? DIRECTIONS : ['forward', 'backward'];
+  const move = (): Instruction => ({ kind: 'move', n: rng.int(1, maxSteps), dir: rng.pick(dirs) });
+  if (!want) return Array.from({ length: moves }, move);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const head = Array.from({ length: Math.max(1, moves - (grid ? 2 : 1)) }, move);
+    const { x, y } = simulate(head);
+    const tail = cancelling(x, y, maxSteps);
+    if (tail) return rng.shuffle([...head, ...tail]);
+  }
+  return Array.from({ length: moves }, move);
+}
+
+export const returnStart = defineGenerator({
+  name: 'return_start',
+  description: 'Does a walk along a line (or on a grid, facing one way) end where it began?',
+  fields: ['moves'],
+  defaultTemplate: 'You start at 0 on a line. {moves} Are you back at 0? Answer Yes or No.',
+  params: z.strictObject({ moves: range(1, 12), maxSteps: z.number().int().min(1).max(20).default(10), walk: z.enum(['line', 'grid']).default('line') }),
+  sample(rng, p, want) {
+    const walk = lineOrGridWalk(rng, rng.int(p.moves.min, p.moves.max), p.maxSteps, p.walk === 'grid', want === 'Yes');
+    const { x, y } = simulate(walk);
+    return { fields: { moves: walk.map(renderInstruction).join(' ') }, target: x === 0 && y === 0 ? 'Yes' : 'No' };
+  },
+});
+
 export const bbhNavigate = defineGenerator({
   name: 'bbh_navigate',
   description: 'BBH navigate: do these steps (facing forward, or with turns) return to the start?',
