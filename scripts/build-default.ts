@@ -8,8 +8,10 @@
  * in separate processes, one thread each.
  *
  *   npx tsx scripts/build-default.ts [--out modules] [--size tiny] [--base-steps 14000]
- *     [--module-steps 300] [--rank 8] [--parallel 2] [--seed 0] [--engine ort] [--threads 2] [--tasks a,b]
- *     [--weight-decay 0] [--tokenizer bytes]
+ *     [--module-steps 300] [--rank 8] [--parallel 2] [--seed 1] [--engine ort] [--threads 2] [--tasks a,b]
+ *     [--weight-decay 0.1] [--tokenizer words]
+ *
+ * The defaults are the shipped fourth edition's recipe (README, "The shipped default").
  */
 import { Command } from 'commander';
 import { spawn } from 'node:child_process';
@@ -29,12 +31,12 @@ const o = new Command()
   .option('--module-steps <n>', 'train steps per module', '300')
   .option('--rank <r>', 'module rank (alpha = 2·rank, as the real lorahub modules)', '8')
   .option('--parallel <n>', 'modules trained at once', '2')
-  .option('--seed <n>', 'base seed; module i uses seed + 1 + i', '0')
+  .option('--seed <n>', 'base seed; module i uses seed + 1 + i', '1')
   .option('--engine <e>', 'what computes the gradients: ort | tfjs', 'ort')
   .option('--threads <n>', 'ort intra-op threads of the base training', '2')
   .option('--tasks <list>', 'only these upstream tasks (default: all)')
-  .option('--weight-decay <x>', "train-base's decoupled weight decay (AdamW)", '0')
-  .option('--tokenizer <kind>', "the base's vocabulary: bytes | words", 'bytes')
+  .option('--weight-decay <x>', "train-base's decoupled weight decay (AdamW)", '0.1')
+  .option('--tokenizer <kind>', "the base's vocabulary: bytes | words", 'words')
   .parse()
   .opts<{ out: string; size: string; baseSteps: string; moduleSteps: string; rank: string; parallel: string; seed: string; engine: string; threads: string; tasks?: string; weightDecay: string; tokenizer: string }>();
 

@@ -118,7 +118,7 @@ describe('lorahub train-base / train', () => {
     expect(Object.keys((JSON.parse(r.stdout) as { exactMatch: Record<string, number> }).exactMatch)).toEqual(['bool_and', 'bool_or']);
     const training = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).lorahub_training;
     expect(training.upstream_tasks).toEqual(['bool_and', 'bool_or']);
-    // The recipe a base was trained with travels in its config (the shipped one: weight decay 0).
+    // The recipe a base was trained with travels in its config (the shipped one: 0.1).
     expect(training.weight_decay).toBe(0.01);
     // --tokenizer bytes: ByT5's vocabulary and tokenizer files, no tokenizer.json.
     expect(training.tokenizer).toBe('bytes');
