@@ -113,7 +113,12 @@ function turningWalk(rng: Rng, count: number, maxSteps: number, pTurn: number, w
   return withMove(random(count));
 }
 
-/** A walk along a line (forward/backward) or on a grid that, when want is Yes, ends at the start. */
+/**
+ * A walk along a line (forward/backward) or on a grid that, when want is Yes, ends at the start:
+ * random moves, then the moves that cancel them, shuffled together so a Yes walk is not told by
+ * its last moves. When no cancelling tail fits maxSteps the walk stays random; the caller computes
+ * the label from the walk, so a missed hint never mislabels.
+ */
 function lineOrGridWalk(rng: Rng, moves: number, maxSteps: number, grid: boolean, want: boolean): Instruction[] {
   const dirs: Direction[] = grid ? DIRECTIONS : ['forward', 'backward'];
   const move = (): Instruction => ({ kind: 'move', n: rng.int(1, maxSteps), dir: rng.pick(dirs) });
@@ -127,6 +132,10 @@ function lineOrGridWalk(rng: Rng, moves: number, maxSteps: number, grid: boolean
   return Array.from({ length: moves }, move);
 }
 
+/**
+ * returns-to-start without BBH's wording: no "Always face forward." and no turns, so no BBH
+ * navigate instruction list can occur in its inputs (the leakage tests check every format).
+ */
 export const returnStart = defineGenerator({
   name: 'return_start',
   description: 'Does a walk along a line (or on a grid, facing one way) end where it began?',
