@@ -17,6 +17,8 @@ const DIR: Readonly<Record<Direction, readonly [number, number]>> = {
   right: [1, 0],
 };
 const DIRECTIONS = Object.keys(DIR) as Direction[];
+/** The directions of a walk along a line. */
+const LINE: readonly Direction[] = ['forward', 'backward'];
 
 const steps = (n: number): string => `${n} ${n === 1 ? 'step' : 'steps'}`;
 
@@ -59,8 +61,9 @@ const range = (lo: number, hi: number) =>
     message: 'min must be <= max',
   });
 
-function randomMove(rng: Rng, maxSteps: number, directed: boolean): Instruction {
-  return directed ? { kind: 'move', n: rng.int(1, maxSteps), dir: rng.pick(DIRECTIONS) } : { kind: 'move', n: rng.int(1, maxSteps) };
+/** A move of 1..maxSteps steps in one of `dirs`, or along the current heading without them. */
+function randomMove(rng: Rng, maxSteps: number, dirs?: readonly Direction[]): Instruction {
+  return dirs ? { kind: 'move', n: rng.int(1, maxSteps), dir: rng.pick(dirs) } : { kind: 'move', n: rng.int(1, maxSteps) };
 }
 
 /** Moves that undo a displacement (each at most maxSteps), or undefined if that is impossible. */
@@ -72,27 +75,34 @@ function cancelling(x: number, y: number, maxSteps: number): Instruction[] | und
   return out;
 }
 
-function faceForwardWalk(rng: Rng, moves: number, maxSteps: number, want: boolean): Instruction[] {
-  if (!want) return Array.from({ length: moves }, () => randomMove(rng, maxSteps, true));
-  // Returning by chance is rare (a few percent), so build a Yes walk: random moves, then the
-  // moves that undo them, in a random order. The label is still computed by simulate().
+/**
+ * A walk facing one way, each move in one of `dirs` (a line or the grid's four). When want is Yes
+ * it ends at the start: returning by chance is rare (a few percent), so it is built from random
+ * moves, then the moves that undo them (one per axis the walk can leave), in a random order, so a
+ * Yes walk is not told by its last moves. The label is still computed by simulate(), so a walk
+ * for which no undoing moves fit maxSteps stays random and is labelled as it is.
+ */
+function oneWayWalk(rng: Rng, moves: number, maxSteps: number, dirs: readonly Direction[], want: boolean): Instruction[] {
+  const random = (k: number): Instruction[] => Array.from({ length: k }, () => randomMove(rng, maxSteps, dirs));
+  if (!want) return random(moves);
+  const axes = new Set(dirs.map((d) => (DIR[d][0] !== 0 ? 'x' : 'y'))).size;
   for (let attempt = 0; attempt < 50; attempt++) {
-    const head = Array.from({ length: Math.max(1, moves - 2) }, () => randomMove(rng, maxSteps, true));
+    const head = random(Math.max(1, moves - axes));
     const { x, y } = simulate(head);
     const tail = cancelling(x, y, maxSteps);
     if (tail) return rng.shuffle([...head, ...tail]);
   }
-  return Array.from({ length: moves }, () => randomMove(rng, maxSteps, true));
+  return random(moves);
 }
 
 function turningWalk(rng: Rng, count: number, maxSteps: number, pTurn: number, want: boolean): Instruction[] {
   const random = (k: number): Instruction[] =>
     Array.from({ length: k }, () =>
-      rng.bool(pTurn) ? { kind: 'turn', turn: rng.pick(['left', 'right', 'around'] as const) } : randomMove(rng, maxSteps, false),
+      rng.bool(pTurn) ? { kind: 'turn', turn: rng.pick(['left', 'right', 'around'] as const) } : randomMove(rng, maxSteps),
     );
   // BBH's turning walks always take steps somewhere; a walk of turns alone would be a trivial Yes.
   const withMove = (walk: Instruction[]): Instruction[] => {
-    if (!walk.some((i) => i.kind === 'move')) walk[rng.int(0, walk.length - 1)] = randomMove(rng, maxSteps, false);
+    if (!walk.some((i) => i.kind === 'move')) walk[rng.int(0, walk.length - 1)] = randomMove(rng, maxSteps);
     return walk;
   };
   if (!want) return withMove(random(count));
@@ -114,25 +124,6 @@ function turningWalk(rng: Rng, count: number, maxSteps: number, pTurn: number, w
 }
 
 /**
- * A walk along a line (forward/backward) or on a grid that, when want is Yes, ends at the start:
- * random moves, then the moves that cancel them, shuffled together so a Yes walk is not told by
- * its last moves. When no cancelling tail fits maxSteps the walk stays random; the caller computes
- * the label from the walk, so a missed hint never mislabels.
- */
-function lineOrGridWalk(rng: Rng, moves: number, maxSteps: number, grid: boolean, want: boolean): Instruction[] {
-  const dirs: Direction[] = grid ? DIRECTIONS : ['forward', 'backward'];
-  const move = (): Instruction => ({ kind: 'move', n: rng.int(1, maxSteps), dir: rng.pick(dirs) });
-  if (!want) return Array.from({ length: moves }, move);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const head = Array.from({ length: Math.max(1, moves - (grid ? 2 : 1)) }, move);
-    const { x, y } = simulate(head);
-    const tail = cancelling(x, y, maxSteps);
-    if (tail) return rng.shuffle([...head, ...tail]);
-  }
-  return Array.from({ length: moves }, move);
-}
-
-/**
  * returns-to-start without BBH's wording: no "Always face forward." and no turns, so no BBH
  * navigate instruction list can occur in its inputs (the leakage tests check every format).
  */
@@ -143,7 +134,7 @@ export const returnStart = defineGenerator({
   defaultTemplate: 'You start at 0 on a line. {moves} Are you back at 0? Answer Yes or No.',
   params: z.strictObject({ moves: range(1, 12), maxSteps: z.number().int().min(1).max(20).default(10), walk: z.enum(['line', 'grid']).default('line') }),
   sample(rng, p, want) {
-    const walk = lineOrGridWalk(rng, rng.int(p.moves.min, p.moves.max), p.maxSteps, p.walk === 'grid', want === 'Yes');
+    const walk = oneWayWalk(rng, rng.int(p.moves.min, p.moves.max), p.maxSteps, p.walk === 'grid' ? DIRECTIONS : LINE, want === 'Yes');
     const { x, y } = simulate(walk);
     return { fields: { moves: walk.map(renderInstruction).join(' ') }, target: x === 0 && y === 0 ? 'Yes' : 'No' };
   },
@@ -172,7 +163,7 @@ export const bbhNavigate = defineGenerator({
     const turning = rng.bool(p.pTurning);
     const walk = turning
       ? turningWalk(rng, rng.int(p.instructions.min, p.instructions.max), p.maxSteps, p.pTurn, yes)
-      : faceForwardWalk(rng, rng.int(p.moves.min, p.moves.max), p.maxSteps, yes);
+      : oneWayWalk(rng, rng.int(p.moves.min, p.moves.max), p.maxSteps, DIRECTIONS, yes);
     const sentences = walk.map(renderInstruction);
     if (!turning) sentences.unshift('Always face forward.');
     const { x, y } = simulate(walk);
@@ -187,11 +178,7 @@ export const stepsLine = defineGenerator({
   defaultTemplate: 'You start at 0 and forward is positive. {moves} Where are you now?',
   params: z.strictObject({ moves: range(1, 12), maxSteps: z.number().int().min(1).max(20).default(10) }),
   sample(rng, p) {
-    const walk: Instruction[] = Array.from({ length: rng.int(p.moves.min, p.moves.max) }, () => ({
-      kind: 'move',
-      n: rng.int(1, p.maxSteps),
-      dir: rng.pick(['forward', 'backward'] as const),
-    }));
+    const walk = Array.from({ length: rng.int(p.moves.min, p.moves.max) }, () => randomMove(rng, p.maxSteps, LINE));
     return { fields: { moves: walk.map(renderInstruction).join(' ') }, target: String(simulate(walk).y) };
   },
 });
@@ -203,7 +190,7 @@ export const gridPosition = defineGenerator({
   defaultTemplate: 'Start at (0, 0); forward is +y and right is +x. {moves} What is your position?',
   params: z.strictObject({ moves: range(1, 12), maxSteps: z.number().int().min(1).max(20).default(10) }),
   sample(rng, p) {
-    const walk = Array.from({ length: rng.int(p.moves.min, p.moves.max) }, () => randomMove(rng, p.maxSteps, true));
+    const walk = Array.from({ length: rng.int(p.moves.min, p.moves.max) }, () => randomMove(rng, p.maxSteps, DIRECTIONS));
     const { x, y } = simulate(walk);
     return { fields: { moves: walk.map(renderInstruction).join(' ') }, target: `(${x}, ${y})` };
   },
