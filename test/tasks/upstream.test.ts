@@ -146,13 +146,14 @@ describe('upstream tasks', () => {
     const templates = [task.instruction ?? gen.defaultTemplate, ...(task.templates ?? [])];
     const examples = [...taskExamples(task, 'test'), ...taskExamples(task, 'train').slice(0, 400)];
     const used = new Set<string>();
+    // The most specific phrasing that matches: a bare "{sequence}" format matches every input.
+    const literal = (tpl: string) => tpl.replace(/\{\w+\}/g, '').length;
     for (const e of examples) {
-      // The most specific phrasing that matches: a bare "{sequence}" format matches every input.
-      const literal = (tpl: string) => tpl.replace(/\{\w+\}/g, '').length;
-      const k = templates.reduce((best, tpl, i) => (extractFields(tpl, e.input) !== undefined && (best < 0 || literal(tpl) > literal(templates[best])) ? i : best), -1);
+      const fields = templates.map((tpl) => extractFields(tpl, e.input));
+      const k = fields.reduce((best, f, i) => (f !== undefined && (best < 0 || literal(templates[i]) > literal(templates[best])) ? i : best), -1);
       expect(k, e.input).toBeGreaterThanOrEqual(0);
-      templates.forEach((tpl) => extractFields(tpl, e.input) && used.add(tpl));
-      const got = ORACLES[task.generator](extractFields(templates[k], e.input)!, task, e.target);
+      fields.forEach((f, i) => f && used.add(templates[i]));
+      const got = ORACLES[task.generator](fields[k]!, task, e.target);
       if (typeof got === 'boolean') expect(got, `${e.input} => ${e.target}`).toBe(true);
       else expect(e.target, e.input).toBe(got);
     }
